@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bufio"
+	"context"
+
+	"github.com/spf13/pflag"
+
+	"snap/repo"
+)
+
+type dumpOptions struct{}
+
+func init() {
+	var o dumpOptions
+	register(&command{
+		name:    "dump",
+		summary: "write an item to stdout (a stream as is, a tree as a tar)",
+		usage: `Usage: snap dump SNAPSHOT ITEM
+
+Examples:
+  snap dump latest mydb.sql | psql mydb
+  snap dump latest files | tar -tv`,
+		flags: func(fs *pflag.FlagSet) {},
+		run: func(ctx context.Context, g *globalOptions, args []string) error {
+			return runDump(ctx, g, &o, args)
+		},
+	})
+}
+
+func runDump(ctx context.Context, g *globalOptions, _ *dumpOptions, args []string) error {
+	if len(args) != 2 {
+		return usagef("usage: snap dump SNAPSHOT ITEM")
+	}
+	r, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if !r.CanRead() {
+		return repo.ErrWriteOnly
+	}
+	s, err := r.FindSnapshot(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	it, err := s.Item(args[1])
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(g.stdout, 1<<20)
+	if it.Kind == repo.KindTree {
+		err = r.WriteTar(ctx, it, bw)
+	} else {
+		_, err = r.StreamItem(ctx, it, bw)
+	}
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/user"
+
+	"github.com/spf13/pflag"
+
+	"snap/repo"
+)
+
+type initOptions struct{}
+
+func init() {
+	var o initOptions
+	register(&command{
+		name:    "init",
+		summary: "create a new repository",
+		usage: `Usage: snap init --repo DIR
+
+The passphrase comes from a prompt, SNAP_PASSWORD or --password-file. With
+--key-file FILE a new 0600 key file is written instead (and a passphrase slot
+too if SNAP_PASSWORD or --password-file is given).
+
+Examples:
+  snap init --repo /srv/snap
+  snap init --repo /srv/snap --key-file /root/snap-full.key`,
+		flags: func(fs *pflag.FlagSet) {},
+		run: func(ctx context.Context, g *globalOptions, args []string) error {
+			return runInit(ctx, g, &o, args)
+		},
+	})
+}
+
+func runInit(ctx context.Context, g *globalOptions, _ *initOptions, args []string) error {
+	if len(args) != 0 {
+		return usagef("init takes no arguments")
+	}
+	be, err := g.backend()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(g.Repo, 0o700); err != nil {
+		return err
+	}
+	wantSlot := g.KeyFile == "" || g.PasswordFile != "" || g.getenv("SNAP_PASSWORD") != ""
+	var pass string
+	if wantSlot {
+		if pass, err = g.passphrase("New repository passphrase: ", true); err != nil {
+			return err
+		}
+	}
+	if g.KeyFile != "" {
+		if _, err := os.Stat(g.KeyFile); err == nil {
+			return usagef("key file %s already exists: choose a new path", g.KeyFile)
+		}
+	}
+	m, err := repo.Init(ctx, be, repo.InitOptions{})
+	if err != nil {
+		return err
+	}
+	if g.KeyFile != "" {
+		if err := writeKeyFile(g.KeyFile, m); err != nil {
+			return err
+		}
+	}
+	if wantSlot {
+		host, _ := os.Hostname()
+		u, _ := user.Current()
+		name := ""
+		if u != nil {
+			name = u.Username
+		}
+		if _, err := repo.AddKey(ctx, be, m, repo.KeyParams{Passphrase: pass, WorkFactor: g.workFactor(), Host: host, User: name, Now: now()}); err != nil {
+			return err
+		}
+	}
+	if g.JSON {
+		writeJSON(g.stdout, map[string]any{"repository": m.RepoID, "path": g.Repo})
+		return nil
+	}
+	g.printf("created repository %.8s at %s\n", m.RepoID, g.Repo)
+	if g.KeyFile != "" {
+		g.printf("full key written to %s (mode 0600): keep a copy offline, without it the data is lost\n", g.KeyFile)
+	}
+	return nil
+}

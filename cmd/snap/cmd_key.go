@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+
+	"github.com/spf13/pflag"
+
+	"snap/crypt"
+	"snap/repo"
+)
+
+type keyOptions struct {
+	NewPasswordFile string
+	WriteOnly       bool
+}
+
+func init() {
+	var o keyOptions
+	register(&command{
+		name:    "key",
+		summary: "manage keys: list, add, remove, passwd, export",
+		usage: `Usage: snap key list
+       snap key add [--new-password-file F] [--write-only]
+       snap key remove ID
+       snap key passwd [--new-password-file F]
+       snap key export [--write-only] > FILE
+
+The new passphrase comes from --new-password-file, SNAP_NEW_PASSWORD or a
+prompt. 'key export --write-only' prints a key that can back up, list,
+forget, prune and check but never decrypt data: give that one to the server
+that runs the nightly backup, and keep the full key offline.
+
+Examples:
+  snap key export --write-only > /etc/snap/host.key && chmod 600 /etc/snap/host.key
+  snap key add --new-password-file /root/second-pass`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&o.NewPasswordFile, "new-password-file", "", "read the new passphrase from this file")
+			fs.BoolVar(&o.WriteOnly, "write-only", false, "add or export a write-only key")
+		},
+		run: func(ctx context.Context, g *globalOptions, args []string) error {
+			return runKey(ctx, g, &o, args)
+		},
+	})
+}
+
+func runKey(ctx context.Context, g *globalOptions, o *keyOptions, args []string) error {
+	if len(args) == 0 {
+		return usagef("usage: snap key list|add|remove|passwd|export")
+	}
+	sub, args := args[0], args[1:]
+	r, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	be := r.Backend()
+	newPass := func() (string, error) {
+		if o.NewPasswordFile != "" {
+			return readPasswordFile(o.NewPasswordFile)
+		}
+		if p := g.getenv("SNAP_NEW_PASSWORD"); p != "" {
+			return p, nil
+		}
+		return promptPassphrase("New passphrase: ", true)
+	}
+	addSlot := func(m *crypt.Master) (string, error) {
+		p, err := newPass()
+		if err != nil {
+			return "", err
+		}
+		host, _ := os.Hostname()
+		name := ""
+		if u, _ := user.Current(); u != nil {
+			name = u.Username
+		}
+		return repo.AddKey(ctx, be, m, repo.KeyParams{Passphrase: p, WorkFactor: g.workFactor(), Host: host, User: name, Now: now()})
+	}
+	m := r.Master()
+	switch sub {
+	case "list":
+		keys, err := repo.ListKeys(ctx, be)
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			writeJSON(g.stdout, keys)
+			return nil
+		}
+		for _, k := range keys {
+			cur := " "
+			if k.ID == r.slot {
+				cur = "*"
+			}
+			fmt.Fprintf(g.stdout, "%s %-8.8s  %-10s  %-12s  %-10s  %s\n", cur, k.ID, k.Kind, k.Host, k.User, k.Created.Local().Format("2006-01-02 15:04:05"))
+		}
+		return nil
+	case "add":
+		if o.WriteOnly {
+			m = m.WriteOnly()
+		}
+		id, err := addSlot(m)
+		if err != nil {
+			return err
+		}
+		g.printf("added %s key %.8s\n", m.Kind(), id)
+		return nil
+	case "remove":
+		if len(args) != 1 {
+			return usagef("usage: snap key remove ID")
+		}
+		if r.slot != "" && len(args[0]) > 0 && len(r.slot) >= len(args[0]) && r.slot[:len(args[0])] == args[0] {
+			return usagef("refusing to remove the key you opened the repository with: use another key, or 'snap key passwd'")
+		}
+		id, err := repo.RemoveKey(ctx, be, args[0])
+		if err != nil {
+			return err
+		}
+		g.printf("removed key %.8s\n", id)
+		return nil
+	case "passwd":
+		if r.slot == "" {
+			return usagef("key passwd changes a passphrase key slot; you opened the repository with a key file")
+		}
+		id, err := addSlot(m)
+		if err != nil {
+			return err
+		}
+		if err := be.Remove(ctx, repo.Handle{Type: repo.KeyFile, Name: r.slot}); err != nil {
+			return fmt.Errorf("new key %.8s added but old key not removed: %w", id, err)
+		}
+		g.printf("passphrase changed (key %.8s replaces %.8s)\n", id, r.slot)
+		return nil
+	case "export":
+		if o.WriteOnly {
+			m = m.WriteOnly()
+		}
+		if f, ok := g.stdout.(*os.File); ok && isTerminal(f) {
+			return usagef("refusing to print a key to a terminal: redirect to a file (snap key export > key && chmod 600 key)")
+		}
+		_, err := g.stdout.Write(crypt.MarshalKeyFile(m))
+		return err
+	}
+	return usagef("unknown key command %q: use list, add, remove, passwd or export", sub)
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"snap/repo"
+)
+
+type snapshotsOptions struct{}
+
+func init() {
+	var o snapshotsOptions
+	register(&command{
+		name:    "snapshots",
+		summary: "list snapshots",
+		usage: `Usage: snap snapshots [--json]
+
+Examples:
+  snap snapshots
+  snap snapshots --json | jq '.[-1].id'`,
+		flags: func(fs *pflag.FlagSet) {},
+		run: func(ctx context.Context, g *globalOptions, args []string) error {
+			return runSnapshots(ctx, g, &o, args)
+		},
+	})
+}
+
+type snapshotJSON struct {
+	ID      string      `json:"id"`
+	ShortID string      `json:"short_id"`
+	Time    time.Time   `json:"time"`
+	Host    string      `json:"host"`
+	Profile string      `json:"profile,omitempty"`
+	Tags    []string    `json:"tags"`
+	Status  string      `json:"status"`
+	Items   []repo.Item `json:"items"`
+	Size    int64       `json:"size"`
+	Added   int64       `json:"added"`
+}
+
+func runSnapshots(ctx context.Context, g *globalOptions, _ *snapshotsOptions, args []string) error {
+	if len(args) != 0 {
+		return usagef("snapshots takes no arguments")
+	}
+	r, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]snapshotJSON, 0, len(all))
+	for _, s := range all {
+		j := snapshotJSON{ID: s.ID.String(), ShortID: s.ID.Short(), Time: s.Time, Host: s.Host, Profile: s.Profile, Tags: s.Tags, Status: s.Status, Items: s.Items}
+		if j.Tags == nil {
+			j.Tags = []string{}
+		}
+		for _, it := range s.Items {
+			j.Size += it.Size
+			j.Added += it.Added
+		}
+		out = append(out, j)
+	}
+	if g.JSON {
+		writeJSON(g.stdout, out)
+		return nil
+	}
+	fmt.Fprintf(g.stdout, "%-8s  %-19s  %-12s  %-10s  %-28s  %10s  %10s\n", "ID", "Time", "Host", "Tags", "Items", "Size", "Added")
+	for _, j := range out {
+		var names []string
+		for _, it := range j.Items {
+			names = append(names, it.Name)
+		}
+		status := ""
+		if j.Status != repo.StatusComplete {
+			status = "  (" + j.Status + ")"
+		}
+		fmt.Fprintf(g.stdout, "%-8s  %-19s  %-12s  %-10s  %-28s  %10s  %10s%s\n", j.ShortID, j.Time.Local().Format("2006-01-02 15:04:05"), j.Host,
+			strings.Join(j.Tags, ","), strings.Join(names, ","), formatBytes(j.Size), formatBytes(j.Added), status)
+	}
+	fmt.Fprintf(g.stdout, "%d snapshots\n", len(out))
+	return nil
+}

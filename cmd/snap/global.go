@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"snap/crypt"
+	"snap/repo"
+)
+
+// globalOptions are the flags every command takes.
+type globalOptions struct {
+	Repo         string
+	KeyFile      string
+	PasswordFile string
+	CacheDir     string
+	JSON         bool
+	Quiet        bool
+	Verbose      bool
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVarP(&g.Repo, "repo", "r", "", "repository directory (env SNAP_REPO)")
+	fs.StringVar(&g.KeyFile, "key-file", "", "key file to open the repository with (env SNAP_KEY_FILE)")
+	fs.StringVar(&g.PasswordFile, "password-file", "", "read the passphrase from this file (env SNAP_PASSWORD_FILE; or SNAP_PASSWORD)")
+	fs.StringVar(&g.CacheDir, "cache-dir", "", "local cache directory (env SNAP_CACHE_DIR; default ~/.cache/snap)")
+	fs.BoolVar(&g.JSON, "json", false, "print JSON")
+	fs.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
+	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "print more detail")
+}
+
+func (g *globalOptions) fillFromEnv() {
+	set := func(p *string, env string) {
+		if *p == "" {
+			*p = g.getenv(env)
+		}
+	}
+	set(&g.Repo, "SNAP_REPO")
+	set(&g.KeyFile, "SNAP_KEY_FILE")
+	set(&g.PasswordFile, "SNAP_PASSWORD_FILE")
+	set(&g.CacheDir, "SNAP_CACHE_DIR")
+}
+
+func (g *globalOptions) backend() (*repo.Local, error) {
+	if g.Repo == "" {
+		return nil, usagef("no repository given: use --repo DIR or set SNAP_REPO")
+	}
+	return repo.NewLocal(g.Repo), nil
+}
+
+// printf writes progress and summaries unless --quiet or --json.
+func (g *globalOptions) printf(format string, a ...any) {
+	if g.Quiet || g.JSON {
+		return
+	}
+	fmt.Fprintf(g.stdout, format, a...)
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// ttyFile returns the controlling terminal, for prompts that must work
+// while stdin carries data (backup --stdin).
+func ttyFile() (*os.File, bool) {
+	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, false
+	}
+	if !term.IsTerminal(int(f.Fd())) {
+		f.Close()
+		return nil, false
+	}
+	return f, true
+}
+
+// passphrase returns the passphrase from --password-file, SNAP_PASSWORD or
+// a prompt; confirm asks twice (for new passphrases).
+func (g *globalOptions) passphrase(prompt string, confirm bool) (string, error) {
+	if g.PasswordFile != "" {
+		return readPasswordFile(g.PasswordFile)
+	}
+	if p := g.getenv("SNAP_PASSWORD"); p != "" {
+		return p, nil
+	}
+	return promptPassphrase(prompt, confirm)
+}
+
+func readPasswordFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	p := strings.TrimRight(string(b), "\r\n")
+	if p == "" {
+		return "", fmt.Errorf("password file %s is empty", path)
+	}
+	return p, nil
+}
+
+func promptPassphrase(prompt string, confirm bool) (string, error) {
+	tty, ok := ttyFile()
+	if !ok {
+		return "", usagef("no passphrase: set SNAP_PASSWORD, use --password-file or --key-file, or run on a terminal")
+	}
+	defer tty.Close()
+	read := func(p string) (string, error) {
+		fmt.Fprint(tty, p)
+		b, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		return string(b), err
+	}
+	p, err := read(prompt)
+	if err != nil {
+		return "", err
+	}
+	if p == "" {
+		return "", errors.New("empty passphrase")
+	}
+	if confirm {
+		p2, err := read("Repeat passphrase: ")
+		if err != nil {
+			return "", err
+		}
+		if p2 != p {
+			return "", errors.New("passphrases do not match")
+		}
+	}
+	return p, nil
+}
+
+// loadKeyFile reads a plaintext key file, refusing one others can read.
+func loadKeyFile(path string) (*crypt.Master, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("key file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("key file %s has mode %04o: it holds secrets, make it private with 'chmod 600 %s'", path, fi.Mode().Perm(), path)
+	}
+	b, err := io.ReadAll(io.LimitReader(bufio.NewReader(f), 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	m, err := crypt.ParseKeyFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// writeKeyFile creates a new 0600 key file; it never overwrites one.
+func writeKeyFile(path string, m *crypt.Master) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("key file: %w", err)
+	}
+	if _, err := f.Write(crypt.MarshalKeyFile(m)); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// workFactor is the scrypt cost for new key slots. SNAP_TEST_SCRYPT_WORK_FACTOR
+// lowers it for tests only.
+func (g *globalOptions) workFactor() int {
+	if v, err := strconv.Atoi(g.getenv("SNAP_TEST_SCRYPT_WORK_FACTOR")); err == nil && v >= 1 && v <= 22 {
+		return v
+	}
+	return crypt.DefaultWorkFactor
+}
+
+// openedRepo is a repository opened with the user's key.
+type openedRepo struct {
+	*repo.Repository
+	slot string // the key slot the passphrase opened, if any
+}
+
+// open opens the repository with --key-file or a passphrase.
+func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
+	be, err := g.backend()
+	if err != nil {
+		return nil, err
+	}
+	var m *crypt.Master
+	var slot string
+	if g.KeyFile != "" {
+		if m, err = loadKeyFile(g.KeyFile); err != nil {
+			return nil, err
+		}
+	} else {
+		// Fail on a missing repository before asking for a passphrase.
+		if _, err := be.Stat(ctx, repo.Handle{Type: repo.ConfigFile}); errors.Is(err, repo.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s (create one with 'snap init')", repo.ErrNoRepository, g.Repo)
+		}
+		p, err := g.passphrase("Repository passphrase: ", false)
+		if err != nil {
+			return nil, err
+		}
+		if m, slot, err = repo.OpenKey(ctx, be, p); err != nil {
+			return nil, err
+		}
+	}
+	r, err := repo.Open(ctx, be, m, repo.Options{CacheDir: g.CacheDir})
+	if errors.Is(err, repo.ErrNoRepository) {
+		return nil, fmt.Errorf("%w at %s (create one with 'snap init')", err, g.Repo)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &openedRepo{Repository: r, slot: slot}, nil
+}

@@ -1,0 +1,121 @@
+// Command snap is an encrypted, deduplicating snapshot repository for
+// application stacks. See README.md and docs/format.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+)
+
+var version = "0.1.0-dev"
+
+// command is one subcommand: its flags are added to a fresh FlagSet, then
+// run is called with the remaining arguments.
+type command struct {
+	name    string
+	summary string
+	usage   string
+	flags   func(fs *pflag.FlagSet)
+	run     func(ctx context.Context, g *globalOptions, args []string) error
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program, callable from tests.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				printCommandHelp(stdout, c)
+				return ExitOK
+			}
+		}
+		printHelp(stdout)
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintf(stdout, "snap %s\n", version)
+		return ExitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "snap: unknown command %q (see 'snap help')\n", args[0])
+		return ExitUsage
+	}
+	fs := pflag.NewFlagSet("snap "+c.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	g.AddFlags(fs)
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if err == pflag.ErrHelp {
+			printCommandHelp(stdout, c)
+			return ExitOK
+		}
+		fmt.Fprintf(stderr, "snap %s: %v (see 'snap help %s')\n", c.name, err, c.name)
+		return ExitUsage
+	}
+	g.fillFromEnv()
+	err := c.run(ctx, g, fs.Args())
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	if g.JSON {
+		writeJSON(stderr, map[string]any{"error": err.Error(), "exit_code": code})
+	} else {
+		fmt.Fprintf(stderr, "snap %s: %v\n", c.name, err)
+	}
+	return code
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintf(w, "snap %s: encrypted, deduplicating snapshots of application stacks\n\nUsage: snap COMMAND [flags]\n\nCommands:\n", version)
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'snap help COMMAND' for a command's flags. Exit codes:\n%s", exitCodeTable())
+}
+
+func printCommandHelp(w io.Writer, c *command) {
+	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+	fs.SortFlags = false
+	if c.flags != nil {
+		c.flags(fs)
+	}
+	fmt.Fprintf(w, "%s\n\n%s\n", c.summary, strings.TrimSpace(c.usage))
+	if fs.HasFlags() {
+		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+	}
+	gfs := pflag.NewFlagSet("global", pflag.ContinueOnError)
+	(&globalOptions{}).AddFlags(gfs)
+	fmt.Fprintf(w, "\nGlobal flags:\n%s", gfs.FlagUsages())
+}

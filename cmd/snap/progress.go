@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"snap/repo"
+)
+
+// progress prints a status line on a terminal; under cron (no TTY), with
+// --quiet or --json it prints nothing.
+type progress struct {
+	done chan struct{}
+	fin  chan struct{}
+}
+
+func startProgress(g *globalOptions, w *repo.Writer) *progress {
+	p := &progress{done: make(chan struct{}), fin: make(chan struct{})}
+	f, ok := g.stderr.(*os.File)
+	if g.Quiet || g.JSON || !ok || !term.IsTerminal(int(f.Fd())) {
+		close(p.fin)
+		return p
+	}
+	go func() {
+		defer close(p.fin)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-p.done:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			case <-t.C:
+				st := w.Stats()
+				fmt.Fprintf(f, "\r\033[K[%s] %s new, %d blobs, %d packs", time.Since(start).Round(time.Second),
+					formatBytes(st.BytesNew.Load()), st.BlobsNew.Load(), st.Packs.Load())
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) stop() {
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
+	<-p.fin
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

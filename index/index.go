@@ -1,0 +1,310 @@
+// Package index is snap's local cache of where blobs are: blob id → pack,
+// offset and length, the packs' key tables, and which repository index files
+// have been read. It lives in bbolt under the user's cache directory and is
+// never the source of truth: it can always be rebuilt from the repository's
+// index files (or pack headers).
+package index
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"snap/crypt"
+)
+
+// Blob types, as stored in pack headers.
+const (
+	TypeData uint8 = 1 // file or stream content, sealed with a session key
+	TypeTree uint8 = 2 // directory listings, sealed with a session key
+	TypeRefs uint8 = 3 // blob reference lists, sealed with the metadata key
+)
+
+// Blob is one blob's place in a pack.
+type Blob struct {
+	ID       crypt.ID
+	Type     uint8
+	KeySlot  uint32 // index into the pack's key table (0 for refs blobs)
+	Offset   uint64
+	Length   uint64 // stored bytes: nonce ‖ ciphertext ‖ tag
+	PlainLen uint64 // uncompressed plaintext bytes
+}
+
+// Pack is one pack's directory: its key table and blobs.
+type Pack struct {
+	ID    crypt.ID
+	Size  int64
+	Keys  [][]byte // age-wrapped session keys
+	Blobs []Blob
+}
+
+// Entry is what a lookup returns.
+type Entry struct {
+	Blob
+	Pack crypt.ID
+}
+
+var (
+	bucketBlobs   = []byte("blobs")
+	bucketPacks   = []byte("packs")
+	bucketFiles   = []byte("indexfiles")
+	bucketMeta    = []byte("meta")
+	keyRepoID     = []byte("repo")
+	keyVersion    = []byte("version")
+	cacheVersion  = []byte{1}
+	errCacheLocal = errors.New("index cache")
+)
+
+// ErrBusy means another snap process holds the cache for writing.
+var ErrBusy = errors.New("index cache is in use by another snap process")
+
+// Cache is the on-disk index cache.
+type Cache struct {
+	db       *bolt.DB
+	path     string
+	readOnly bool
+}
+
+// Open opens (creating if needed) the cache at path. A read-only cache can
+// be shared by several processes; a writable one is exclusive, and Open waits
+// up to timeout for it.
+func Open(path, repoID string, readOnly bool, timeout time.Duration) (*Cache, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
+	}
+	if readOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, NoFreelistSync: true})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w (%s)", ErrBusy, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v (it is only a cache: delete it and snap rebuilds it)", errCacheLocal, path, err)
+	}
+	c := &Cache{db: db, path: path, readOnly: readOnly}
+	if readOnly {
+		return c, nil
+	}
+	// A cache of another repository or version is dropped, not trusted.
+	err = db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m != nil && (string(m.Get(keyRepoID)) != repoID || string(m.Get(keyVersion)) != string(cacheVersion)) {
+			for _, b := range [][]byte{bucketBlobs, bucketPacks, bucketFiles, bucketMeta} {
+				if tx.Bucket(b) != nil {
+					if err := tx.DeleteBucket(b); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for _, b := range [][]byte{bucketBlobs, bucketPacks, bucketFiles, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		m = tx.Bucket(bucketMeta)
+		if err := m.Put(keyRepoID, []byte(repoID)); err != nil {
+			return err
+		}
+		return m.Put(keyVersion, cacheVersion)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
+	}
+	return c, nil
+}
+
+// Close closes the cache.
+func (c *Cache) Close() error { return c.db.Close() }
+
+// Reset empties the cache.
+func (c *Cache) Reset() error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketBlobs, bucketPacks, bucketFiles} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// IndexFiles returns the names of the index files the cache holds.
+func (c *Cache) IndexFiles() (map[string]bool, error) {
+	out := map[string]bool{}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketFiles)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, _ []byte) error { out[string(k)] = true; return nil })
+	})
+	return out, err
+}
+
+// AddIndexFile records the packs of one repository index file.
+func (c *Cache) AddIndexFile(name string, packs []Pack) error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		bb, pb := tx.Bucket(bucketBlobs), tx.Bucket(bucketPacks)
+		for _, p := range packs {
+			if err := pb.Put(p.ID[:], encodePackInfo(p)); err != nil {
+				return err
+			}
+			for _, b := range p.Blobs {
+				if err := bb.Put(b.ID[:], encodeEntry(p.ID, b)); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketFiles).Put([]byte(name), nil)
+	})
+}
+
+// Lookup returns where blob id is stored.
+func (c *Cache) Lookup(id crypt.ID) (Entry, bool, error) {
+	var e Entry
+	var ok bool
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketBlobs).Get(id[:])
+		if v == nil {
+			return nil
+		}
+		var err error
+		e, err = decodeEntry(id, v)
+		ok = err == nil
+		return err
+	})
+	return e, ok, err
+}
+
+// Has reports whether blob id is known.
+func (c *Cache) Has(id crypt.ID) bool {
+	var ok bool
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(bucketBlobs).Get(id[:]) != nil
+		return nil
+	})
+	return ok
+}
+
+// PackKeys returns a pack's size and key table.
+func (c *Cache) PackKeys(id crypt.ID) (int64, [][]byte, bool, error) {
+	var size int64
+	var keys [][]byte
+	var ok bool
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPacks).Get(id[:])
+		if v == nil {
+			return nil
+		}
+		var err error
+		size, keys, err = decodePackInfo(v)
+		ok = err == nil
+		return err
+	})
+	return size, keys, ok, err
+}
+
+// ForEachPack calls fn for each known pack and its size.
+func (c *Cache) ForEachPack(fn func(id crypt.ID, size int64) error) error {
+	return c.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPacks).ForEach(func(k, v []byte) error {
+			var id crypt.ID
+			copy(id[:], k)
+			size, _, err := decodePackInfo(v)
+			if err != nil {
+				return err
+			}
+			return fn(id, size)
+		})
+	})
+}
+
+// Count returns the number of known blobs.
+func (c *Cache) Count() (n int) {
+	_ = c.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketBlobs).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+func encodeEntry(pack crypt.ID, b Blob) []byte {
+	buf := make([]byte, 0, 32+1+4*binary.MaxVarintLen64)
+	buf = append(buf, pack[:]...)
+	buf = append(buf, b.Type)
+	buf = binary.AppendUvarint(buf, uint64(b.KeySlot))
+	buf = binary.AppendUvarint(buf, b.Offset)
+	buf = binary.AppendUvarint(buf, b.Length)
+	buf = binary.AppendUvarint(buf, b.PlainLen)
+	return buf
+}
+
+var errCorrupt = errors.New("index cache entry is corrupt (delete the cache)")
+
+func decodeEntry(id crypt.ID, v []byte) (Entry, error) {
+	var e Entry
+	if len(v) < 33 {
+		return e, errCorrupt
+	}
+	copy(e.Pack[:], v)
+	e.ID = id
+	e.Type = v[32]
+	v = v[33:]
+	var vals [4]uint64
+	for i := range vals {
+		x, n := binary.Uvarint(v)
+		if n <= 0 {
+			return e, errCorrupt
+		}
+		vals[i] = x
+		v = v[n:]
+	}
+	e.KeySlot, e.Offset, e.Length, e.PlainLen = uint32(vals[0]), vals[1], vals[2], vals[3]
+	return e, nil
+}
+
+func encodePackInfo(p Pack) []byte {
+	buf := binary.AppendUvarint(nil, uint64(p.Size))
+	buf = binary.AppendUvarint(buf, uint64(len(p.Keys)))
+	for _, k := range p.Keys {
+		buf = binary.AppendUvarint(buf, uint64(len(k)))
+		buf = append(buf, k...)
+	}
+	return buf
+}
+
+func decodePackInfo(v []byte) (int64, [][]byte, error) {
+	size, n := binary.Uvarint(v)
+	if n <= 0 {
+		return 0, nil, errCorrupt
+	}
+	v = v[n:]
+	nk, n := binary.Uvarint(v)
+	if n <= 0 || nk > 1<<16 {
+		return 0, nil, errCorrupt
+	}
+	v = v[n:]
+	keys := make([][]byte, 0, nk)
+	for range nk {
+		l, n := binary.Uvarint(v)
+		if n <= 0 || uint64(len(v)-n) < l {
+			return 0, nil, errCorrupt
+		}
+		keys = append(keys, append([]byte(nil), v[n:n+int(l)]...))
+		v = v[n+int(l):]
+	}
+	return int64(size), keys, nil
+}

@@ -1,0 +1,340 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"snap/chunk"
+	"snap/crypt"
+	"snap/index"
+)
+
+// TreeResult is what SaveTree stored.
+type TreeResult struct {
+	Root  crypt.ID
+	Refs  []crypt.ID // every blob the item needs, sorted
+	Size  int64
+	Files int64
+	Dirs  int64
+}
+
+// archiver walks host paths into tree blobs. Files of one directory are read
+// in parallel (bounded by the worker count); each file is chunked on its own.
+type archiver struct {
+	w   *Writer
+	fc  *FilesCache
+	sem chan struct{}
+
+	mu     sync.Mutex
+	refs   map[crypt.ID]struct{}
+	links  map[[2]uint64]string // (dev, inode) → item-relative path of the first link
+	size   int64
+	files  int64
+	dirs   int64
+	chunks sync.Pool
+}
+
+// SaveTree backs up paths as one tree item whose root directory holds each
+// path under its base name. fc may be nil.
+func (w *Writer) SaveTree(paths []string, fc *FilesCache) (TreeResult, error) {
+	a := &archiver{
+		w: w, fc: fc, sem: make(chan struct{}, w.r.workers()),
+		refs: map[crypt.ID]struct{}{}, links: map[[2]uint64]string{},
+	}
+	p := w.r.cfg.Chunker
+	a.chunks.New = func() any { return chunk.New(nil, p) }
+	var nodes []Node
+	seen := map[string]string{}
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return TreeResult{}, &SourceError{Err: err}
+		}
+		name := filepath.Base(abs)
+		if abs == "/" {
+			name = "root"
+		}
+		if other, dup := seen[name]; dup {
+			return TreeResult{}, &SourceError{Err: fmt.Errorf("%s and %s have the same base name %q: back them up as separate items", other, abs, name)}
+		}
+		seen[name] = abs
+		fi, err := os.Lstat(abs)
+		if err != nil {
+			return TreeResult{}, &SourceError{Err: err}
+		}
+		n, err := a.node(abs, name, fi)
+		if err != nil {
+			return TreeResult{}, err
+		}
+		nodes = append(nodes, n)
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+	root, err := a.saveTree(nodes)
+	if err != nil {
+		return TreeResult{}, err
+	}
+	res := TreeResult{Root: root, Size: a.size, Files: a.files, Dirs: a.dirs}
+	for id := range a.refs {
+		res.Refs = append(res.Refs, id)
+	}
+	slices.SortFunc(res.Refs, func(x, y crypt.ID) int { return bytesCompare(x[:], y[:]) })
+	return res, nil
+}
+
+func bytesCompare(a, b []byte) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func (a *archiver) addRefs(ids ...crypt.ID) {
+	a.mu.Lock()
+	for _, id := range ids {
+		a.refs[id] = struct{}{}
+	}
+	a.mu.Unlock()
+}
+
+func (a *archiver) saveTree(nodes []Node) (crypt.ID, error) {
+	id, err := a.w.SaveBlob(index.TypeTree, marshalTree(nodes))
+	if err != nil {
+		return id, err
+	}
+	a.addRefs(id)
+	return id, nil
+}
+
+// node builds the node for one path; rel is its item-relative path.
+func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, error) {
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	n := Node{Name: filepath.Base(rel), Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
+	if fi.Mode()&os.ModeSetuid != 0 {
+		n.Mode |= 04000
+	}
+	if fi.Mode()&os.ModeSetgid != 0 {
+		n.Mode |= 02000
+	}
+	if fi.Mode()&os.ModeSticky != 0 {
+		n.Mode |= 01000
+	}
+	if st != nil {
+		n.UID, n.GID = st.Uid, st.Gid
+	}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		if st != nil && st.Nlink > 1 {
+			key := [2]uint64{st.Dev, st.Ino}
+			a.mu.Lock()
+			first, ok := a.links[key]
+			if !ok {
+				a.links[key] = rel
+			}
+			a.mu.Unlock()
+			if ok {
+				n.Type, n.Target = NodeHardlink, first
+				return n, nil
+			}
+		}
+		n.Type = NodeFile
+	case m.IsDir():
+		n.Type = NodeDir
+		id, err := a.dir(abs, rel)
+		if err != nil {
+			return n, err
+		}
+		n.Subtree = id
+	case m&os.ModeSymlink != 0:
+		n.Type = NodeSymlink
+		t, err := os.Readlink(abs)
+		if err != nil {
+			return n, &SourceError{Err: err}
+		}
+		n.Target = t
+	case m&os.ModeNamedPipe != 0:
+		n.Type = NodeFIFO
+	case m&os.ModeSocket != 0:
+		n.Type = NodeSocket
+	case m&os.ModeDevice != 0:
+		n.Type = NodeBlockDev
+		if m&os.ModeCharDevice != 0 {
+			n.Type = NodeCharDev
+		}
+		if st != nil {
+			n.DevMajor, n.DevMinor = uint32((st.Rdev>>8)&0xfff|(st.Rdev>>32)&^0xfff), uint32(st.Rdev&0xff|(st.Rdev>>12)&^0xff)
+		}
+	default:
+		return n, &SourceError{Err: fmt.Errorf("%s: unsupported file type %v", abs, m.Type())}
+	}
+	return n, nil
+}
+
+// dir saves one directory and returns its tree id.
+func (a *archiver) dir(abs, rel string) (crypt.ID, error) {
+	f, err := os.Open(abs)
+	if err != nil {
+		return crypt.ID{}, &SourceError{Err: err}
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return crypt.ID{}, &SourceError{Err: fmt.Errorf("%s: %w", abs, err)}
+	}
+	sort.Strings(names)
+	nodes := make([]Node, len(names))
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	var firstErr error
+	setErr := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+	}
+	for i, name := range names {
+		p := filepath.Join(abs, name)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			setErr(&SourceError{Err: err})
+			break
+		}
+		n, err := a.node(p, rel+"/"+name, fi)
+		if err != nil {
+			setErr(err)
+			break
+		}
+		nodes[i] = n
+		if n.Type != NodeFile {
+			continue
+		}
+		// Files are read concurrently; the semaphore bounds how many.
+		a.sem <- struct{}{}
+		wg.Add(1)
+		go func(i int, p string, fi os.FileInfo) {
+			defer func() { <-a.sem; wg.Done() }()
+			if err := a.file(p, fi, &nodes[i]); err != nil {
+				setErr(err)
+			}
+		}(i, p, fi)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return crypt.ID{}, firstErr
+	}
+	a.mu.Lock()
+	a.dirs++
+	a.mu.Unlock()
+	return a.saveTree(nodes)
+}
+
+// file fills n.Content with the file's chunk ids, from the files cache when
+// the file is unchanged and its chunks are still in the repository.
+func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	var ctime int64
+	var ino uint64
+	if st != nil {
+		ctime, ino = time.Unix(st.Ctim.Unix()).UnixNano(), st.Ino
+	}
+	size := uint64(fi.Size())
+	if a.fc != nil {
+		if c := a.fc.lookup(p, size, fi.ModTime().UnixNano(), ctime, ino); c != nil && a.allKnown(c.Content) {
+			n.Size, n.Content = c.Size, c.Content
+			a.fc.put(p, c)
+			a.count(int64(c.Size), c.Content)
+			return nil
+		}
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return &SourceError{Err: err}
+	}
+	defer f.Close()
+	var ids []crypt.ID
+	var total int64
+	if fi.Size() < int64(a.w.r.cfg.Chunker.Min) {
+		// Small files are one blob: no chunker needed.
+		buf := make([]byte, 0, fi.Size()+1)
+		for {
+			k, err := f.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+k]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return &SourceError{Err: fmt.Errorf("%s: %w", p, err)}
+			}
+			if len(buf) == cap(buf) {
+				buf = slices.Grow(buf, 64<<10)
+			}
+		}
+		total = int64(len(buf))
+		if total > 0 {
+			id := a.w.ID(buf)
+			if err := a.w.Save(index.TypeData, id, buf, nil); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+	} else {
+		c := a.chunks.Get().(*chunk.Chunker)
+		defer a.chunks.Put(c)
+		c.Reset(f)
+		for {
+			data, err := c.Next(make([]byte, 0, a.w.r.cfg.Chunker.Min*2))
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return &SourceError{Err: fmt.Errorf("%s: %w", p, err)}
+			}
+			id := a.w.ID(data)
+			if err := a.w.Save(index.TypeData, id, data, nil); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+			total += int64(len(data))
+		}
+	}
+	n.Size, n.Content = uint64(total), ids
+	if a.fc != nil {
+		a.fc.put(p, &cachedFile{Size: uint64(total), MTime: fi.ModTime().UnixNano(), CTime: ctime, Inode: ino, Content: ids})
+	}
+	a.count(total, ids)
+	return nil
+}
+
+func (a *archiver) count(size int64, ids []crypt.ID) {
+	a.mu.Lock()
+	a.size += size
+	a.files++
+	for _, id := range ids {
+		a.refs[id] = struct{}{}
+	}
+	a.mu.Unlock()
+}
+
+func (a *archiver) allKnown(ids []crypt.ID) bool {
+	for _, id := range ids {
+		if !a.w.Known(id) {
+			return false
+		}
+	}
+	return true
+}
+
+var _ = errors.New

@@ -1,0 +1,85 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// FileType is a kind of repository file; it names a folder.
+type FileType string
+
+// Repository file types.
+const (
+	ConfigFile   FileType = "config"
+	KeyFile      FileType = "keys"
+	PackFile     FileType = "data"
+	IndexFile    FileType = "index"
+	SnapshotFile FileType = "snapshots"
+	LockFile     FileType = "locks"
+)
+
+// Handle names one repository file.
+type Handle struct {
+	Type FileType
+	Name string
+}
+
+func (h Handle) String() string {
+	if h.Type == ConfigFile {
+		return "config"
+	}
+	if h.Type == PackFile && len(h.Name) > 2 {
+		return fmt.Sprintf("data/%s/%s", h.Name[:2], h.Name)
+	}
+	return string(h.Type) + "/" + h.Name
+}
+
+// FileInfo describes a stored file.
+type FileInfo struct {
+	Name string
+	Size int64
+}
+
+// Backend stores repository files. Every implementation must pass the shared
+// suite in backendtest. Save is atomic: after an error or a crash the file is
+// either absent or complete.
+type Backend interface {
+	// Save stores exactly size bytes from r under h, replacing nothing that
+	// a reader could see half-written.
+	Save(ctx context.Context, h Handle, r io.Reader, size int64) error
+	// Open reads length bytes at offset off; length 0 reads to the end.
+	Open(ctx context.Context, h Handle, off, length int64) (io.ReadCloser, error)
+	Stat(ctx context.Context, h Handle) (FileInfo, error)
+	// List calls fn for every complete file of type t, in no set order.
+	List(ctx context.Context, t FileType, fn func(FileInfo) error) error
+	Remove(ctx context.Context, h Handle) error
+}
+
+// ErrNotExist is returned (wrapped) for a missing file.
+var ErrNotExist = errors.New("file does not exist")
+
+// ErrNoSpace is returned (wrapped) when the storage is full.
+var ErrNoSpace = errors.New("no space left on the repository's storage")
+
+// maxMetaFile bounds how much of a metadata file (config, key, index,
+// snapshot, lock) is read into memory.
+const maxMetaFile = 256 << 20
+
+// readFile reads a whole file of at most maxMetaFile bytes.
+func readFile(ctx context.Context, be Backend, h Handle) ([]byte, error) {
+	rd, err := be.Open(ctx, h, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	b, err := io.ReadAll(io.LimitReader(rd, maxMetaFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %v: %w", h, err)
+	}
+	if len(b) > maxMetaFile {
+		return nil, &DamagedError{File: h, Err: fmt.Errorf("larger than %d bytes", maxMetaFile)}
+	}
+	return b, nil
+}

@@ -1,0 +1,109 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"snap/crypt"
+	"snap/index"
+)
+
+// Blob plaintext starts with one byte naming its compression.
+const (
+	compNone byte = 0
+	compZstd byte = 1
+)
+
+// blobAD is the associated data of a sealed blob: its type and id, so a
+// blob cannot be moved to another id or type without failing to open.
+func blobAD(t uint8, id crypt.ID) []byte {
+	ad := make([]byte, 0, 33)
+	ad = append(ad, t)
+	return append(ad, id[:]...)
+}
+
+// ErrBlobNotFound means the index has no such blob.
+var ErrBlobNotFound = errors.New("blob not in the index")
+
+// LoadBlob returns the plaintext of blob id, appended to dst[:0].
+func (r *Repository) LoadBlob(ctx context.Context, id crypt.ID, dst []byte) ([]byte, error) {
+	c, err := r.Index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, ok, err := c.Lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %v (run 'snap check')", ErrBlobNotFound, id.Short())
+	}
+	return r.loadEntry(ctx, c, e, dst)
+}
+
+func (r *Repository) loadEntry(ctx context.Context, c *index.Cache, e index.Entry, dst []byte) ([]byte, error) {
+	h := Handle{Type: PackFile, Name: e.Pack.String()}
+	var s *crypt.Sealer
+	if e.Type == index.TypeRefs {
+		s = r.meta
+	} else {
+		_, keys, ok, err := c.PackKeys(e.Pack)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || int(e.KeySlot) >= len(keys) {
+			return nil, &DamagedError{File: h, Err: fmt.Errorf("no key slot %d for blob %v", e.KeySlot, e.ID.Short())}
+		}
+		if s, err = r.sessionSealer(keys[e.KeySlot]); err != nil {
+			if errors.Is(err, ErrWriteOnly) {
+				return nil, err
+			}
+			return nil, &DamagedError{File: h, Err: err}
+		}
+	}
+	rd, err := r.be.Open(ctx, h, int64(e.Offset), int64(e.Length))
+	if err != nil {
+		return nil, fmt.Errorf("blob %v: %w", e.ID.Short(), err)
+	}
+	stored := make([]byte, e.Length)
+	_, err = io.ReadFull(rd, stored)
+	rd.Close()
+	if err != nil {
+		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v at offset %d: %v", e.ID.Short(), e.Offset, err)}
+	}
+	return r.openBlob(h, e.Blob, s, stored, dst)
+}
+
+// openBlob authenticates, decrypts and decompresses one stored blob.
+func (r *Repository) openBlob(h Handle, b index.Blob, s *crypt.Sealer, stored, dst []byte) ([]byte, error) {
+	plain, err := s.Open(nil, stored, blobAD(b.Type, b.ID))
+	if err != nil {
+		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}
+	}
+	if len(plain) == 0 {
+		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: empty", b.ID.Short())}
+	}
+	switch plain[0] {
+	case compNone:
+		dst = append(dst[:0], plain[1:]...)
+	case compZstd:
+		if b.PlainLen > maxBlobLength {
+			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: plaintext length %d too large", b.ID.Short(), b.PlainLen)}
+		}
+		if uint64(cap(dst)) < b.PlainLen {
+			dst = make([]byte, 0, b.PlainLen)
+		}
+		dst, err = r.zdec.DecodeAll(plain[1:], dst[:0])
+		if err != nil {
+			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: decompress: %v", b.ID.Short(), err)}
+		}
+	default:
+		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: unknown compression %d", b.ID.Short(), plain[0])}
+	}
+	if uint64(len(dst)) != b.PlainLen {
+		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: %d bytes, index says %d", b.ID.Short(), len(dst), b.PlainLen)}
+	}
+	return dst, nil
+}

@@ -1,0 +1,297 @@
+// Package repo is snap's repository: config, storage backends, packs, index
+// files, snapshots, the backup writer and the restore reader. The on-disk
+// format is specified in docs/format.md; this package is its reference.
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"snap/chunk"
+	"snap/crypt"
+	"snap/index"
+)
+
+// Options tune how a repository is opened.
+type Options struct {
+	// CacheDir holds the local index cache; empty means the user's cache
+	// directory (SNAP_CACHE_DIR is handled by the caller).
+	CacheDir string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Workers bounds CPU-heavy goroutines (hashing, compression,
+	// encryption); 0 means GOMAXPROCS.
+	Workers int
+}
+
+// Repository is an opened repository.
+type Repository struct {
+	be     Backend
+	cfg    *Config
+	master *crypt.Master
+	meta   *crypt.Sealer
+	cache  *index.Cache
+	opts   Options
+
+	cacheTmp string // a private cache file to delete at Close
+
+	keysMu sync.Mutex
+	keys   map[crypt.ID]*crypt.Sealer // unwrapped session keys by hash of the wrapped bytes
+
+	zdec *zstd.Decoder
+}
+
+// InitOptions are the settings of a new repository.
+type InitOptions struct {
+	Chunker  *chunk.Params // nil: defaults with a random polynomial
+	PackSize int           // 0: DefaultPackSize
+}
+
+// Init creates a repository in be and returns its new full master key. The
+// caller stores the key (AddKey with a passphrase, or a key file).
+func Init(ctx context.Context, be Backend, o InitOptions) (*crypt.Master, error) {
+	if _, err := be.Stat(ctx, Handle{Type: ConfigFile}); err == nil {
+		return nil, errors.New("a repository already exists there (config file found)")
+	}
+	id := newRepoID()
+	m, err := crypt.NewMaster(id)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{ID: id, PackSize: o.PackSize, IDKey: crypt.NewRandomKey()}
+	if cfg.PackSize == 0 {
+		cfg.PackSize = DefaultPackSize
+	}
+	if o.Chunker != nil {
+		cfg.Chunker = *o.Chunker
+	} else if cfg.Chunker, err = chunk.NewParams(); err != nil {
+		return nil, err
+	}
+	cfg.Recipient = m.DataIdentity.Recipient()
+	b := marshalConfig(cfg, crypt.NewSealer(m.MetaKey))
+	if err := be.Save(ctx, Handle{Type: ConfigFile}, bytes.NewReader(b), int64(len(b))); err != nil {
+		return nil, fmt.Errorf("write config: %w", err)
+	}
+	return m, nil
+}
+
+// Open opens the repository in be with master key m and brings the local
+// index cache up to date.
+func Open(ctx context.Context, be Backend, m *crypt.Master, o Options) (*Repository, error) {
+	f, err := loadConfigFile(ctx, be)
+	if err != nil {
+		return nil, err
+	}
+	if m.RepoID != "" && m.RepoID != f.ID {
+		return nil, fmt.Errorf("%w: the key belongs to repository %.8s, this is repository %.8s", ErrWrongKey, m.RepoID, f.ID)
+	}
+	meta := crypt.NewSealer(m.MetaKey)
+	cfg, err := openConfig(f, meta)
+	if err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobLength))
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{be: be, cfg: cfg, master: m, meta: meta, opts: o, keys: map[crypt.ID]*crypt.Sealer{}, zdec: dec}
+	return r, nil
+}
+
+// Close releases the cache.
+func (r *Repository) Close() error {
+	var err error
+	if r.cache != nil {
+		err = r.cache.Close()
+		r.cache = nil
+	}
+	if r.cacheTmp != "" {
+		os.Remove(r.cacheTmp)
+	}
+	r.zdec.Close()
+	return err
+}
+
+// Config returns the opened config.
+func (r *Repository) Config() *Config { return r.cfg }
+
+// Backend returns the storage.
+func (r *Repository) Backend() Backend { return r.be }
+
+// Master returns the key the repository was opened with.
+func (r *Repository) Master() *crypt.Master { return r.master }
+
+// CanRead reports whether the key can decrypt data.
+func (r *Repository) CanRead() bool { return r.master.DataIdentity != nil }
+
+func (r *Repository) cacheDir() (string, error) {
+	d := r.opts.CacheDir
+	if d == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory (set SNAP_CACHE_DIR or --cache-dir): %w", err)
+		}
+		d = filepath.Join(base, "snap")
+	}
+	return filepath.Join(d, r.cfg.ID), nil
+}
+
+// Index returns the local index cache, syncing it with the repository's
+// index files the first time. Commands that only list snapshots never pay
+// for it.
+func (r *Repository) Index(ctx context.Context) (*index.Cache, error) {
+	if r.cache != nil {
+		return r.cache, nil
+	}
+	dir, err := r.cacheDir()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "index.db")
+	c, err := index.Open(path, r.cfg.ID, false, 2*time.Second)
+	if errors.Is(err, index.ErrBusy) {
+		// Another snap process reads the shared cache: build a private
+		// one rather than wait for it to finish.
+		path = filepath.Join(dir, fmt.Sprintf("index-%d.db.tmp", os.Getpid()))
+		os.Remove(path)
+		r.cacheTmp = path
+		c, err = index.Open(path, r.cfg.ID, false, time.Second)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.syncIndex(ctx, c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if r.cacheTmp == "" {
+		// Reopen read-only so other snap processes can share it.
+		if err := c.Close(); err != nil {
+			return nil, err
+		}
+		if c, err = index.Open(path, r.cfg.ID, true, 30*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	r.cache = c
+	return c, nil
+}
+
+// syncIndex reads index files the cache does not know; if the cache knows a
+// file that is gone (prune replaced it), it starts over.
+func (r *Repository) syncIndex(ctx context.Context, c *index.Cache) error {
+	have, err := c.IndexFiles()
+	if err != nil {
+		return err
+	}
+	var names []string
+	listed := map[string]bool{}
+	err = r.be.List(ctx, IndexFile, func(fi FileInfo) error {
+		listed[fi.Name] = true
+		if !have[fi.Name] {
+			names = append(names, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list index files: %w", err)
+	}
+	for name := range have {
+		if !listed[name] {
+			if err := c.Reset(); err != nil {
+				return err
+			}
+			names = names[:0]
+			for n := range listed {
+				names = append(names, n)
+			}
+			break
+		}
+	}
+	for _, name := range names {
+		packs, err := r.LoadIndexFile(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := c.AddIndexFile(name, packs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadIndexFile reads, verifies and parses one index file.
+func (r *Repository) LoadIndexFile(ctx context.Context, name string) ([]index.Pack, error) {
+	h := Handle{Type: IndexFile, Name: name}
+	plain, err := r.loadSealedFile(ctx, h, adIndex)
+	if err != nil {
+		return nil, err
+	}
+	packs, err := parseIndex(plain)
+	if err != nil {
+		if errors.Is(err, ErrVersion) {
+			return nil, err
+		}
+		return nil, &DamagedError{File: h, Err: err}
+	}
+	return packs, nil
+}
+
+// loadSealedFile reads a content-named metadata file, checks its name
+// against its hash and opens it with the metadata key.
+func (r *Repository) loadSealedFile(ctx context.Context, h Handle, ad []byte) ([]byte, error) {
+	b, err := readFile(ctx, r.be, h)
+	if err != nil {
+		return nil, err
+	}
+	if crypt.Hash(b).String() != h.Name {
+		return nil, &DamagedError{File: h, Err: errors.New("contents do not match the file name (hash mismatch: truncated or altered)")}
+	}
+	plain, err := r.meta.Open(nil, b, ad)
+	if err != nil {
+		return nil, &DamagedError{File: h, Err: err}
+	}
+	return plain, nil
+}
+
+// saveSealedFile seals plain with the metadata key and saves it under the
+// hash of the sealed bytes.
+func (r *Repository) saveSealedFile(ctx context.Context, t FileType, plain, ad []byte) (crypt.ID, error) {
+	b := r.meta.Seal(nil, plain, ad)
+	id := crypt.Hash(b)
+	if err := r.be.Save(ctx, Handle{Type: t, Name: id.String()}, bytes.NewReader(b), int64(len(b))); err != nil {
+		return id, err
+	}
+	return id, nil
+}
+
+// sessionSealer returns the sealer for a pack's wrapped session key.
+func (r *Repository) sessionSealer(wrapped []byte) (*crypt.Sealer, error) {
+	if r.master.DataIdentity == nil {
+		return nil, ErrWriteOnly
+	}
+	h := crypt.Hash(wrapped)
+	r.keysMu.Lock()
+	defer r.keysMu.Unlock()
+	if s, ok := r.keys[h]; ok {
+		return s, nil
+	}
+	k, err := crypt.UnwrapKey(wrapped, r.master.DataIdentity)
+	if err != nil {
+		return nil, err
+	}
+	s := crypt.NewSealer(k)
+	r.keys[h] = s
+	return s, nil
+}

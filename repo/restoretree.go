@@ -1,0 +1,281 @@
+package repo
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"snap/crypt"
+)
+
+// WalkTree calls fn for every node under root, depth first, parents before
+// children, with the node's item-relative path ('/'-separated).
+func (r *Repository) WalkTree(ctx context.Context, root crypt.ID, fn func(p string, n *Node) error) error {
+	if !r.CanRead() {
+		return ErrWriteOnly
+	}
+	return r.walk(ctx, root, "", fn, 0)
+}
+
+func (r *Repository) walk(ctx context.Context, id crypt.ID, dir string, fn func(string, *Node) error, depth int) error {
+	if depth > 512 {
+		return fmt.Errorf("tree %v: nested more than 512 levels", id.Short())
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, err := r.LoadBlob(ctx, id, nil)
+	if err != nil {
+		return err
+	}
+	nodes, err := parseTree(b)
+	if err != nil {
+		return fmt.Errorf("tree blob %v: %w", id.Short(), err)
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		p := path.Join(dir, n.Name)
+		if err := fn(p, n); err != nil {
+			return err
+		}
+		if n.Type == NodeDir {
+			if err := r.walk(ctx, n.Subtree, p, fn, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RestoreStats count what a restore wrote.
+type RestoreStats struct {
+	Files, Dirs, Other int64
+	Bytes              int64
+	Skipped            []string // nodes that could not be made (devices as non-root)
+}
+
+// RestoreTree writes a tree item under target, keeping modes, mtimes and,
+// when running as root, owners. Existing files are overwritten.
+func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (*RestoreStats, error) {
+	if it.Kind != KindTree || it.Tree == nil {
+		return nil, fmt.Errorf("item %q is a %s item, not a tree: use 'snap dump'", it.Name, it.Kind)
+	}
+	if !r.CanRead() {
+		return nil, ErrWriteOnly
+	}
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return nil, err
+	}
+	root := os.Geteuid() == 0
+	st := &RestoreStats{}
+	var mu sync.Mutex
+	type later struct {
+		p string
+		n Node
+	}
+	var dirs, links []later
+	sem := make(chan struct{}, r.workers())
+	var wg sync.WaitGroup
+	var firstErr error
+	setErr := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := r.WalkTree(ctx, *it.Tree, func(p string, n *Node) error {
+		dst := filepath.Join(target, filepath.FromSlash(p))
+		switch n.Type {
+		case NodeDir:
+			if err := os.Mkdir(dst, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+				return err
+			}
+			if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
+				return fmt.Errorf("%s exists and is not a directory", dst)
+			}
+			dirs = append(dirs, later{dst, *n})
+			st.Dirs++
+			return nil
+		case NodeFile:
+			sem <- struct{}{}
+			wg.Add(1)
+			node := *n
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := r.restoreFile(ctx, dst, &node, root); err != nil {
+					setErr(err)
+					cancel()
+					return
+				}
+				mu.Lock()
+				st.Files++
+				st.Bytes += int64(node.Size)
+				mu.Unlock()
+			}()
+			return nil
+		case NodeHardlink:
+			links = append(links, later{dst, *n})
+			return nil
+		}
+		os.Remove(dst)
+		var err error
+		switch n.Type {
+		case NodeSymlink:
+			err = os.Symlink(n.Target, dst)
+		case NodeFIFO:
+			err = unix.Mkfifo(dst, n.Mode&0o7777)
+		case NodeCharDev, NodeBlockDev, NodeSocket:
+			if !root {
+				mu.Lock()
+				st.Skipped = append(st.Skipped, p)
+				mu.Unlock()
+				return nil
+			}
+			mode := uint32(unix.S_IFCHR)
+			switch n.Type {
+			case NodeBlockDev:
+				mode = unix.S_IFBLK
+			case NodeSocket:
+				mode = unix.S_IFSOCK
+			}
+			err = unix.Mknod(dst, mode|n.Mode&0o7777, int(unix.Mkdev(n.DevMajor, n.DevMinor)))
+		}
+		if err != nil {
+			return err
+		}
+		st.Other++
+		return setMeta(dst, n, root)
+	})
+	wg.Wait()
+	if err == nil {
+		err = firstErr
+	}
+	if err != nil {
+		return st, err
+	}
+	for _, l := range links {
+		os.Remove(l.p)
+		src := filepath.Join(target, filepath.FromSlash(l.n.Target))
+		if err := os.Link(src, l.p); err != nil {
+			return st, fmt.Errorf("hard link: %w", err)
+		}
+		st.Files++
+	}
+	// Directories last, deepest first: their mtimes change while filling
+	// them, and a read-only directory could not be filled.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := setMeta(dirs[i].p, &dirs[i].n, root); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+func (r *Repository) restoreFile(ctx context.Context, dst string, n *Node, root bool) error {
+	os.Remove(dst)
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	var total int64
+	var buf []byte
+	for _, id := range n.Content {
+		b, err := r.LoadBlob(ctx, id, buf)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %w", dst, err)
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+		total += int64(len(b))
+		buf = b
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if uint64(total) != n.Size {
+		return fmt.Errorf("%s: restored %d bytes, snapshot says %d", dst, total, n.Size)
+	}
+	return setMeta(dst, n, root)
+}
+
+// setMeta applies owner (as root), mode and mtime, without following links.
+func setMeta(p string, n *Node, root bool) error {
+	if root {
+		if err := os.Lchown(p, int(n.UID), int(n.GID)); err != nil {
+			return err
+		}
+	}
+	if n.Type != NodeSymlink {
+		// chmod after chown: chown clears setuid and setgid.
+		if err := unix.Chmod(p, n.Mode&0o7777); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(n.MTime.UnixNano()), unix.NsecToTimespec(n.MTime.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set mtime %s: %w", p, err)
+	}
+	return nil
+}
+
+// WriteTar writes a tree item as a tar stream (PAX where needed).
+func (r *Repository) WriteTar(ctx context.Context, it *Item, w io.Writer) error {
+	if it.Kind != KindTree || it.Tree == nil {
+		return fmt.Errorf("item %q is not a tree", it.Name)
+	}
+	tw := tar.NewWriter(w)
+	err := r.WalkTree(ctx, *it.Tree, func(p string, n *Node) error {
+		h := &tar.Header{Name: p, Mode: int64(n.Mode), Uid: int(n.UID), Gid: int(n.GID), ModTime: n.MTime, Format: tar.FormatPAX}
+		switch n.Type {
+		case NodeFile:
+			h.Typeflag, h.Size = tar.TypeReg, int64(n.Size)
+		case NodeDir:
+			h.Typeflag, h.Name = tar.TypeDir, p+"/"
+		case NodeSymlink:
+			h.Typeflag, h.Linkname = tar.TypeSymlink, n.Target
+		case NodeHardlink:
+			h.Typeflag, h.Linkname = tar.TypeLink, n.Target
+		case NodeCharDev, NodeBlockDev:
+			h.Typeflag = tar.TypeChar
+			if n.Type == NodeBlockDev {
+				h.Typeflag = tar.TypeBlock
+			}
+			h.Devmajor, h.Devminor = int64(n.DevMajor), int64(n.DevMinor)
+		case NodeFIFO:
+			h.Typeflag = tar.TypeFifo
+		default:
+			return nil // sockets cannot be archived
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			h.Format = tar.FormatGNU // non-UTF-8 names are not valid PAX
+			if err2 := tw.WriteHeader(h); err2 != nil {
+				return fmt.Errorf("tar %q: %w", p, err)
+			}
+		}
+		if n.Type == NodeFile {
+			return r.loadOrdered(ctx, n.Content, func(_ crypt.ID, b []byte) error {
+				_, err := tw.Write(b)
+				return err
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}

@@ -1,0 +1,206 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"snap/crypt"
+)
+
+// Snapshot statuses.
+const (
+	StatusComplete = "complete"
+	StatusPartial  = "partial" // some item failed: never "latest", never kept by retention
+)
+
+// Item kinds.
+const (
+	KindStream = "stream" // one byte stream: ordered chunks
+	KindTree   = "tree"   // a directory tree: tree blobs, per-file chunks
+)
+
+// Snapshot is a manifest (docs/format.md "Snapshots").
+type Snapshot struct {
+	Version  int       `json:"version"`
+	Time     time.Time `json:"time"`
+	Host     string    `json:"host"`
+	Profile  string    `json:"profile,omitempty"`
+	Tags     []string  `json:"tags,omitempty"`
+	Program  string    `json:"program"`
+	Status   string    `json:"status"`
+	Items    []Item    `json:"items"`
+	Duration float64   `json:"duration_seconds,omitempty"`
+
+	ID crypt.ID `json:"-"` // the file name, set when loaded or saved
+}
+
+// Item is one named thing a snapshot holds.
+type Item struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Size is the plaintext bytes of the stream, or of all regular files.
+	Size int64 `json:"size"`
+	// Refs are refs blob ids. Concatenated: for a stream, its chunk ids in
+	// order; for a tree, every blob id the item needs (sorted).
+	Refs []crypt.ID `json:"refs"`
+	// Tree is the root tree blob of a tree item.
+	Tree  *crypt.ID `json:"tree,omitempty"`
+	Files int64     `json:"files,omitempty"`
+	Dirs  int64     `json:"dirs,omitempty"`
+	// Added is the plaintext bytes of blobs this item added (before
+	// compression; blobs shared with another item of the run count once).
+	Added int64 `json:"added,omitempty"`
+	// Meta is restore metadata recorded by the item's source.
+	Meta map[string]string `json:"meta,omitempty"`
+	// Error is set for an item that failed (partial snapshots only).
+	Error string `json:"error,omitempty"`
+}
+
+// Item returns the named item.
+func (s *Snapshot) Item(name string) (*Item, error) {
+	var names []string
+	for i := range s.Items {
+		if s.Items[i].Name == name {
+			return &s.Items[i], nil
+		}
+		names = append(names, s.Items[i].Name)
+	}
+	return nil, fmt.Errorf("%w: snapshot %s has no item %q (items: %s)", ErrNotFound, s.ID.Short(), name, strings.Join(names, ", "))
+}
+
+// SaveSnapshot writes a manifest. Call it only after Flush: the manifest is
+// the commit point of a run.
+func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (crypt.ID, error) {
+	s.Version = FormatVersion
+	plain, err := json.Marshal(s)
+	if err != nil {
+		return crypt.ID{}, err
+	}
+	id, err := r.saveSealedFile(ctx, SnapshotFile, plain, adSnapshot)
+	if err != nil {
+		return id, fmt.Errorf("save snapshot: %w", err)
+	}
+	s.ID = id
+	return id, nil
+}
+
+// LoadSnapshot reads one snapshot by full id.
+func (r *Repository) LoadSnapshot(ctx context.Context, name string) (*Snapshot, error) {
+	h := Handle{Type: SnapshotFile, Name: name}
+	plain, err := r.loadSealedFile(ctx, h, adSnapshot)
+	if err != nil {
+		return nil, err
+	}
+	return parseSnapshot(h, plain)
+}
+
+func parseSnapshot(h Handle, plain []byte) (*Snapshot, error) {
+	var s Snapshot
+	dec := json.NewDecoder(bytes.NewReader(plain))
+	if err := dec.Decode(&s); err != nil {
+		return nil, &DamagedError{File: h, Err: err}
+	}
+	if s.Version != FormatVersion {
+		return nil, fmt.Errorf("%w: snapshot %s has version %d", ErrVersion, h.Name, s.Version)
+	}
+	for _, it := range s.Items {
+		if it.Kind != KindStream && it.Kind != KindTree {
+			return nil, &DamagedError{File: h, Err: fmt.Errorf("item %q has unknown kind %q", it.Name, it.Kind)}
+		}
+		if it.Kind == KindTree && it.Tree == nil && it.Error == "" {
+			return nil, &DamagedError{File: h, Err: fmt.Errorf("tree item %q has no tree", it.Name)}
+		}
+	}
+	id, err := crypt.ParseID(h.Name)
+	if err != nil {
+		return nil, &DamagedError{File: h, Err: err}
+	}
+	s.ID = id
+	return &s, nil
+}
+
+// Snapshots loads every snapshot, oldest first. A damaged snapshot is an
+// error naming it: listing never silently hides one.
+func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
+	var names []string
+	if err := r.be.List(ctx, SnapshotFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil }); err != nil {
+		return nil, err
+	}
+	out := make([]*Snapshot, 0, len(names))
+	for _, n := range names {
+		s, err := r.LoadSnapshot(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].ID.String() < out[j].ID.String()
+	})
+	return out, nil
+}
+
+// FindSnapshot resolves "latest" (the newest complete snapshot) or a
+// unique id prefix.
+func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, error) {
+	if ref == "" {
+		return nil, errors.New("no snapshot given: use an id, an id prefix or 'latest'")
+	}
+	if ref == "latest" {
+		all, err := r.Snapshots(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(all) - 1; i >= 0; i-- {
+			if all[i].Status == StatusComplete {
+				return all[i], nil
+			}
+		}
+		return nil, fmt.Errorf("%w: the repository has no complete snapshot", ErrNotFound)
+	}
+	var match []string
+	err := r.be.List(ctx, SnapshotFile, func(fi FileInfo) error {
+		if strings.HasPrefix(fi.Name, ref) {
+			match = append(match, fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch len(match) {
+	case 0:
+		return nil, fmt.Errorf("%w: no snapshot with id %q (see 'snap snapshots')", ErrNotFound, ref)
+	case 1:
+		return r.LoadSnapshot(ctx, match[0])
+	}
+	return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: %d snapshots match", ref, len(match))
+}
+
+// LoadRefs returns the concatenated id list of an item's refs blobs.
+func (r *Repository) LoadRefs(ctx context.Context, refs []crypt.ID) ([]crypt.ID, error) {
+	var out []crypt.ID
+	var buf []byte
+	for _, id := range refs {
+		b, err := r.LoadBlob(ctx, id, buf)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := parseRefs(b)
+		if err != nil {
+			return nil, fmt.Errorf("refs blob %v: %w", id.Short(), err)
+		}
+		out = append(out, ids...)
+		buf = b
+	}
+	return out, nil
+}
