@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,11 +64,16 @@ var (
 // ErrBusy means another snap process holds the cache for writing.
 var ErrBusy = errors.New("index cache is in use by another snap process")
 
-// Cache is the on-disk index cache.
+// Cache is the on-disk index cache, plus an in-memory overlay for index
+// files learnt while the file was shared read-only with other processes.
 type Cache struct {
 	db       *bolt.DB
 	path     string
 	readOnly bool
+
+	mu           sync.RWMutex
+	overlay      map[crypt.ID]Entry
+	overlayPacks map[crypt.ID][]byte // encoded pack info
 }
 
 // Open opens (creating if needed) the cache at path. A read-only cache can
@@ -172,10 +178,30 @@ func (c *Cache) AddIndexFile(name string, packs []Pack) error {
 	})
 }
 
+// AddOverlay records packs in memory only (the cache file is untouched):
+// for index files written or found while the cache is open read-only.
+func (c *Cache) AddOverlay(packs []Pack) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.overlay == nil {
+		c.overlay, c.overlayPacks = map[crypt.ID]Entry{}, map[crypt.ID][]byte{}
+	}
+	for _, p := range packs {
+		c.overlayPacks[p.ID] = encodePackInfo(p)
+		for _, b := range p.Blobs {
+			c.overlay[b.ID] = Entry{Blob: b, Pack: p.ID}
+		}
+	}
+}
+
 // Lookup returns where blob id is stored.
 func (c *Cache) Lookup(id crypt.ID) (Entry, bool, error) {
-	var e Entry
-	var ok bool
+	c.mu.RLock()
+	e, ok := c.overlay[id]
+	c.mu.RUnlock()
+	if ok {
+		return e, true, nil
+	}
 	err := c.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketBlobs).Get(id[:])
 		if v == nil {
@@ -191,7 +217,12 @@ func (c *Cache) Lookup(id crypt.ID) (Entry, bool, error) {
 
 // Has reports whether blob id is known.
 func (c *Cache) Has(id crypt.ID) bool {
-	var ok bool
+	c.mu.RLock()
+	_, ok := c.overlay[id]
+	c.mu.RUnlock()
+	if ok {
+		return true
+	}
 	_ = c.db.View(func(tx *bolt.Tx) error {
 		ok = tx.Bucket(bucketBlobs).Get(id[:]) != nil
 		return nil
@@ -201,9 +232,15 @@ func (c *Cache) Has(id crypt.ID) bool {
 
 // PackKeys returns a pack's size and key table.
 func (c *Cache) PackKeys(id crypt.ID) (int64, [][]byte, bool, error) {
+	c.mu.RLock()
+	v, ok := c.overlayPacks[id]
+	c.mu.RUnlock()
+	if ok {
+		size, keys, err := decodePackInfo(v)
+		return size, keys, err == nil, err
+	}
 	var size int64
 	var keys [][]byte
-	var ok bool
 	err := c.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPacks).Get(id[:])
 		if v == nil {

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +19,7 @@ import (
 // TreeResult is what SaveTree stored.
 type TreeResult struct {
 	Root  crypt.ID
-	Refs  []crypt.ID // every blob the item needs, sorted
+	Refs  []crypt.ID // every blob the item needs, once each, in walk order
 	Size  int64
 	Files int64
 	Dirs  int64
@@ -34,7 +33,6 @@ type archiver struct {
 	sem chan struct{}
 
 	mu     sync.Mutex
-	refs   map[crypt.ID]struct{}
 	links  map[[2]uint64]string // (dev, inode) → item-relative path of the first link
 	size   int64
 	files  int64
@@ -47,11 +45,12 @@ type archiver struct {
 func (w *Writer) SaveTree(paths []string, fc *FilesCache) (TreeResult, error) {
 	a := &archiver{
 		w: w, fc: fc, sem: make(chan struct{}, w.r.workers()),
-		refs: map[crypt.ID]struct{}{}, links: map[[2]uint64]string{},
+		links: map[[2]uint64]string{},
 	}
 	p := w.r.cfg.Chunker
 	a.chunks.New = func() any { return chunk.New(nil, p) }
 	var nodes []Node
+	var refs [][]crypt.ID
 	seen := map[string]string{}
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
@@ -70,56 +69,50 @@ func (w *Writer) SaveTree(paths []string, fc *FilesCache) (TreeResult, error) {
 		if err != nil {
 			return TreeResult{}, &SourceError{Err: err}
 		}
-		n, err := a.node(abs, name, fi)
+		n, sub, err := a.node(abs, name, fi)
 		if err != nil {
 			return TreeResult{}, err
 		}
 		nodes = append(nodes, n)
+		refs = append(refs, sub)
 	}
-	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-	root, err := a.saveTree(nodes)
+	order := make([]int, len(nodes))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(i, j int) bool { return nodes[order[i]].Name < nodes[order[j]].Name })
+	sorted := make([]Node, len(nodes))
+	var all []crypt.ID
+	for i, k := range order {
+		sorted[i] = nodes[k]
+		all = append(all, refs[k]...)
+	}
+	root, err := a.w.SaveBlob(index.TypeTree, marshalTree(sorted))
 	if err != nil {
 		return TreeResult{}, err
 	}
-	res := TreeResult{Root: root, Size: a.size, Files: a.files, Dirs: a.dirs}
-	for id := range a.refs {
-		res.Refs = append(res.Refs, id)
-	}
-	slices.SortFunc(res.Refs, func(x, y crypt.ID) int { return bytesCompare(x[:], y[:]) })
-	return res, nil
+	all = append(all, root)
+	return TreeResult{Root: root, Refs: uniqueIDs(all), Size: a.size, Files: a.files, Dirs: a.dirs}, nil
 }
 
-func bytesCompare(a, b []byte) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
+// uniqueIDs keeps the first occurrence of each id. The walk order is
+// deterministic, so an unchanged part of a tree gives the same list and the
+// same refs blobs (docs/format.md "Reference lists").
+func uniqueIDs(ids []crypt.ID) []crypt.ID {
+	seen := make(map[crypt.ID]struct{}, len(ids))
+	out := ids[:0]
+	for _, id := range ids {
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			out = append(out, id)
 		}
 	}
-	return 0
+	return out
 }
 
-func (a *archiver) addRefs(ids ...crypt.ID) {
-	a.mu.Lock()
-	for _, id := range ids {
-		a.refs[id] = struct{}{}
-	}
-	a.mu.Unlock()
-}
-
-func (a *archiver) saveTree(nodes []Node) (crypt.ID, error) {
-	id, err := a.w.SaveBlob(index.TypeTree, marshalTree(nodes))
-	if err != nil {
-		return id, err
-	}
-	a.addRefs(id)
-	return id, nil
-}
-
-// node builds the node for one path; rel is its item-relative path.
-func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, error) {
+// node builds the node for one path; rel is its item-relative path. For a
+// directory it also returns the ids its subtree needs, in walk order.
+func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, []crypt.ID, error) {
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	n := Node{Name: filepath.Base(rel), Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
 	if fi.Mode()&os.ModeSetuid != 0 {
@@ -146,22 +139,23 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, error) {
 			a.mu.Unlock()
 			if ok {
 				n.Type, n.Target = NodeHardlink, first
-				return n, nil
+				return n, nil, nil
 			}
 		}
 		n.Type = NodeFile
 	case m.IsDir():
 		n.Type = NodeDir
-		id, err := a.dir(abs, rel)
+		id, sub, err := a.dir(abs, rel)
 		if err != nil {
-			return n, err
+			return n, nil, err
 		}
 		n.Subtree = id
+		return n, sub, nil
 	case m&os.ModeSymlink != 0:
 		n.Type = NodeSymlink
 		t, err := os.Readlink(abs)
 		if err != nil {
-			return n, &SourceError{Err: err}
+			return n, nil, &SourceError{Err: err}
 		}
 		n.Target = t
 	case m&os.ModeNamedPipe != 0:
@@ -177,24 +171,26 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, error) {
 			n.DevMajor, n.DevMinor = uint32((st.Rdev>>8)&0xfff|(st.Rdev>>32)&^0xfff), uint32(st.Rdev&0xff|(st.Rdev>>12)&^0xff)
 		}
 	default:
-		return n, &SourceError{Err: fmt.Errorf("%s: unsupported file type %v", abs, m.Type())}
+		return n, nil, &SourceError{Err: fmt.Errorf("%s: unsupported file type %v", abs, m.Type())}
 	}
-	return n, nil
+	return n, nil, nil
 }
 
-// dir saves one directory and returns its tree id.
-func (a *archiver) dir(abs, rel string) (crypt.ID, error) {
+// dir saves one directory and returns its tree id and the ids its
+// subtree needs: each entry's in name order, then the directory's own tree.
+func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
 	f, err := os.Open(abs)
 	if err != nil {
-		return crypt.ID{}, &SourceError{Err: err}
+		return crypt.ID{}, nil, &SourceError{Err: err}
 	}
 	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {
-		return crypt.ID{}, &SourceError{Err: fmt.Errorf("%s: %w", abs, err)}
+		return crypt.ID{}, nil, &SourceError{Err: fmt.Errorf("%s: %w", abs, err)}
 	}
 	sort.Strings(names)
 	nodes := make([]Node, len(names))
+	subs := make([][]crypt.ID, len(names))
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	var firstErr error
@@ -212,12 +208,12 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, error) {
 			setErr(&SourceError{Err: err})
 			break
 		}
-		n, err := a.node(p, rel+"/"+name, fi)
+		n, sub, err := a.node(p, rel+"/"+name, fi)
 		if err != nil {
 			setErr(err)
 			break
 		}
-		nodes[i] = n
+		nodes[i], subs[i] = n, sub
 		if n.Type != NodeFile {
 			continue
 		}
@@ -233,12 +229,23 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, error) {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return crypt.ID{}, firstErr
+		return crypt.ID{}, nil, firstErr
 	}
 	a.mu.Lock()
 	a.dirs++
 	a.mu.Unlock()
-	return a.saveTree(nodes)
+	var ids []crypt.ID
+	for i := range nodes {
+		if nodes[i].Type == NodeFile {
+			ids = append(ids, nodes[i].Content...)
+		}
+		ids = append(ids, subs[i]...)
+	}
+	id, err := a.w.SaveBlob(index.TypeTree, marshalTree(nodes))
+	if err != nil {
+		return id, nil, err
+	}
+	return id, append(ids, id), nil
 }
 
 // file fills n.Content with the file's chunk ids, from the files cache when
@@ -255,7 +262,7 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 		if c := a.fc.lookup(p, size, fi.ModTime().UnixNano(), ctime, ino); c != nil && a.allKnown(c.Content) {
 			n.Size, n.Content = c.Size, c.Content
 			a.fc.put(p, c)
-			a.count(int64(c.Size), c.Content)
+			a.count(int64(c.Size))
 			return nil
 		}
 	}
@@ -314,17 +321,14 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 	if a.fc != nil {
 		a.fc.put(p, &cachedFile{Size: uint64(total), MTime: fi.ModTime().UnixNano(), CTime: ctime, Inode: ino, Content: ids})
 	}
-	a.count(total, ids)
+	a.count(total)
 	return nil
 }
 
-func (a *archiver) count(size int64, ids []crypt.ID) {
+func (a *archiver) count(size int64) {
 	a.mu.Lock()
 	a.size += size
 	a.files++
-	for _, id := range ids {
-		a.refs[id] = struct{}{}
-	}
 	a.mu.Unlock()
 }
 
@@ -337,4 +341,3 @@ func (a *archiver) allKnown(ids []crypt.ID) bool {
 	return true
 }
 
-var _ = errors.New

@@ -67,6 +67,17 @@ var ErrNoSpace = errors.New("no space left on the repository's storage")
 // snapshot, lock) is read into memory.
 const maxMetaFile = 256 << 20
 
+func readAllLimit(rd io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
 // readFile reads a whole file of at most maxMetaFile bytes.
 func readFile(ctx context.Context, be Backend, h Handle) ([]byte, error) {
 	rd, err := be.Open(ctx, h, 0, 0)

@@ -57,8 +57,8 @@ func (d *decoder) uvarint(what string, max uint64) uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint for %s", what)
+	if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
+		d.fail("bad varint for %s", what) // non-minimal encodings too: one encoding per value
 		return 0
 	}
 	if v > max {
@@ -243,8 +243,8 @@ func parseIndex(b []byte) ([]index.Pack, error) {
 // refsCutMod (content-defined on the ids, so inserting ids changes only the
 // blob around them), and after at most maxRefsPerBlob ids.
 const (
-	refsCutMod     = 1024
-	maxRefsPerBlob = 8192
+	refsCutMod     = 128
+	maxRefsPerBlob = 2048
 )
 
 func refsCut(id crypt.ID, n int) bool {

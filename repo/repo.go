@@ -150,6 +150,10 @@ func (r *Repository) cacheDir() (string, error) {
 // Index returns the local index cache, syncing it with the repository's
 // index files the first time. Commands that only list snapshots never pay
 // for it.
+//
+// The cache file is written only while no other snap process has it open;
+// otherwise this process opens it read-only and keeps what the file lacks
+// in memory, so processes never wait on each other's cache.
 func (r *Repository) Index(ctx context.Context) (*index.Cache, error) {
 	if r.cache != nil {
 		return r.cache, nil
@@ -159,38 +163,68 @@ func (r *Repository) Index(ctx context.Context) (*index.Cache, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, "index.db")
-	c, err := index.Open(path, r.cfg.ID, false, 2*time.Second)
-	if errors.Is(err, index.ErrBusy) {
-		// Another snap process reads the shared cache: build a private
-		// one rather than wait for it to finish.
-		path = filepath.Join(dir, fmt.Sprintf("index-%d.db.tmp", os.Getpid()))
-		os.Remove(path)
-		r.cacheTmp = path
-		c, err = index.Open(path, r.cfg.ID, false, time.Second)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := r.syncIndex(ctx, c); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if r.cacheTmp == "" {
-		// Reopen read-only so other snap processes can share it.
-		if err := c.Close(); err != nil {
+	c, err := index.Open(path, r.cfg.ID, false, 100*time.Millisecond)
+	switch {
+	case err == nil:
+		err = r.syncIndex(ctx, c, false)
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return nil, err
 		}
-		if c, err = index.Open(path, r.cfg.ID, true, 30*time.Second); err != nil {
+		if c, err = index.Open(path, r.cfg.ID, true, time.Minute); err != nil {
 			return nil, err
 		}
+		// Another process may have added files between close and reopen:
+		// no harm, they are read into the overlay.
+		fallthrough
+	case errors.Is(err, index.ErrBusy):
+		if c == nil {
+			if c, err = index.Open(path, r.cfg.ID, true, time.Minute); err != nil {
+				return nil, err
+			}
+		}
+		err := r.syncIndex(ctx, c, true)
+		if errors.Is(err, errCacheStale) {
+			c.Close()
+			return r.privateIndex(ctx, dir)
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+	default:
+		return nil, err
 	}
 	r.cache = c
 	return c, nil
 }
 
-// syncIndex reads index files the cache does not know; if the cache knows a
-// file that is gone (prune replaced it), it starts over.
-func (r *Repository) syncIndex(ctx context.Context, c *index.Cache) error {
+// privateIndex builds a cache of this process's own from scratch: for when
+// the shared one is stale and in use.
+func (r *Repository) privateIndex(ctx context.Context, dir string) (*index.Cache, error) {
+	path := filepath.Join(dir, fmt.Sprintf("index-%d.db.tmp", os.Getpid()))
+	os.Remove(path)
+	c, err := index.Open(path, r.cfg.ID, false, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	r.cacheTmp = path
+	if err := r.syncIndex(ctx, c, false); err != nil {
+		c.Close()
+		return nil, err
+	}
+	r.cache = c
+	return c, nil
+}
+
+var errCacheStale = errors.New("index cache refers to removed index files")
+
+// syncIndex reads the index files the cache does not know, into the file or
+// (overlay) into memory. If the cache knows a file that is gone (prune
+// replaced it), a writable cache starts over; an overlay gives errCacheStale.
+func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool) error {
 	have, err := c.IndexFiles()
 	if err != nil {
 		return err
@@ -209,6 +243,9 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache) error {
 	}
 	for name := range have {
 		if !listed[name] {
+			if overlay {
+				return errCacheStale
+			}
 			if err := c.Reset(); err != nil {
 				return err
 			}
@@ -224,7 +261,9 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache) error {
 		if err != nil {
 			return err
 		}
-		if err := c.AddIndexFile(name, packs); err != nil {
+		if overlay {
+			c.AddOverlay(packs)
+		} else if err := c.AddIndexFile(name, packs); err != nil {
 			return err
 		}
 	}

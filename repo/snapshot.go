@@ -47,7 +47,8 @@ type Item struct {
 	// Size is the plaintext bytes of the stream, or of all regular files.
 	Size int64 `json:"size"`
 	// Refs are refs blob ids. Concatenated: for a stream, its chunk ids in
-	// order; for a tree, every blob id the item needs (sorted).
+	// order; for a tree, every blob id the item needs, once each, in walk
+	// order.
 	Refs []crypt.ID `json:"refs"`
 	// Tree is the root tree blob of a tree item.
 	Tree  *crypt.ID `json:"tree,omitempty"`

@@ -125,7 +125,7 @@ func parseTree(b []byte) ([]Node, error) {
 		var sec int64
 		if d.err == nil {
 			v, k := binary.Varint(d.b)
-			if k <= 0 {
+			if k <= 0 || k != len(binary.AppendVarint(nil, v)) {
 				d.fail("bad mtime")
 			} else {
 				sec = v

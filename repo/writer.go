@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,8 @@ import (
 	"snap/crypt"
 	"snap/index"
 )
+
+var debugBlobs = os.Getenv("SNAP_DEBUG_BLOBS") != ""
 
 // Writer is one backup run's upload side: it deduplicates, compresses and
 // seals blobs on a worker pool, fills packs and uploads them in the
@@ -217,6 +220,7 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 		s = w.r.meta
 	}
 	sealed = s.Seal(sealed[:0], comp, blobAD(j.typ, j.id))
+	if debugBlobs { fmt.Fprintf(os.Stderr, "new blob type %d len %d\n", j.typ, len(j.data)) }
 	w.stats.BlobsNew.Add(1)
 	w.stats.BytesNew.Add(int64(len(j.data)))
 	w.stats.BytesStored.Add(int64(len(sealed)))
@@ -302,6 +306,9 @@ func (w *Writer) Flush() error {
 	if err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
+	// This process sees the run's blobs at once; the cache file learns
+	// the index file at the next open.
+	w.idx.AddOverlay(w.packs)
 	return nil
 }
 

@@ -215,7 +215,7 @@ func (s *session) dumpPhase() {
 // matched; a mismatch stays on disk to look at.
 func (s *session) verified(what, key, out string) {
 	if v := s.res.Verify[key]; v != "ok" {
-		s.fail(key+"-verify", fmt.Sprintf("%s does not match the input: %s (kept in %s)", what, v, out), "")
+		s.fail(strings.ReplaceAll(key, "_", "-")+"-verify", fmt.Sprintf("%s does not match the input: %s (kept in %s)", what, v, out), "")
 		return
 	}
 	s.logf("%s verified", what)

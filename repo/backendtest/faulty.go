@@ -1,0 +1,90 @@
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"syscall"
+
+	"snap/repo"
+)
+
+// Fault is what a Faulty backend does at its Nth Save.
+type Fault int
+
+const (
+	// FailSave returns an error and writes nothing.
+	FailSave Fault = iota
+	// NoSpace returns ENOSPC (wrapped as the real backend does) and writes nothing.
+	NoSpace
+	// TruncateSave stores only the first half of the bytes under the name
+	// and returns an error: what a non-atomic store could leave behind.
+	TruncateSave
+	// FailAfter makes the Nth Save and every later one fail, as a crash would.
+	FailAfter
+)
+
+// ErrInjected is the error a Faulty backend returns.
+var ErrInjected = errors.New("injected fault")
+
+// Faulty wraps a Backend and injects a fault at the Nth Save (1-based),
+// optionally only for one file type.
+type Faulty struct {
+	repo.Backend
+	N     int
+	Fault Fault
+	Only  repo.FileType // "" means every type
+
+	mu    sync.Mutex
+	saves int
+	hit   bool
+}
+
+// Saves returns how many Saves were attempted.
+func (f *Faulty) Saves() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.saves
+}
+
+// Hit reports whether the fault was injected.
+func (f *Faulty) Hit() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hit
+}
+
+// Save implements repo.Backend.
+func (f *Faulty) Save(ctx context.Context, h repo.Handle, r io.Reader, size int64) error {
+	f.mu.Lock()
+	if f.Only == "" || h.Type == f.Only {
+		f.saves++
+	}
+	n := f.saves
+	inject := f.N > 0 && (n == f.N || (f.Fault == FailAfter && n > f.N)) && (f.Only == "" || h.Type == f.Only)
+	if inject {
+		f.hit = true
+	}
+	f.mu.Unlock()
+	if !inject {
+		return f.Backend.Save(ctx, h, r, size)
+	}
+	switch f.Fault {
+	case NoSpace:
+		return fmt.Errorf("%w: %v", repo.ErrNoSpace, syscall.ENOSPC)
+	case TruncateSave:
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		half := b[:len(b)/2]
+		if err := f.Backend.Save(ctx, h, bytes.NewReader(half), int64(len(half))); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: truncated %v", ErrInjected, h)
+	}
+	return fmt.Errorf("%w: save %v", ErrInjected, h)
+}

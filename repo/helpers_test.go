@@ -1,0 +1,156 @@
+package repo_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"snap/chunk"
+	"snap/crypt"
+	"snap/repo"
+)
+
+// testChunker uses small bounds so boundary tests stay fast; the
+// polynomial is fixed for reproducible tests.
+func testChunker() *chunk.Params {
+	p := chunk.Params{Pol: 0x3DA3358B4DC173, Min: 64 << 10, Max: 1 << 20, AvgBits: 17}
+	return &p
+}
+
+type fixture struct {
+	t      *testing.T
+	be     repo.Backend
+	master *crypt.Master
+	cache  string
+	clock  time.Time
+}
+
+func newFixture(t *testing.T, be repo.Backend, params *chunk.Params) *fixture {
+	t.Helper()
+	if be == nil {
+		be = repo.NewLocal(t.TempDir())
+	}
+	m, err := repo.Init(context.Background(), be, repo.InitOptions{Chunker: params, PackSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, be: be, master: m, cache: t.TempDir(), clock: time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)}
+}
+
+func (f *fixture) open(m *crypt.Master) *repo.Repository {
+	f.t.Helper()
+	if m == nil {
+		m = f.master
+	}
+	r, err := repo.Open(context.Background(), f.be, m, repo.Options{CacheDir: f.cache, Now: func() time.Time { return f.clock }})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// backupStream stores one stream item as a snapshot and returns it and the
+// bytes the run added (plaintext of new blobs).
+func backupStream(r *repo.Repository, name string, rd io.Reader) (*repo.Snapshot, int64, error) {
+	ctx := context.Background()
+	w, err := r.NewWriter(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := w.SaveStream(rd)
+	if err != nil {
+		w.Abort()
+		return nil, 0, err
+	}
+	refs, err := w.SaveRefs(res.Chunks)
+	if err != nil {
+		w.Abort()
+		return nil, 0, err
+	}
+	if err := w.Flush(); err != nil {
+		return nil, 0, err
+	}
+	s := &repo.Snapshot{Time: time.Now(), Host: "test", Status: repo.StatusComplete,
+		Items: []repo.Item{{Name: name, Kind: repo.KindStream, Size: res.Size, Refs: refs}}}
+	if _, err := r.SaveSnapshot(ctx, s); err != nil {
+		return nil, 0, err
+	}
+	return s, w.Stats().BytesQueued.Load(), nil
+}
+
+func backupTree(r *repo.Repository, name string, paths []string, fc *repo.FilesCache) (*repo.Snapshot, int64, error) {
+	ctx := context.Background()
+	w, err := r.NewWriter(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := w.SaveTree(paths, fc)
+	if err != nil {
+		w.Abort()
+		return nil, 0, err
+	}
+	refs, err := w.SaveRefs(res.Refs)
+	if err != nil {
+		w.Abort()
+		return nil, 0, err
+	}
+	if err := w.Flush(); err != nil {
+		return nil, 0, err
+	}
+	root := res.Root
+	s := &repo.Snapshot{Time: time.Now(), Host: "test", Status: repo.StatusComplete,
+		Items: []repo.Item{{Name: name, Kind: repo.KindTree, Size: res.Size, Refs: refs, Tree: &root, Files: res.Files}}}
+	if _, err := r.SaveSnapshot(ctx, s); err != nil {
+		return nil, 0, err
+	}
+	if fc != nil {
+		if err := fc.Save(); err != nil {
+			return nil, 0, err
+		}
+	}
+	return s, w.Stats().BytesQueued.Load(), nil
+}
+
+// streamHash restores a stream item and returns its SHA-256.
+func streamHash(t *testing.T, r *repo.Repository, s *repo.Snapshot, name string) [32]byte {
+	t.Helper()
+	it, err := s.Item(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if _, err := r.StreamItem(context.Background(), it, h); err != nil {
+		t.Fatalf("restore %s: %v", name, err)
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+// randReader returns n deterministic pseudo-random bytes.
+func randReader(seed uint64, n int64) io.Reader {
+	return io.LimitReader(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}), n)
+}
+
+func randBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	_, _ = io.ReadFull(randReader(seed, int64(n)), b)
+	return b
+}
+
+func sha(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func hashReader(rd io.Reader) [32]byte {
+	h := sha256.New()
+	_, _ = io.Copy(h, rd)
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+var _ = bytes.Equal

@@ -1,0 +1,52 @@
+package repo
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"snap/crypt"
+	"snap/index"
+)
+
+// ReadPackHeader reads a whole pack, checks that its bytes hash to its name
+// and returns its key table and blobs from the sealed header. It needs only
+// the metadata key.
+func (r *Repository) ReadPackHeader(ctx context.Context, name string) ([][]byte, []index.Blob, error) {
+	h := Handle{Type: PackFile, Name: name}
+	rd, err := r.be.Open(ctx, h, 0, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rd.Close()
+	b, err := readAllLimit(rd, 1<<30)
+	if err != nil {
+		return nil, nil, &DamagedError{File: h, Err: err}
+	}
+	if crypt.Hash(b).String() != name {
+		return nil, nil, &DamagedError{File: h, Err: errors.New("contents do not match the file name (hash mismatch: truncated or altered)")}
+	}
+	keys, blobs, err := r.parsePack(b)
+	if err != nil {
+		return nil, nil, &DamagedError{File: h, Err: err}
+	}
+	return keys, blobs, nil
+}
+
+// parsePack opens and parses the trailer of a complete pack.
+func (r *Repository) parsePack(b []byte) ([][]byte, []index.Blob, error) {
+	if len(b) < 4 {
+		return nil, nil, errors.New("shorter than the header length field")
+	}
+	hl := int64(binary.LittleEndian.Uint32(b[len(b)-4:]))
+	if hl > int64(len(b))-4 || hl < crypt.Overhead {
+		return nil, nil, fmt.Errorf("header length %d does not fit in %d bytes", hl, len(b))
+	}
+	dataEnd := int64(len(b)) - 4 - hl
+	plain, err := r.meta.Open(nil, b[dataEnd:len(b)-4], adPackHeader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("header: %w", err)
+	}
+	return parsePackHeader(plain, dataEnd)
+}
