@@ -340,4 +340,3 @@ func (a *archiver) allKnown(ids []crypt.ID) bool {
 	}
 	return true
 }
-

@@ -220,7 +220,9 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 		s = w.r.meta
 	}
 	sealed = s.Seal(sealed[:0], comp, blobAD(j.typ, j.id))
-	if debugBlobs { fmt.Fprintf(os.Stderr, "new blob type %d len %d\n", j.typ, len(j.data)) }
+	if debugBlobs {
+		fmt.Fprintf(os.Stderr, "new blob type %d len %d\n", j.typ, len(j.data))
+	}
 	w.stats.BlobsNew.Add(1)
 	w.stats.BytesNew.Add(int64(len(j.data)))
 	w.stats.BytesStored.Add(int64(len(sealed)))
