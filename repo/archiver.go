@@ -275,7 +275,7 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 	var total int64
 	if fi.Size() < int64(a.w.r.cfg.Chunker.Min) {
 		// Small files are one blob: no chunker needed.
-		buf := make([]byte, 0, fi.Size()+1)
+		buf, release := a.w.Buffer(int(fi.Size()) + 1)
 		for {
 			k, err := f.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+k]
@@ -283,16 +283,19 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 				break
 			}
 			if err != nil {
+				release()
 				return &SourceError{Err: fmt.Errorf("%s: %w", p, err)}
 			}
 			if len(buf) == cap(buf) {
-				buf = slices.Grow(buf, 64<<10)
+				buf = slices.Grow(buf, 64<<10) // the file grew while reading
 			}
 		}
 		total = int64(len(buf))
-		if total > 0 {
+		if total == 0 {
+			release()
+		} else {
 			id := a.w.ID(buf)
-			if err := a.w.Save(index.TypeData, id, buf, nil); err != nil {
+			if err := a.w.Save(index.TypeData, id, buf, release); err != nil {
 				return err
 			}
 			ids = append(ids, id)
@@ -302,15 +305,18 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 		defer a.chunks.Put(c)
 		c.Reset(f)
 		for {
-			data, err := c.Next(make([]byte, 0, a.w.r.cfg.Chunker.Min*2))
+			buf, release := a.w.Buffer(int(a.w.r.cfg.Chunker.Max))
+			data, err := c.Next(buf)
 			if err == io.EOF {
+				release()
 				break
 			}
 			if err != nil {
+				release()
 				return &SourceError{Err: fmt.Errorf("%s: %w", p, err)}
 			}
 			id := a.w.ID(data)
-			if err := a.w.Save(index.TypeData, id, data, nil); err != nil {
+			if err := a.w.Save(index.TypeData, id, data, release); err != nil {
 				return err
 			}
 			ids = append(ids, id)

@@ -36,6 +36,9 @@ type Snapshot struct {
 	Status   string    `json:"status"`
 	Items    []Item    `json:"items"`
 	Duration float64   `json:"duration_seconds,omitempty"`
+	// Stored is what the run added to the repository, as stored
+	// (compressed, sealed): the disk space this snapshot cost.
+	Stored int64 `json:"stored,omitempty"`
 
 	ID crypt.ID `json:"-"` // the file name, set when loaded or saved
 }

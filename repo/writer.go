@@ -51,6 +51,8 @@ type Writer struct {
 
 	uploads  chan *packBuf
 	uploader sync.WaitGroup
+	packMem  chan []byte // recycled pack buffers
+	bufs     sync.Pool   // recycled chunk buffers (*[]byte)
 
 	stats WriterStats
 }
@@ -99,6 +101,7 @@ func (r *Repository) NewWriter(ctx context.Context) (*Writer, error) {
 		jobs:    make(chan blobJob, n),
 		known:   map[crypt.ID]struct{}{},
 		uploads: make(chan *packBuf, 1),
+		packMem: make(chan []byte, 3),
 	}
 	w.hashers.New = func() any { return r.cfg.IDKey.NewHasher() }
 	for range n {
@@ -229,7 +232,7 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 
 	w.mu.Lock()
 	if w.cur == nil {
-		w.cur = &packBuf{buf: make([]byte, 0, w.r.cfg.PackSize+(1<<20))}
+		w.cur = &packBuf{buf: w.packBuffer()}
 	}
 	p := w.cur
 	p.blobs = append(p.blobs, index.Blob{ID: j.id, Type: j.typ, Offset: uint64(len(p.buf)), Length: uint64(len(sealed)), PlainLen: uint64(len(j.data))})
@@ -243,6 +246,29 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 		w.queueUpload(full)
 	}
 	return comp, sealed
+}
+
+// packBuffer returns a recycled pack buffer or a new one: packs are the
+// largest allocations, and recycling them keeps the heap flat.
+func (w *Writer) packBuffer() []byte {
+	select {
+	case b := <-w.packMem:
+		return b[:0]
+	default:
+		return make([]byte, 0, w.r.cfg.PackSize+(1<<20))
+	}
+}
+
+// Buffer returns a buffer for chunk data with at least n bytes of capacity;
+// pass the returned release func to Save.
+func (w *Writer) Buffer(n int) ([]byte, func()) {
+	var b []byte
+	if p, ok := w.bufs.Get().(*[]byte); ok && cap(*p) >= n {
+		b = (*p)[:0]
+	} else {
+		b = make([]byte, 0, n)
+	}
+	return b, func() { w.bufs.Put(&b) }
 }
 
 func (w *Writer) queueUpload(p *packBuf) {
@@ -277,6 +303,10 @@ func (w *Writer) upload() {
 		w.mu.Lock()
 		w.packs = append(w.packs, index.Pack{ID: id, Size: int64(len(p.buf)), Keys: [][]byte{w.wrapped}, Blobs: p.blobs})
 		w.mu.Unlock()
+		select {
+		case w.packMem <- p.buf:
+		default:
+		}
 	}
 }
 

@@ -21,7 +21,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--force) FORCE=1 ;;
 	-h | --help)
-		sed -n '2,13p' "$SELF" | sed 's/^# \{0,1\}//'
+		sed -n '2,12p' "$SELF" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -36,8 +36,13 @@ die() {
 	printf '[setup] ERROR: %s\n' "$*" >&2
 	exit 1
 }
-# shellcheck disable=SC2154 # rc is assigned inside the trap string
-trap 'rc=$?; printf "[setup] ERROR: command failed (exit %s) at %s line %s: %s\n" "$rc" "$SELF" "$LINENO" "$BASH_COMMAND" >&2; exit $rc' ERR
+on_err() {
+	local rc=$? i where=""
+	for ((i = 0; i < ${#BASH_LINENO[@]} - 1; i++)); do where+=" ${BASH_LINENO[$i]}"; done
+	printf '[setup] ERROR: command failed (exit %s) at %s line(s)%s: %s\n' "$rc" "$SELF" "$where" "$BASH_COMMAND" >&2
+	exit "$rc"
+}
+trap on_err ERR
 
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get, dockerd, docker import)"
 [ -r /etc/debian_version ] || die "this script targets Debian 12 (no /etc/debian_version)"
@@ -65,6 +70,9 @@ missing=()
 for p in "${PKGS[@]}"; do
 	pkg_installed "$p" || missing+=("$p")
 done
+# Only the missing ones: naming an installed package to apt-get install
+# upgrades it (and what depends on it) to the newest candidate, which on a
+# shared machine changes binaries under other people's feet.
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing missing packages: ${missing[*]}"
 	# Keep package maintainer scripts from starting services (postgresql
@@ -79,7 +87,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt_rc=0
 	{
 		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q &&
-			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q "${PKGS[@]}"
+			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q "${missing[@]}"
 	} >/var/log/snap-testenv-apt.log 2>&1 || apt_rc=$?
 	[ "$own_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d
 	if [ "$apt_rc" != 0 ]; then

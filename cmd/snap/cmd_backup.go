@@ -246,6 +246,7 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, args []s
 		return err
 	}
 	snap.Duration = now().Sub(start).Seconds()
+	snap.Stored = w.Stats().BytesStored.Load()
 	id, err := r.SaveSnapshot(ctx, snap)
 	if err != nil {
 		return err

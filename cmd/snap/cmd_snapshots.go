@@ -40,7 +40,7 @@ type snapshotJSON struct {
 	Status  string      `json:"status"`
 	Items   []repo.Item `json:"items"`
 	Size    int64       `json:"size"`
-	Added   int64       `json:"added"`
+	Added   int64       `json:"added"` // stored bytes the run added
 }
 
 func runSnapshots(ctx context.Context, g *globalOptions, _ *snapshotsOptions, args []string) error {
@@ -64,8 +64,8 @@ func runSnapshots(ctx context.Context, g *globalOptions, _ *snapshotsOptions, ar
 		}
 		for _, it := range s.Items {
 			j.Size += it.Size
-			j.Added += it.Added
 		}
+		j.Added = s.Stored
 		out = append(out, j)
 	}
 	if g.JSON {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -224,7 +225,11 @@ func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m, slot, err = repo.OpenKey(ctx, be, p); err != nil {
+		m, slot, err = repo.OpenKey(ctx, be, p)
+		// scrypt's buffers are garbage now: hand them back before the
+		// real work starts.
+		debug.FreeOSMemory()
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,59 @@
+# snap: see README.md. Every target works on a fresh Debian 12 machine as root.
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+FUZZTIME ?= 5s
+FUZZ_TARGETS := repo:FuzzParsePackHeader repo:FuzzParseIndex repo:FuzzParseTree repo:FuzzParseRefs \
+	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile
+
+.PHONY: build test deps lint unit race fuzz crash bench bench-small demo clean
+
+build:
+	$(GO) build -o snap ./cmd/snap
+
+# make test: install what the tests need, lint, run every test (with the
+# race detector on the concurrent packages) and each fuzz target briefly.
+test: deps lint unit race fuzz
+
+deps:
+	./scripts/deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	staticcheck ./...
+
+unit:
+	$(GO) test -count=1 -timeout 20m ./...
+
+race:
+	$(GO) test -count=1 -race -short -timeout 20m ./repo/... ./index/... ./crypt/...
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run XXX -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg >/dev/null || { $(GO) test -run XXX -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg; exit 1; }; \
+	done
+
+# The long kill -9 loop (CI runs 10 iterations as part of make test).
+crash:
+	SNAP_KILL_ITERATIONS=100 $(GO) test -count=1 -run Kill9 -v -timeout 60m ./cmd/snap
+
+# Benchmark against restic and borg on a generated workload (medians of 3).
+BENCH_DIR ?= /var/tmp/snap-bench
+bench: deps
+	command -v restic >/dev/null && command -v borg >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y restic borgbackup
+	$(GO) run ./bench/gen -out $(BENCH_DIR) -seed 1
+	$(GO) run ./bench/run -work $(BENCH_DIR) -runs 3
+	$(GO) test -run XXX -bench . -count 5 ./repo/
+
+bench-small: deps
+	$(GO) run ./bench/gen -out $(BENCH_DIR)-small -seed 1 -small
+	$(GO) run ./bench/run -work $(BENCH_DIR)-small -runs 3
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -f snap
