@@ -43,8 +43,8 @@ func (r *Repository) loadOrdered(ctx context.Context, ids []crypt.ID, fn func(cr
 			defer wg.Done()
 			for f := range tasks {
 				var buf []byte
-				if b, ok := pool.Get().([]byte); ok {
-					buf = b
+				if b, ok := pool.Get().(*[]byte); ok {
+					buf = *b
 				}
 				f.data, f.err = r.LoadBlob(ctx, f.id, buf)
 				close(f.done)
@@ -81,7 +81,8 @@ func (r *Repository) loadOrdered(ctx context.Context, ids []crypt.ID, fn func(cr
 				err = f.err
 			} else {
 				err = fn(f.id, f.data)
-				pool.Put(f.data[:0]) //nolint:staticcheck // slices are fine here
+				b := f.data[:0]
+				pool.Put(&b)
 			}
 			if err != nil {
 				cancel()

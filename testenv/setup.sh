@@ -251,7 +251,7 @@ import_image() {
 	timeout 30 docker tag "$new" "$image" || die "docker tag $new $image failed"
 	if [ -n "$old" ] && [ "$old" != "$new" ]; then
 		timeout 60 docker image rm "$old" >/dev/null 2>&1 ||
-			log "note: previous $image ($old) is still used by a container; left in place"
+			log "note: previous $image (${old:7:12}) is still used by a container; it is pruned once unused (stack.sh up recreates such containers)"
 	fi
 	rm -rf "$root"
 }
@@ -408,6 +408,9 @@ if need_build "$N8N_IMAGE" "$N8N_INPUTS"; then
 else
 	CACHED+=("$N8N_IMAGE")
 fi
+
+# Old builds (untagged, no longer used by any container).
+timeout 120 docker image prune -f --filter "label=$LABEL_INPUTS" >/dev/null || die "docker image prune failed"
 
 sizes=""
 for img in "$PG_IMAGE" "$REDIS_IMAGE" "$N8N_IMAGE"; do

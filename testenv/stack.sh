@@ -622,6 +622,9 @@ if [ ! -e n8nEventLog.log ]; then
 fi
 SH
 
+# Old test-image builds that the recreated containers no longer use.
+dk image prune -f --filter "label=org.snap-testenv.inputs" >/dev/null
+
 # ---------------------------------------------------------------- summary --
 counts="$(dk exec "$C_PG" psql -At --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c \
 	"SELECT (SELECT count(*) FROM workflow_entity) || ' workflows, ' || (SELECT count(*) FROM execution_entity) || ' executions, ' || pg_size_pretty(pg_database_size(current_database()))")"

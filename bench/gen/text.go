@@ -147,17 +147,6 @@ func (g *gen) money(b []byte, max int) []byte {
 	return append(b, byte('0'+c/10%10), byte('0'+c%10))
 }
 
-func (g *gen) ip(b []byte) []byte {
-	v := g.r.Uint32()
-	b = strconv.AppendInt(b, 10, 10)
-	for i := 0; i < 3; i++ {
-		b = append(b, '.')
-		b = strconv.AppendInt(b, int64(v&255), 10)
-		v >>= 8
-	}
-	return b
-}
-
 func pad2(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
 
 // appendTS formats a pg timestamptz ("2024-03-05 12:34:56.123456+00").

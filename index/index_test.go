@@ -1,0 +1,93 @@
+package index
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"snap/crypt"
+)
+
+func samplePack(seed byte, n int) Pack {
+	p := Pack{ID: crypt.Hash([]byte{seed}), Size: 1 << 20, Keys: [][]byte{[]byte("wrapped key")}}
+	for i := range n {
+		p.Blobs = append(p.Blobs, Blob{ID: crypt.Hash([]byte{seed, byte(i), byte(i >> 8)}), Type: TypeData, Offset: uint64(i * 100), Length: 100, PlainLen: 300})
+	}
+	return p
+}
+
+func TestCacheAddLookupReset(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	c, err := Open(path, "repo-a", false, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := samplePack(1, 1000)
+	if err := c.AddIndexFile("idx1", []Pack{p}); err != nil {
+		t.Fatal(err)
+	}
+	e, ok, err := c.Lookup(p.Blobs[500].ID)
+	if err != nil || !ok || e.Pack != p.ID || e.Offset != 50000 || e.PlainLen != 300 {
+		t.Fatalf("lookup: %+v %v %v", e, ok, err)
+	}
+	if c.Has(crypt.Hash([]byte("nope"))) {
+		t.Fatal("unknown blob found")
+	}
+	size, keys, ok, err := c.PackKeys(p.ID)
+	if err != nil || !ok || size != 1<<20 || string(keys[0]) != "wrapped key" {
+		t.Fatalf("pack keys: %v %v %v", size, keys, err)
+	}
+	files, _ := c.IndexFiles()
+	if !files["idx1"] || c.Count() != 1000 {
+		t.Fatalf("files %v count %d", files, c.Count())
+	}
+	c.Close()
+
+	// Another repository's cache at the same path is dropped, not trusted.
+	c, err = Open(path, "repo-b", false, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Has(p.Blobs[0].ID) {
+		t.Fatal("cache of another repository was trusted")
+	}
+	c.Close()
+}
+
+func TestCacheSharedReadOnlyAndOverlay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	c, err := Open(path, "r", false, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := samplePack(1, 10)
+	c.AddIndexFile("i1", []Pack{p1})
+	c.Close()
+
+	ro1, err := Open(path, "r", true, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro1.Close()
+	ro2, err := Open(path, "r", true, time.Second)
+	if err != nil {
+		t.Fatalf("second reader blocked: %v", err)
+	}
+	defer ro2.Close()
+	// A writer cannot get in while readers hold it: it must not wait long.
+	if _, err := Open(path, "r", false, 50*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("writer while readers hold the cache: %v", err)
+	}
+	p2 := samplePack(2, 10)
+	ro1.AddOverlay([]Pack{p2})
+	if !ro1.Has(p2.Blobs[3].ID) || !ro1.Has(p1.Blobs[3].ID) {
+		t.Fatal("overlay or file entries missing")
+	}
+	if ro2.Has(p2.Blobs[3].ID) {
+		t.Fatal("overlay leaked into another reader")
+	}
+	if _, _, ok, _ := ro1.PackKeys(p2.ID); !ok {
+		t.Fatal("overlay pack keys missing")
+	}
+}
