@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
 
 	"snap/chunk"
 	"snap/crypt"
@@ -29,6 +30,7 @@ type configSecrets struct {
 	IDKey         []byte       `json:"id_key"`
 	DataRecipient string       `json:"data_recipient"`
 	Compression   string       `json:"compression"`
+	Level         string       `json:"compression_level"`
 }
 
 // Config is a repository's opened configuration.
@@ -38,7 +40,21 @@ type Config struct {
 	PackSize  int
 	IDKey     crypt.Key
 	Recipient *age.X25519Recipient
+	// Level is the zstd level writers use: "fastest", "default" or
+	// "better". Readers do not need it.
+	Level string
 }
+
+// DefaultLevel was chosen by measurement (docs/format.md "Blobs").
+const DefaultLevel = "default"
+
+var zstdLevels = map[string]zstd.EncoderLevel{
+	"fastest": zstd.SpeedFastest,
+	"default": zstd.SpeedDefault,
+	"better":  zstd.SpeedBetterCompression,
+}
+
+func (c *Config) zstdLevel() zstd.EncoderLevel { return zstdLevels[c.Level] }
 
 // DefaultPackSize is the target pack size (docs/format.md "Packs").
 const DefaultPackSize = 16 << 20
@@ -54,7 +70,7 @@ func newRepoID() string {
 func marshalConfig(cfg *Config, meta *crypt.Sealer) []byte {
 	s := configSecrets{
 		Chunker: cfg.Chunker, PackSize: cfg.PackSize, IDKey: cfg.IDKey[:],
-		DataRecipient: cfg.Recipient.String(), Compression: "zstd",
+		DataRecipient: cfg.Recipient.String(), Compression: "zstd", Level: cfg.Level,
 	}
 	plain, err := json.Marshal(s)
 	if err != nil {
@@ -98,11 +114,11 @@ func openConfig(f *configFile, meta *crypt.Sealer) (*Config, error) {
 	if err := dec.Decode(&s); err != nil {
 		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: err}
 	}
-	cfg := &Config{ID: f.ID, Chunker: s.Chunker, PackSize: s.PackSize}
+	cfg := &Config{ID: f.ID, Chunker: s.Chunker, PackSize: s.PackSize, Level: s.Level}
 	if err := s.Chunker.Validate(); err != nil {
 		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: err}
 	}
-	if len(s.IDKey) != crypt.KeySize || s.PackSize < 1<<20 || s.PackSize > 256<<20 || s.Compression != "zstd" {
+	if len(s.IDKey) != crypt.KeySize || s.PackSize < 1<<20 || s.PackSize > 256<<20 || s.Compression != "zstd" || zstdLevels[s.Level] == 0 {
 		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: errors.New("bad sealed settings")}
 	}
 	copy(cfg.IDKey[:], s.IDKey)

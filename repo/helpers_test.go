@@ -14,10 +14,11 @@ import (
 	"snap/repo"
 )
 
-// testChunker uses small bounds so boundary tests stay fast; the
-// polynomial is fixed for reproducible tests.
+// testChunker uses small bounds so boundary tests stay fast; the seed is
+// fixed for reproducible tests.
 func testChunker() *chunk.Params {
-	p := chunk.Params{Pol: 0x3DA3358B4DC173, Min: 64 << 10, Max: 1 << 20, AvgBits: 17}
+	p := chunk.NewParams([32]byte{42})
+	p.Min, p.Max, p.AvgBits = 64<<10, 1<<20, 17
 	return &p
 }
 

@@ -51,8 +51,9 @@ type Repository struct {
 
 // InitOptions are the settings of a new repository.
 type InitOptions struct {
-	Chunker  *chunk.Params // nil: defaults with a random polynomial
+	Chunker  *chunk.Params // nil: defaults with a random seed
 	PackSize int           // 0: DefaultPackSize
+	Level    string        // "": DefaultLevel
 }
 
 // Init creates a repository in be and returns its new full master key. The
@@ -66,14 +67,20 @@ func Init(ctx context.Context, be Backend, o InitOptions) (*crypt.Master, error)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &Config{ID: id, PackSize: o.PackSize, IDKey: crypt.NewRandomKey()}
+	cfg := &Config{ID: id, PackSize: o.PackSize, IDKey: crypt.NewRandomKey(), Level: o.Level}
+	if cfg.Level == "" {
+		cfg.Level = DefaultLevel
+	}
+	if zstdLevels[cfg.Level] == 0 {
+		return nil, fmt.Errorf("unknown compression level %q: use fastest, default or better", cfg.Level)
+	}
 	if cfg.PackSize == 0 {
 		cfg.PackSize = DefaultPackSize
 	}
 	if o.Chunker != nil {
 		cfg.Chunker = *o.Chunker
-	} else if cfg.Chunker, err = chunk.NewParams(); err != nil {
-		return nil, err
+	} else {
+		cfg.Chunker = chunk.NewParams(crypt.NewRandomKey())
 	}
 	cfg.Recipient = m.DataIdentity.Recipient()
 	b := marshalConfig(cfg, crypt.NewSealer(m.MetaKey))

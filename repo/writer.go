@@ -90,7 +90,7 @@ func (r *Repository) NewWriter(ctx context.Context) (*Writer, error) {
 		return nil, err
 	}
 	n := r.workers()
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(n), zstd.WithLowerEncoderMem(true))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(r.cfg.zstdLevel()), zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(false))
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +370,7 @@ func (w *Writer) SaveStream(rd io.Reader) (StreamResult, error) {
 	n := w.r.workers()*2 + 2
 	bufs := make(chan []byte, n)
 	for range n {
-		bufs <- make([]byte, 0, p.Min*2)
+		bufs <- make([]byte, 0, p.Max) // a chunk never grows it
 	}
 	c := chunk.New(rd, p)
 	h := w.r.cfg.IDKey.NewHasher()

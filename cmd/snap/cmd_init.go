@@ -10,7 +10,9 @@ import (
 	"snap/repo"
 )
 
-type initOptions struct{}
+type initOptions struct {
+	Compression string
+}
 
 func init() {
 	var o initOptions
@@ -26,14 +28,16 @@ too if SNAP_PASSWORD or --password-file is given).
 Examples:
   snap init --repo /srv/snap
   snap init --repo /srv/snap --key-file /root/snap-full.key`,
-		flags: func(fs *pflag.FlagSet) {},
+		flags: func(fs *pflag.FlagSet) {
+			fs.StringVar(&o.Compression, "compression", repo.DefaultLevel, "zstd level for new data: fastest, default or better")
+		},
 		run: func(ctx context.Context, g *globalOptions, args []string) error {
 			return runInit(ctx, g, &o, args)
 		},
 	})
 }
 
-func runInit(ctx context.Context, g *globalOptions, _ *initOptions, args []string) error {
+func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []string) error {
 	if len(args) != 0 {
 		return usagef("init takes no arguments")
 	}
@@ -56,7 +60,7 @@ func runInit(ctx context.Context, g *globalOptions, _ *initOptions, args []strin
 			return usagef("key file %s already exists: choose a new path", g.KeyFile)
 		}
 	}
-	m, err := repo.Init(ctx, be, repo.InitOptions{})
+	m, err := repo.Init(ctx, be, repo.InitOptions{Level: o.Compression})
 	if err != nil {
 		return err
 	}
