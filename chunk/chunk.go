@@ -34,9 +34,9 @@ type Params struct {
 
 // Default bounds, chosen by measurement (docs/format.md "Chunking").
 const (
-	DefaultMin     = 512 << 10
-	DefaultMax     = 8 << 20
-	DefaultAvgBits = 20
+	DefaultMin     = 256 << 10
+	DefaultMax     = 4 << 20
+	DefaultAvgBits = 19
 )
 
 // window is how many bytes a gear hash depends on (its width in bits).

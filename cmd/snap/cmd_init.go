@@ -7,11 +7,16 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"snap/chunk"
+	"snap/crypt"
 	"snap/repo"
 )
 
 type initOptions struct {
 	Compression string
+	ChunkMin    uint
+	ChunkMax    uint
+	ChunkBits   int
 }
 
 func init() {
@@ -30,6 +35,9 @@ Examples:
   snap init --repo /srv/snap --key-file /root/snap-full.key`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.Compression, "compression", repo.DefaultLevel, "zstd level for new data: fastest, default or better")
+			fs.UintVar(&o.ChunkMin, "chunk-min-size", chunk.DefaultMin, "minimum chunk size in bytes (fixed for the repository's life)")
+			fs.UintVar(&o.ChunkMax, "chunk-max-size", chunk.DefaultMax, "maximum chunk size in bytes")
+			fs.IntVar(&o.ChunkBits, "chunk-average-bits", chunk.DefaultAvgBits, "average chunk size past the minimum, as a power of two")
 		},
 		run: func(ctx context.Context, g *globalOptions, args []string) error {
 			return runInit(ctx, g, &o, args)
@@ -60,7 +68,12 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 			return usagef("key file %s already exists: choose a new path", g.KeyFile)
 		}
 	}
-	m, err := repo.Init(ctx, be, repo.InitOptions{Level: o.Compression})
+	params := chunk.NewParams(crypt.NewRandomKey())
+	params.Min, params.Max, params.AvgBits = o.ChunkMin, o.ChunkMax, o.ChunkBits
+	if err := params.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	m, err := repo.Init(ctx, be, repo.InitOptions{Level: o.Compression, Chunker: &params})
 	if err != nil {
 		return err
 	}
