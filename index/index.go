@@ -6,11 +6,13 @@
 package index
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -75,6 +77,12 @@ type Cache struct {
 	mu           sync.RWMutex
 	overlay      map[crypt.ID]Entry
 	overlayPacks map[crypt.ID][]byte // encoded pack info
+
+	// A read-only cache never changes under us, so one read transaction
+	// serves every lookup: a transaction per lookup cost ~8 µs, most of a
+	// day-2 backup of an unchanged tree.
+	rmu sync.Mutex
+	rtx *bolt.Tx
 }
 
 // Open opens (creating if needed) the cache at path. A read-only cache can
@@ -98,6 +106,10 @@ func Open(path, repoID string, readOnly bool, timeout time.Duration) (*Cache, er
 	}
 	c := &Cache{db: db, path: path, readOnly: readOnly}
 	if readOnly {
+		if c.rtx, err = db.Begin(false); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
+		}
 		return c, nil
 	}
 	// A cache of another repository or version is dropped, not trusted.
@@ -131,7 +143,23 @@ func Open(path, repoID string, readOnly bool, timeout time.Duration) (*Cache, er
 }
 
 // Close closes the cache.
-func (c *Cache) Close() error { return c.db.Close() }
+func (c *Cache) Close() error {
+	if c.rtx != nil {
+		_ = c.rtx.Rollback()
+	}
+	return c.db.Close()
+}
+
+// view runs fn in the long-lived read transaction of a read-only cache, or
+// in a new one.
+func (c *Cache) view(fn func(tx *bolt.Tx) error) error {
+	if c.rtx != nil {
+		c.rmu.Lock()
+		defer c.rmu.Unlock()
+		return fn(c.rtx)
+	}
+	return c.db.View(fn)
+}
 
 // Reset empties the cache.
 func (c *Cache) Reset() error {
@@ -151,7 +179,7 @@ func (c *Cache) Reset() error {
 // IndexFiles returns the names of the index files the cache holds.
 func (c *Cache) IndexFiles() (map[string]bool, error) {
 	out := map[string]bool{}
-	err := c.db.View(func(tx *bolt.Tx) error {
+	err := c.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFiles)
 		if b == nil {
 			return nil
@@ -165,14 +193,22 @@ func (c *Cache) IndexFiles() (map[string]bool, error) {
 func (c *Cache) AddIndexFile(name string, packs []Pack) error {
 	return c.db.Update(func(tx *bolt.Tx) error {
 		bb, pb := tx.Bucket(bucketBlobs), tx.Bucket(bucketPacks)
+		// Sorted inserts fill B+tree pages in order: several times faster
+		// than random ones.
+		type kv struct{ k, v []byte }
+		var entries []kv
 		for _, p := range packs {
 			if err := pb.Put(p.ID[:], encodePackInfo(p)); err != nil {
 				return err
 			}
 			for _, b := range p.Blobs {
-				if err := bb.Put(b.ID[:], encodeEntry(p.ID, b)); err != nil {
-					return err
-				}
+				entries = append(entries, kv{b.ID[:], encodeEntry(p.ID, b)})
+			}
+		}
+		sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].k, entries[j].k) < 0 })
+		for _, e := range entries {
+			if err := bb.Put(e.k, e.v); err != nil {
+				return err
 			}
 		}
 		return tx.Bucket(bucketFiles).Put([]byte(name), nil)
@@ -203,7 +239,7 @@ func (c *Cache) Lookup(id crypt.ID) (Entry, bool, error) {
 	if ok {
 		return e, true, nil
 	}
-	err := c.db.View(func(tx *bolt.Tx) error {
+	err := c.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketBlobs).Get(id[:])
 		if v == nil {
 			return nil
@@ -224,7 +260,7 @@ func (c *Cache) Has(id crypt.ID) bool {
 	if ok {
 		return true
 	}
-	_ = c.db.View(func(tx *bolt.Tx) error {
+	_ = c.view(func(tx *bolt.Tx) error {
 		ok = tx.Bucket(bucketBlobs).Get(id[:]) != nil
 		return nil
 	})
@@ -242,7 +278,7 @@ func (c *Cache) PackKeys(id crypt.ID) (int64, [][]byte, bool, error) {
 	}
 	var size int64
 	var keys [][]byte
-	err := c.db.View(func(tx *bolt.Tx) error {
+	err := c.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketPacks).Get(id[:])
 		if v == nil {
 			return nil
@@ -257,7 +293,7 @@ func (c *Cache) PackKeys(id crypt.ID) (int64, [][]byte, bool, error) {
 
 // ForEachPack calls fn for each known pack and its size.
 func (c *Cache) ForEachPack(fn func(id crypt.ID, size int64) error) error {
-	return c.db.View(func(tx *bolt.Tx) error {
+	return c.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketPacks).ForEach(func(k, v []byte) error {
 			var id crypt.ID
 			copy(id[:], k)
@@ -272,7 +308,7 @@ func (c *Cache) ForEachPack(fn func(id crypt.ID, size int64) error) error {
 
 // Count returns the number of known blobs.
 func (c *Cache) Count() (n int) {
-	_ = c.db.View(func(tx *bolt.Tx) error {
+	_ = c.view(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bucketBlobs).Stats().KeyN
 		return nil
 	})
