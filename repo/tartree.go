@@ -1,0 +1,207 @@
+package repo
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	"snap/crypt"
+	"snap/index"
+)
+
+// tarDir is a directory being assembled from a tar stream.
+type tarDir struct {
+	node     Node
+	children map[string]*tarEntry
+}
+
+type tarEntry struct {
+	node Node
+	dir  *tarDir // set for directories
+}
+
+// SaveTar backs up a tar stream (as Docker's CopyFromContainer returns it)
+// as a tree item: each file is chunked on its own, like SaveTree. Paths in
+// the archive become item-relative paths; names that would escape the item
+// ("..", absolute paths) are an error, since the stream comes from a
+// container and is not trusted.
+func (w *Writer) SaveTar(rd io.Reader) (TreeResult, error) {
+	root := &tarDir{children: map[string]*tarEntry{}}
+	var res TreeResult
+	tr := tar.NewReader(rd)
+	p := w.r.cfg.Chunker
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return res, &SourceError{Err: fmt.Errorf("reading tar: %w", err)}
+		}
+		name, err := cleanTarPath(h.Name)
+		if err != nil {
+			return res, &SourceError{Err: err}
+		}
+		if name == "" {
+			continue // the archive's "." entry
+		}
+		n := Node{Name: path.Base(name), Mode: uint32(h.Mode) & 07777, UID: uint32(h.Uid), GID: uint32(h.Gid), MTime: h.ModTime}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			n.Type = NodeDir
+		case tar.TypeReg:
+			n.Type = NodeFile
+			ids, size, err := w.saveTarFile(tr, h.Size, p.Min)
+			if err != nil {
+				return res, err
+			}
+			n.Size, n.Content = uint64(size), ids
+			res.Size += size
+			res.Files++
+		case tar.TypeSymlink:
+			n.Type, n.Target = NodeSymlink, h.Linkname
+		case tar.TypeLink:
+			target, err := cleanTarPath(h.Linkname)
+			if err != nil || target == "" {
+				return res, &SourceError{Err: fmt.Errorf("tar: bad hard link %q -> %q", h.Name, h.Linkname)}
+			}
+			n.Type, n.Target = NodeHardlink, target
+			res.Files++
+		case tar.TypeChar, tar.TypeBlock:
+			n.Type = NodeCharDev
+			if h.Typeflag == tar.TypeBlock {
+				n.Type = NodeBlockDev
+			}
+			n.DevMajor, n.DevMinor = uint32(h.Devmajor), uint32(h.Devminor)
+		case tar.TypeFifo:
+			n.Type = NodeFIFO
+		case tar.TypeXGlobalHeader:
+			continue
+		default:
+			return res, &SourceError{Err: fmt.Errorf("tar: %q has unsupported type %q", h.Name, h.Typeflag)}
+		}
+		if err := root.put(name, n); err != nil {
+			return res, &SourceError{Err: err}
+		}
+	}
+	var refs []crypt.ID
+	id, err := w.saveTarDir(root, &refs, &res)
+	if err != nil {
+		return res, err
+	}
+	res.Root, res.Refs = id, uniqueIDs(append(refs, id))
+	res.Dirs-- // the synthetic root is not a directory of the source
+	return res, nil
+}
+
+func cleanTarPath(p string) (string, error) {
+	p = strings.TrimPrefix(p, "./")
+	if strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("tar: absolute path %q", p)
+	}
+	c := path.Clean(p)
+	if c == "." {
+		return "", nil
+	}
+	for _, el := range strings.Split(c, "/") {
+		if !validName(el) {
+			return "", fmt.Errorf("tar: unsafe path %q", p)
+		}
+	}
+	return c, nil
+}
+
+// put places a node at an item-relative path, creating missing parents
+// (a tar need not list every directory before its files).
+func (d *tarDir) put(name string, n Node) error {
+	parts := strings.Split(name, "/")
+	cur := d
+	for _, el := range parts[:len(parts)-1] {
+		e, ok := cur.children[el]
+		if !ok {
+			e = &tarEntry{node: Node{Name: el, Type: NodeDir, Mode: 0o755}, dir: &tarDir{children: map[string]*tarEntry{}}}
+			cur.children[el] = e
+		}
+		if e.dir == nil {
+			return fmt.Errorf("tar: %q is inside %q, which is not a directory", name, el)
+		}
+		cur = e.dir
+	}
+	last := parts[len(parts)-1]
+	if e, ok := cur.children[last]; ok && e.dir != nil && n.Type == NodeDir {
+		e.node = n // the directory's own header, after an implicit creation
+		return nil
+	}
+	e := &tarEntry{node: n}
+	if n.Type == NodeDir {
+		e.dir = &tarDir{children: map[string]*tarEntry{}}
+	}
+	cur.children[last] = e
+	return nil
+}
+
+func (w *Writer) saveTarFile(rd io.Reader, size int64, min uint) ([]crypt.ID, int64, error) {
+	if size < 0 {
+		return nil, 0, &SourceError{Err: errors.New("tar: negative file size")}
+	}
+	var ids []crypt.ID
+	if size < int64(min) {
+		if size == 0 {
+			return nil, 0, nil
+		}
+		buf, release := w.Buffer(int(size))
+		buf = buf[:size]
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			release()
+			return nil, 0, &SourceError{Err: fmt.Errorf("reading tar: %w", err)}
+		}
+		id := w.ID(buf)
+		if err := w.Save(index.TypeData, id, buf, release); err != nil {
+			return nil, 0, err
+		}
+		return append(ids, id), size, nil
+	}
+	res, err := w.SaveStream(io.LimitReader(rd, size))
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.Size != size {
+		return nil, 0, &SourceError{Err: fmt.Errorf("tar: file shorter than its header (%d of %d bytes)", res.Size, size)}
+	}
+	return res.Chunks, res.Size, nil
+}
+
+// saveTarDir stores a directory bottom-up, appending refs in walk order.
+func (w *Writer) saveTarDir(d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt.ID, error) {
+	names := make([]string, 0, len(d.children))
+	for name := range d.children {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	nodes := make([]Node, 0, len(names))
+	for _, name := range names {
+		e := d.children[name]
+		n := e.node
+		if e.dir != nil {
+			id, err := w.saveTarDir(e.dir, refs, res)
+			if err != nil {
+				return id, err
+			}
+			n.Subtree = id
+		} else if n.Type == NodeFile {
+			*refs = append(*refs, n.Content...)
+		}
+		nodes = append(nodes, n)
+	}
+	id, err := w.SaveBlob(index.TypeTree, marshalTree(nodes))
+	if err != nil {
+		return id, err
+	}
+	*refs = append(*refs, id)
+	res.Dirs++
+	return id, nil
+}
