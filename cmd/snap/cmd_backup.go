@@ -26,6 +26,8 @@ type backupOptions struct {
 	Host     string
 	Time     string
 	Profile  string
+	Project  string
+	DryRun   bool
 }
 
 func init() {
@@ -33,7 +35,15 @@ func init() {
 	register(&command{
 		name:    "backup",
 		summary: "back up stdin, command output and paths as one snapshot",
-		usage: `Usage: snap backup [--stdin] [--command CMD]... [PATH...] [--item NAME]...
+		usage: `Usage: snap backup n8n [--project NAME] [--dry-run]
+       snap backup [--stdin] [--command CMD]... [PATH...] [--item NAME]...
+
+'snap backup n8n' discovers the n8n Docker Compose stack (project label
+com.docker.compose.project=n8n, or --project) and takes, as one snapshot:
+the PostgreSQL database (pg_dump inside its container) and its roles, the
+Redis RDB, the n8n data volume as a file tree, and the project's .env and
+compose files. --dry-run prints that plan. A directory named n8n is backed
+up with ./n8n.
 
 Every source is one item of the snapshot. --item names them in order: the
 stdin item first, then each --command, then the paths (which together form
@@ -46,7 +56,8 @@ the whole run: no snapshot is written and snap exits with code 3.
 Examples:
   pg_dump mydb | snap backup --stdin --item mydb.sql
   snap backup --command 'pg_dump -U postgres mydb' --item mydb.sql
-  snap backup /srv/app/data /srv/app/.env --tag nightly`,
+  snap backup /srv/app/data /srv/app/.env --tag nightly
+  snap backup n8n --dry-run`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.BoolVar(&o.Stdin, "stdin", false, "back up standard input as a stream item")
 			fs.StringArrayVar(&o.Commands, "command", nil, "back up this shell command's stdout as a stream item (repeatable)")
@@ -55,6 +66,8 @@ Examples:
 			fs.StringVar(&o.Host, "host", "", "host name to record (default: this host)")
 			fs.StringVar(&o.Time, "time", "", `snapshot time: RFC 3339 or "YYYY-MM-DD HH:MM:SS" (default: now)`)
 			fs.StringVar(&o.Profile, "profile", "", "profile name to record")
+			fs.StringVar(&o.Project, "project", "", "Docker Compose project of a stack preset (default: the preset's name)")
+			fs.BoolVar(&o.DryRun, "dry-run", false, "print what a stack backup would take, and exit")
 		},
 		run: func(ctx context.Context, g *globalOptions, args []string) error {
 			return runBackup(ctx, g, &o, args)
@@ -198,6 +211,9 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, args []s
 			return err
 		}
 		snapTime = t
+	}
+	if o.isPreset(args) {
+		return runStackBackup(ctx, g, o, args[0])
 	}
 	host := o.Host
 	if host == "" {

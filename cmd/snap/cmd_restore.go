@@ -12,8 +12,11 @@ import (
 )
 
 type restoreOptions struct {
-	Items  []string
-	Target string
+	Items   []string
+	Target  string
+	Yes     bool
+	DryRun  bool
+	Project string
 }
 
 func init() {
@@ -22,16 +25,29 @@ func init() {
 		name:    "restore",
 		summary: "restore items of a snapshot to a directory",
 		usage: `Usage: snap restore SNAPSHOT --target DIR [--item NAME]...
+       snap restore SNAPSHOT [--item NAME]... [--yes] [--dry-run]   (stack snapshots)
 
-A tree item is restored under DIR with modes, mtimes and (as root) owners.
-A stream item is written to DIR/NAME. Without --item every item is restored.
+With --target, a tree item is restored under DIR with modes, mtimes and (as
+root) owners, and a stream item is written to DIR/NAME.
+
+Without --target, a snapshot of a stack ('snap backup n8n') is put back into
+the running stack: the database is first loaded into a scratch database and
+checked, the Redis RDB is checked, and only then is n8n stopped, the roles,
+database, Redis data, volume and project files replaced (old project files
+kept as *.snap-old-TIME), and n8n started again. Replacing live data needs
+--yes when stdin is not a terminal. Without --item every item is restored.
 
 Examples:
-  snap restore latest --item files --target /tmp/restore
-  snap restore 1a2b3c4d --target /tmp/restore`,
+  snap restore latest --dry-run
+  snap restore latest --yes
+  snap restore latest --item postgres --yes
+  snap restore latest --item n8n-data --target /tmp/restore`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringArrayVar(&o.Items, "item", nil, "item to restore (repeatable; default all)")
-			fs.StringVarP(&o.Target, "target", "t", "", "directory to restore into")
+			fs.StringVarP(&o.Target, "target", "t", "", "directory to restore into (files), instead of into the stack")
+			fs.BoolVar(&o.Yes, "yes", false, "confirm replacing live data (stack restore)")
+			fs.BoolVar(&o.DryRun, "dry-run", false, "print the restore plan and exit")
+			fs.StringVar(&o.Project, "project", "", "restore into this Docker Compose project (default: the one backed up)")
 		},
 		run: func(ctx context.Context, g *globalOptions, args []string) error {
 			return runRestore(ctx, g, &o, args)
@@ -42,9 +58,6 @@ Examples:
 func runRestore(ctx context.Context, g *globalOptions, o *restoreOptions, args []string) error {
 	if len(args) != 1 {
 		return usagef("usage: snap restore SNAPSHOT --target DIR [--item NAME]")
-	}
-	if o.Target == "" {
-		return usagef("restore needs --target DIR")
 	}
 	r, err := g.open(ctx)
 	if err != nil {
@@ -70,6 +83,12 @@ func runRestore(ctx context.Context, g *globalOptions, o *restoreOptions, args [
 			return err
 		}
 		items = append(items, it)
+	}
+	if o.Target == "" {
+		if s.Profile == "" {
+			return usagef("snapshot %s is not of a stack: give --target DIR", s.ID.Short())
+		}
+		return runStackRestore(ctx, g, o, r, s, items)
 	}
 	if err := os.MkdirAll(o.Target, 0o700); err != nil {
 		return err

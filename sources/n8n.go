@@ -1,0 +1,277 @@
+package sources
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+// Source kinds of plan items.
+const (
+	SourcePostgres        = "postgres"
+	SourcePostgresGlobals = "postgres-globals"
+	SourceRedis           = "redis"
+	SourceVolume          = "volume"
+	SourceFiles           = "files"
+)
+
+// n8nDataPath is where the n8n container keeps its data.
+const n8nDataPath = "/home/node/.n8n"
+
+// PlanItem is one thing a stack backup takes.
+type PlanItem struct {
+	Name     string
+	Source   string
+	Describe string // one line for --dry-run and logs
+	PG       *Postgres
+	Redis    *Redis
+	Volume   *Volume
+	Paths    []string
+	Meta     map[string]string // recorded in the snapshot for restore
+}
+
+// Plan is what `snap backup n8n` will do, found from Docker alone.
+type Plan struct {
+	Project  string
+	App      string // the n8n container: stopped first on restore, started last
+	Items    []*PlanItem
+	Warnings []string
+}
+
+// Item returns the plan item of that name, or nil.
+func (p *Plan) Item(name string) *PlanItem {
+	for _, it := range p.Items {
+		if it.Name == name {
+			return it
+		}
+	}
+	return nil
+}
+
+func envMap(env []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func containerName(c container.Summary) string {
+	if len(c.Names) > 0 {
+		return strings.TrimPrefix(c.Names[0], "/")
+	}
+	return c.ID[:12]
+}
+
+// DiscoverN8N finds an n8n Docker Compose stack by its project label:
+// the PostgreSQL container (by image or POSTGRES_* env), the Redis one (by
+// image or command), the n8n one (by the volume at /home/node/.n8n),
+// credentials from container env, and the .env and compose files from the
+// project's working directory label.
+func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) {
+	list, err := d.ProjectContainers(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("no containers of Docker Compose project %q (label com.docker.compose.project): is the stack created? Use --project NAME for another project name", project)
+	}
+	plan := &Plan{Project: project}
+	var pgC, redisC, n8nC *container.InspectResponse
+	for _, c := range list {
+		ins, err := d.c.ContainerInspect(ctx, c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: inspect %s: %v", ErrDocker, containerName(c), err)
+		}
+		env := envMap(ins.Config.Env)
+		image := strings.ToLower(ins.Config.Image)
+		cmd := strings.Join(append(append([]string{}, ins.Config.Entrypoint...), ins.Config.Cmd...), " ")
+		switch {
+		case strings.Contains(image, "postgres") || env["POSTGRES_PASSWORD"] != "" || env["POSTGRES_USER"] != "":
+			pgC = &ins
+		case strings.Contains(image, "redis") || strings.Contains(cmd, "redis-server"):
+			redisC = &ins
+		default:
+			for _, m := range ins.Mounts {
+				if m.Destination == n8nDataPath {
+					n8nC = &ins
+				}
+			}
+		}
+	}
+	name := func(ins *container.InspectResponse) string { return strings.TrimPrefix(ins.Name, "/") }
+	var n8nEnv map[string]string
+	if n8nC != nil {
+		n8nEnv = envMap(n8nC.Config.Env)
+		plan.App = name(n8nC)
+	}
+	if pgC != nil {
+		pg := PostgresFromEnv(d, name(pgC), pgC.Config.Env)
+		if pg.Password == "" && n8nEnv["DB_POSTGRESDB_PASSWORD"] != "" {
+			pg.Password = n8nEnv["DB_POSTGRESDB_PASSWORD"]
+		}
+		if db := n8nEnv["DB_POSTGRESDB_DATABASE"]; db != "" && envMap(pgC.Config.Env)["POSTGRES_DB"] == "" {
+			pg.Database = db
+		}
+		if !pgC.State.Running {
+			return nil, fmt.Errorf("the PostgreSQL container %s is not running (state %s): start it to back up (pg_dump runs inside it)", pg.Container, pgC.State.Status)
+		}
+		plan.Items = append(plan.Items,
+			&PlanItem{Name: "postgres", Source: SourcePostgres, PG: pg, Describe: fmt.Sprintf("pg_dump of database %q as %q inside container %s (plain SQL)", pg.Database, pg.User, pg.Container)},
+			&PlanItem{Name: "postgres-globals", Source: SourcePostgresGlobals, PG: pg, Describe: fmt.Sprintf("pg_dumpall --globals-only (roles) inside %s", pg.Container)})
+	} else {
+		plan.Warnings = append(plan.Warnings, "no PostgreSQL container found in the project (n8n may use SQLite in its volume)")
+	}
+	if redisC != nil {
+		args := append(append([]string{}, redisC.Config.Entrypoint...), redisC.Config.Cmd...)
+		r := RedisFromContainer(d, name(redisC), args, redisC.Config.Env)
+		if r.Password == "" && n8nEnv["QUEUE_BULL_REDIS_PASSWORD"] != "" {
+			r.Password = n8nEnv["QUEUE_BULL_REDIS_PASSWORD"]
+		}
+		if !redisC.State.Running {
+			return nil, fmt.Errorf("the Redis container %s is not running (state %s): start it to back up", r.Container, redisC.State.Status)
+		}
+		plan.Items = append(plan.Items, &PlanItem{Name: "redis", Source: SourceRedis, Redis: r, Describe: fmt.Sprintf("RDB snapshot of Redis on port %d inside %s", r.Port, r.Container)})
+	}
+	if n8nC != nil {
+		for _, m := range n8nC.Mounts {
+			if m.Destination != n8nDataPath {
+				continue
+			}
+			v := &Volume{Docker: d, Name: m.Name, Container: name(n8nC), Path: n8nDataPath, Image: n8nC.Config.Image}
+			if m.Type != "volume" {
+				v.Name = m.Source
+			}
+			plan.Items = append(plan.Items, &PlanItem{Name: "n8n-data", Source: SourceVolume, Volume: v, Describe: fmt.Sprintf("volume %s (%s in %s) as a file tree", v.Name, n8nDataPath, v.Container)})
+		}
+	} else {
+		plan.Warnings = append(plan.Warnings, "no n8n container (one mounting /home/node/.n8n) found in the project")
+	}
+	// The project's files: .env and compose files, from Compose's labels.
+	var paths []string
+	var labels map[string]string
+	for _, c := range list {
+		labels = c.Labels
+		break
+	}
+	if wd := labels["com.docker.compose.project.working_dir"]; wd != "" {
+		if _, err := os.Stat(filepath.Join(wd, ".env")); err == nil {
+			paths = append(paths, filepath.Join(wd, ".env"))
+		}
+	}
+	for _, f := range strings.Split(labels["com.docker.compose.project.config_files"], ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			if _, err := os.Stat(f); err == nil {
+				paths = append(paths, f)
+			} else {
+				plan.Warnings = append(plan.Warnings, fmt.Sprintf("compose file %s (from the project's labels) is not readable here: %v", f, err))
+			}
+		}
+	}
+	sort.Strings(paths)
+	paths = dedup(paths)
+	if len(paths) > 0 {
+		plan.Items = append(plan.Items, &PlanItem{Name: "config", Source: SourceFiles, Paths: paths, Describe: "project files " + strings.Join(paths, ", ")})
+	} else {
+		plan.Warnings = append(plan.Warnings, "no .env or compose file found from the project's working_dir label: back them up separately")
+	}
+	for _, it := range plan.Items {
+		it.Meta = map[string]string{"project": project, "source": it.Source}
+		switch {
+		case it.PG != nil:
+			it.Meta["container"], it.Meta["database"], it.Meta["user"] = it.PG.Container, it.PG.Database, it.PG.User
+		case it.Redis != nil:
+			it.Meta["container"] = it.Redis.Container
+		case it.Volume != nil:
+			it.Meta["container"], it.Meta["volume"], it.Meta["path"] = it.Volume.Container, it.Volume.Name, it.Volume.Path
+		case it.Paths != nil:
+			it.Meta["paths"] = strings.Join(it.Paths, "\n")
+		}
+	}
+	if w := checkEncryptionKey(ctx, d, plan, n8nEnv, paths); w != "" {
+		plan.Warnings = append(plan.Warnings, w)
+	}
+	return plan, nil
+}
+
+func dedup(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// checkEncryptionKey compares n8n's encryption key in .env, in the
+// container's env and in the volume's config file: if they differ, the
+// restored credentials will not decrypt, which is worth saying at backup
+// time rather than at restore time.
+func checkEncryptionKey(ctx context.Context, d *Docker, plan *Plan, n8nEnv map[string]string, paths []string) string {
+	keys := map[string]string{}
+	if k := n8nEnv["N8N_ENCRYPTION_KEY"]; k != "" {
+		keys["the n8n container's env"] = k
+	}
+	for _, p := range paths {
+		if filepath.Base(p) != ".env" {
+			continue
+		}
+		if b, err := os.ReadFile(p); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "N8N_ENCRYPTION_KEY="); ok {
+					keys[".env"] = strings.Trim(v, `"'`)
+				}
+			}
+		}
+	}
+	if it := plan.Item("n8n-data"); it != nil {
+		if k := volumeConfigKey(ctx, d, it.Volume); k != "" {
+			keys["the volume's config"] = k
+		}
+	}
+	var first, firstWhere string
+	for where, k := range keys {
+		if first == "" {
+			first, firstWhere = k, where
+			continue
+		}
+		if k != first {
+			return fmt.Sprintf("n8n encryption keys differ: %s and %s have different N8N_ENCRYPTION_KEY values; credentials restored with the wrong key cannot be decrypted", firstWhere, where)
+		}
+	}
+	return ""
+}
+
+func volumeConfigKey(ctx context.Context, d *Docker, v *Volume) string {
+	rc, _, err := d.c.CopyFromContainer(ctx, v.Container, v.Path+"/config")
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(tr, 1<<20))
+	if err != nil {
+		return ""
+	}
+	var cfg struct {
+		EncryptionKey string `json:"encryptionKey"`
+	}
+	if json.Unmarshal(b, &cfg) != nil {
+		return ""
+	}
+	return cfg.EncryptionKey
+}
