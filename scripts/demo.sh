@@ -1,44 +1,69 @@
 #!/usr/bin/env bash
-# make demo: the main job end to end on a throwaway repository.
-# Backs up a dump-like stream and a directory as one snapshot, backs up a
-# changed version the next "night", restores both and verifies them.
+# make demo: the main job end to end. Sets up a demo n8n stack (PostgreSQL,
+# Redis on 6386 with a password, the n8n volume, .env) with Docker, backs it
+# up with 'snap backup n8n' using a write-only key (as the nightly cron
+# would), breaks it, restores it with the full key, checks that the data is
+# back, runs the restore drill, and tears the stack down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SNAP=${SNAP:-./snap}
+SNAP=${SNAP:-$PWD/snap}
 work=$(mktemp -d /tmp/snap-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-export SNAP_REPO=$work/repo SNAP_CACHE_DIR=$work/cache
-export SNAP_PASSWORD=demo-passphrase SNAP_TEST_SCRYPT_WORK_FACTOR=12
-
-gen_dump() { # a small pg_dump-like stream; $1 = rows
-	echo "CREATE TABLE workflow (id integer, name text, updated timestamp);"
-	echo "COPY workflow (id, name, updated) FROM stdin;"
-	awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "%d\tworkflow-%d\t2026-01-%02d 02:00:00\n", i, i * 7919 % 100003, i % 28 + 1 }'
-	echo '\.'
+stackdir=$work/n8n-stack
+cleanup() {
+	bash testenv/stack.sh down --project n8n --dir "$stackdir" --purge >/dev/null 2>&1 || true
+	rm -rf "$work"
 }
-mkdir -p "$work/app/data/nested"
-for i in $(seq 1 200); do printf 'file %d\n%s\n' "$i" "$(head -c 2000 /dev/urandom | base64)" > "$work/app/data/nested/f$i.txt"; done
-printf 'N8N_ENCRYPTION_KEY=demo\n' > "$work/app/.env"; chmod 600 "$work/app/.env"
+trap cleanup EXIT
+export SNAP_REPO=$work/repo SNAP_CACHE_DIR=$work/cache
+step() { printf '\n== %s\n' "$*"; }
 
-echo "== snap init"; $SNAP init
-echo "== night 1: snap backup (a database dump + the app directory)"
-gen_dump 300000 > "$work/dump1.sql"
-$SNAP backup --stdin "$work/app" --item db.sql --item app < "$work/dump1.sql"
-echo "== night 2: a few rows and one file changed"
-gen_dump 301000 | sed '5000s/workflow-/renamed-/' > "$work/dump2.sql"
-echo changed >> "$work/app/data/nested/f7.txt"
-$SNAP backup --stdin "$work/app" --item db.sql --item app < "$work/dump2.sql"
-echo "== snap snapshots"; $SNAP snapshots
-echo "== key export --write-only (what a server should hold)"
-$SNAP key export --write-only > "$work/host.key"; chmod 600 "$work/host.key"
-if $SNAP dump latest db.sql --key-file "$work/host.key" >/dev/null 2>&1; then echo "write-only key decrypted data!"; exit 1; fi
-echo "   the write-only key can back up but cannot decrypt: ok"
-echo "== restore latest and verify"
-$SNAP restore latest --target "$work/restore"
-cmp "$work/restore/db.sql" "$work/dump2.sql"
-diff -r "$work/app" "$work/restore/app"
-[ "$(stat -c %a "$work/restore/app/.env")" = 600 ]
-echo "== restore the first night's dump from its id and verify"
-first=$($SNAP snapshots --json | sed -n 's/.*"id": "\([0-9a-f]*\)".*/\1/p' | head -1)
-$SNAP dump "${first:0:8}" db.sql | cmp - "$work/dump1.sql"
-echo "demo OK: both nights restore byte-exact (.env kept at mode 0600)"
+step "setting up Docker and the demo n8n stack (testenv/)"
+bash testenv/setup.sh
+bash testenv/stack.sh up --project n8n --dir "$stackdir"
+# Port and password are not given to snap: it finds them in the stack.
+pw=$(sed -n 's/^REDIS_PASSWORD=//p' "$stackdir/.env")
+psql() { docker exec n8n-postgres-1 psql -X -q -At -U n8n -d n8n -c "$1"; }
+rcli() { docker exec -e REDISCLI_AUTH="$pw" n8n-redis-1 redis-cli -p 6386 "$@"; }
+fingerprint() {
+	echo "workflows $(psql "select count(*) || ' ' || md5(string_agg(w::text, ',' order by w::text)) from workflow_entity w")"
+	echo "executions $(psql 'select count(*) from execution_entity')"
+	echo "redis keys $(rcli dbsize)"
+	echo "volume $(docker exec n8n-n8n-1 sh -c 'cd /home/node/.n8n && find . | sort | xargs ls -ldn --time-style=+%s 2>/dev/null | awk "{print \$1,\$3,\$4,\$5,\$7}" | md5sum')"
+	echo ".env $(stat -c %a "$stackdir/.env") $(md5sum < "$stackdir/.env")"
+}
+
+step "snap init: the full key goes in a 0600 file that stays offline"
+"$SNAP" init --key-file "$work/full.key"
+"$SNAP" key export --write-only --key-file "$work/full.key" > "$work/host.key"
+chmod 600 "$work/host.key"
+
+step "snap backup n8n --dry-run (what the nightly job will take)"
+"$SNAP" backup n8n --dry-run --key-file "$work/host.key"
+step "night 1: snap backup n8n, with the write-only key"
+"$SNAP" backup n8n --key-file "$work/host.key"
+rcli set demo:night2 "one more key" >/dev/null
+step "night 2: barely changed, so little is added"
+"$SNAP" backup n8n --key-file "$work/host.key"
+"$SNAP" snapshots --key-file "$work/host.key"
+if "$SNAP" dump latest postgres --key-file "$work/host.key" >/dev/null 2>&1; then
+	echo "the write-only key decrypted data!" >&2; exit 1
+fi
+echo "(the write-only key cannot read any of it back: good)"
+fingerprint > "$work/before"
+
+step "2 AM: something broke (table dropped, redis flushed, volume and .env damaged)"
+psql 'drop table execution_entity cascade'
+rcli flushall >/dev/null
+docker exec n8n-n8n-1 sh -c 'rm -rf /home/node/.n8n/binaryData; echo junk > /home/node/.n8n/config'
+rm "$stackdir/.env"
+
+step "snap restore latest --yes (with the full key)"
+"$SNAP" restore latest --yes --key-file "$work/full.key"
+fingerprint > "$work/after"
+diff "$work/before" "$work/after"
+echo "database, redis, volume (owners and modes) and .env are back as they were"
+
+step "snap verify --restore: the nightly restore drill"
+"$SNAP" verify --restore --key-file "$work/full.key"
+echo
+echo "demo OK"
