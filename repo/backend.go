@@ -57,6 +57,19 @@ type Backend interface {
 	Remove(ctx context.Context, h Handle) error
 }
 
+// ReaderAtCloser is an open file for random access.
+type ReaderAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// ReaderAtOpener is an optional Backend interface: backends that can keep a
+// file open for random reads let restore read many blobs of a pack without
+// reopening it for each.
+type ReaderAtOpener interface {
+	OpenFile(ctx context.Context, h Handle) (ReaderAtCloser, error)
+}
+
 // ErrNotExist is returned (wrapped) for a missing file.
 var ErrNotExist = errors.New("file does not exist")
 

@@ -63,17 +63,79 @@ func (r *Repository) loadEntry(ctx context.Context, c *index.Cache, e index.Entr
 			return nil, &DamagedError{File: h, Err: err}
 		}
 	}
-	rd, err := r.be.Open(ctx, h, int64(e.Offset), int64(e.Length))
-	if err != nil {
-		return nil, fmt.Errorf("blob %v: %w", e.ID.Short(), err)
-	}
-	stored := make([]byte, e.Length)
-	_, err = io.ReadFull(rd, stored)
-	rd.Close()
+	stored, err := r.readPack(ctx, h, e)
 	if err != nil {
 		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v at offset %d: %v", e.ID.Short(), e.Offset, err)}
 	}
 	return r.openBlob(h, e.Blob, s, stored, dst)
+}
+
+// readPack reads a blob's stored bytes, through a cache of open packs when
+// the backend supports random access.
+func (r *Repository) readPack(ctx context.Context, h Handle, e index.Entry) ([]byte, error) {
+	stored := make([]byte, e.Length)
+	if op, ok := r.be.(ReaderAtOpener); ok {
+		f, release, err := r.packFile(ctx, op, h)
+		if err != nil {
+			return nil, fmt.Errorf("blob %v: %w", e.ID.Short(), err)
+		}
+		defer release()
+		_, err = f.ReadAt(stored, int64(e.Offset))
+		return stored, err
+	}
+	rd, err := r.be.Open(ctx, h, int64(e.Offset), int64(e.Length))
+	if err != nil {
+		return nil, fmt.Errorf("blob %v: %w", e.ID.Short(), err)
+	}
+	defer rd.Close()
+	_, err = io.ReadFull(rd, stored)
+	return stored, err
+}
+
+// maxOpenPacks bounds the open pack files of a restore.
+const maxOpenPacks = 32
+
+// openPack is a cached open pack; refs counts readers so an evicted file is
+// closed only when the last one is done.
+type openPack struct {
+	f       ReaderAtCloser
+	refs    int
+	evicted bool
+}
+
+func (r *Repository) packFile(ctx context.Context, op ReaderAtOpener, h Handle) (ReaderAtCloser, func(), error) {
+	r.packsMu.Lock()
+	defer r.packsMu.Unlock()
+	p, ok := r.packs[h.Name]
+	if !ok {
+		if len(r.packs) >= maxOpenPacks {
+			// Evict one at random (map order): restores read packs
+			// mostly in order, so any victim is as good as another.
+			for name, v := range r.packs {
+				delete(r.packs, name)
+				v.evicted = true
+				if v.refs == 0 {
+					v.f.Close()
+				}
+				break
+			}
+		}
+		f, err := op.OpenFile(ctx, h)
+		if err != nil {
+			return nil, nil, err
+		}
+		p = &openPack{f: f}
+		r.packs[h.Name] = p
+	}
+	p.refs++
+	return p.f, func() {
+		r.packsMu.Lock()
+		p.refs--
+		if p.evicted && p.refs == 0 {
+			p.f.Close()
+		}
+		r.packsMu.Unlock()
+	}, nil
 }
 
 // openBlob authenticates, decrypts and decompresses one stored blob.

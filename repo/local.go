@@ -163,6 +163,19 @@ func (l *Local) Open(ctx context.Context, h Handle, off, length int64) (io.ReadC
 	return &sectionReadCloser{Reader: io.NewSectionReader(f, off, length), f: f}, nil
 }
 
+// OpenFile opens a file for random access (see ReaderAtOpener).
+func (l *Local) OpenFile(ctx context.Context, h Handle) (ReaderAtCloser, error) {
+	p, err := l.path(h)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, wrapFSErr(err)
+	}
+	return f, nil
+}
+
 // Stat implements Backend.
 func (l *Local) Stat(ctx context.Context, h Handle) (FileInfo, error) {
 	p, err := l.path(h)

@@ -47,6 +47,9 @@ type Repository struct {
 	keys   map[crypt.ID]*crypt.Sealer // unwrapped session keys by hash of the wrapped bytes
 
 	zdec *zstd.Decoder
+
+	packsMu sync.Mutex
+	packs   map[string]*openPack // open packs for reading
 }
 
 // InitOptions are the settings of a new repository.
@@ -112,7 +115,7 @@ func Open(ctx context.Context, be Backend, m *crypt.Master, o Options) (*Reposit
 	if err != nil {
 		return nil, err
 	}
-	r := &Repository{be: be, cfg: cfg, master: m, meta: meta, opts: o, keys: map[crypt.ID]*crypt.Sealer{}, zdec: dec}
+	r := &Repository{be: be, cfg: cfg, master: m, meta: meta, opts: o, keys: map[crypt.ID]*crypt.Sealer{}, zdec: dec, packs: map[string]*openPack{}}
 	return r, nil
 }
 
@@ -126,6 +129,12 @@ func (r *Repository) Close() error {
 	if r.cacheTmp != "" {
 		os.Remove(r.cacheTmp)
 	}
+	r.packsMu.Lock()
+	for _, p := range r.packs {
+		p.f.Close()
+	}
+	r.packs = map[string]*openPack{}
+	r.packsMu.Unlock()
 	r.zdec.Close()
 	return err
 }
