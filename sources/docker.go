@@ -104,21 +104,32 @@ func (d *Docker) Exec(ctx context.Context, ctr string, o ExecOptions) error {
 		stdout = io.Discard
 	}
 	var errTail tail
-	if _, err := stdcopy.StdCopy(stdout, &errTail, att.Reader); err != nil {
-		return fmt.Errorf("%w: reading output of %s in %s: %v", ErrDocker, o.Cmd[0], ctr, err)
-	}
-	if err := <-stdinErr; err != nil {
-		return fmt.Errorf("writing input of %s in %s: %w", o.Cmd[0], ctr, err)
-	}
+	_, outErr := stdcopy.StdCopy(stdout, &errTail, att.Reader)
+	// The output has ended, so the command has exited. If it stopped reading
+	// before the end of its input, the daemon no longer reads the socket
+	// either and the stdin copy is stuck in a write: closing the connection
+	// ends it at once (else it waits for the daemon, 10-70 s here).
+	att.Close()
+	inErr := <-stdinErr
 	ins, err := d.c.ContainerExecInspect(ctx, created.ID)
 	if err != nil {
 		return fmt.Errorf("%w: exec inspect in %s: %v", ErrDocker, ctr, err)
 	}
 	if ins.Running {
+		if outErr != nil {
+			return fmt.Errorf("%w: reading output of %s in %s: %v", ErrDocker, o.Cmd[0], ctr, outErr)
+		}
 		return fmt.Errorf("%w: %s in %s still running after its output ended", ErrDocker, o.Cmd[0], ctr)
 	}
+	// A failed command explains a broken input stream, not the reverse.
 	if ins.ExitCode != 0 {
 		return &ExecError{Container: ctr, Cmd: o.Cmd[0], Code: ins.ExitCode, Stderr: errTail.String()}
+	}
+	if outErr != nil {
+		return fmt.Errorf("%w: reading output of %s in %s: %v", ErrDocker, o.Cmd[0], ctr, outErr)
+	}
+	if inErr != nil {
+		return fmt.Errorf("writing input of %s in %s: %w", o.Cmd[0], ctr, inErr)
 	}
 	return nil
 }
