@@ -73,6 +73,14 @@ func (w *Writer) SaveTree(paths []string, fc *FilesCache) (TreeResult, error) {
 		if err != nil {
 			return TreeResult{}, err
 		}
+		if n.Type == NodeFile {
+			// A file given as a path (a .env): dir() reads the files it
+			// lists, this one is read here.
+			if err := a.file(abs, fi, &n); err != nil {
+				return TreeResult{}, err
+			}
+			sub = n.Content
+		}
 		nodes = append(nodes, n)
 		refs = append(refs, sub)
 	}

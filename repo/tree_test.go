@@ -124,9 +124,14 @@ func TestTreeRoundTrip(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	makeSpecialTree(t, src)
 	want := treeState(t, src)
+	// A file given directly as a path, beside the directory.
+	envFile := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(envFile, []byte("SECRET=1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f := newFixture(t, nil, testChunker())
 	r := f.open(nil)
-	s, _, err := backupTree(r, "files", []string{src}, nil)
+	s, _, err := backupTree(r, "files", []string{src, envFile}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +143,9 @@ func TestTreeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareTrees(t, want, treeState(t, filepath.Join(dst, "src")))
+	if b, err := os.ReadFile(filepath.Join(dst, ".env")); err != nil || string(b) != "SECRET=1\n" {
+		t.Fatalf("file given as a path: %q %v", b, err)
+	}
 
 	// The tar dump holds every path, including the odd names.
 	var tarBuf bytes.Buffer

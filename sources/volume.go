@@ -74,7 +74,10 @@ func (v *Volume) Replace(ctx context.Context, tarStream io.Reader) error {
 		return fmt.Errorf("clearing volume %s: %w", v.Name, err)
 	}
 	defer v.Docker.removeContainer(id)
-	err = v.Docker.c.CopyToContainer(ctx, id, helperMount, tarStream, container.CopyToContainerOptions{CopyUIDGID: true})
+	// Not CopyUIDGID: that chowns everything to the container's user. By
+	// default the daemon applies each tar header's uid/gid, which is what
+	// n8n (uid 1000) needs.
+	err = v.Docker.c.CopyToContainer(ctx, id, helperMount, tarStream, container.CopyToContainerOptions{})
 	if err != nil {
 		return fmt.Errorf("%w: writing volume %s: %v", ErrDocker, v.Name, err)
 	}

@@ -149,7 +149,11 @@ func TestStackBackupRestore(t *testing.T) {
 	s.psql(`drop table execution_entity cascade`)
 	s.psql(`update workflow_entity set name = 'broken'`)
 	s.redis("flushall")
-	s.exec("n8n", nil, "sh", "-c", "rm -rf /home/node/.n8n/binaryData && echo junk > /home/node/.n8n/config && chown 0:0 /home/node/.n8n/config")
+	err := s.d.Exec(context.Background(), s.ctr("n8n"), sources.ExecOptions{User: "0", Cmd: []string{"sh", "-c",
+		"rm -rf /home/node/.n8n/binaryData && echo junk > /home/node/.n8n/config && chown 0:0 /home/node/.n8n/config"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.Remove(filepath.Join(s.dir, ".env"))
 
 	r := e.expect(ExitUsage, nil, "restore", "latest")
