@@ -510,7 +510,6 @@ func confirm(g *globalOptions, yes bool) error {
 	return nil
 }
 
-
 func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r *openedRepo, snap *repo.Snapshot, items []*repo.Item) error {
 	project := o.Project
 	for _, it := range items {
