@@ -15,7 +15,6 @@ import (
 
 // tarDir is a directory being assembled from a tar stream.
 type tarDir struct {
-	node     Node
 	children map[string]*tarEntry
 }
 

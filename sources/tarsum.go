@@ -28,7 +28,7 @@ func TarSummary(r io.Reader) (map[string]string, error) {
 			return nil, fmt.Errorf("reading tar: %w", err)
 		}
 		typ := h.Typeflag
-		if typ == tar.TypeRegA {
+		if typ == '\x00' { // old-style regular file
 			typ = tar.TypeReg
 		}
 		desc := fmt.Sprintf("type=%c mode=%o uid=%d gid=%d size=%d link=%s sha256=%x", typ, h.Mode&07777, h.Uid, h.Gid, h.Size, h.Linkname, sum.Sum(nil))
