@@ -35,6 +35,7 @@ type PlanItem struct {
 	Redis    *Redis
 	Volume   *Volume
 	Paths    []string
+	Command  string
 	Meta     map[string]string // recorded in the snapshot for restore
 }
 

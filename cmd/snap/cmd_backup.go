@@ -212,7 +212,7 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, args []s
 		}
 		snapTime = t
 	}
-	if o.isPreset(args) {
+	if o.isProfile(g, args) {
 		return runStackBackup(ctx, g, o, args[0])
 	}
 	host := o.Host

@@ -63,17 +63,13 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, args []s
 	}
 	var plan *sources.Plan
 	if o.Restore && s.Profile != "" {
-		project := o.Project
-		for _, it := range s.Items {
-			if project == "" {
-				project = it.Meta["project"]
-			}
-		}
-		d, p, err := discover(ctx, project)
+		d, p, err := snapshotPlan(ctx, g, s, o.Project)
 		if err != nil {
 			return err
 		}
-		defer d.Close()
+		if d != nil {
+			defer d.Close()
+		}
 		plan = p
 	}
 	for i := range s.Items {

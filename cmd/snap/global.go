@@ -25,6 +25,7 @@ type globalOptions struct {
 	KeyFile      string
 	PasswordFile string
 	CacheDir     string
+	Config       string
 	JSON         bool
 	Quiet        bool
 	Verbose      bool
@@ -32,6 +33,7 @@ type globalOptions struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	cfg            *configFile // nil without a config file
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -39,12 +41,15 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&g.KeyFile, "key-file", "", "key file to open the repository with (env SNAP_KEY_FILE)")
 	fs.StringVar(&g.PasswordFile, "password-file", "", "read the passphrase from this file (env SNAP_PASSWORD_FILE; or SNAP_PASSWORD)")
 	fs.StringVar(&g.CacheDir, "cache-dir", "", "local cache directory (env SNAP_CACHE_DIR; default ~/.cache/snap)")
+	fs.StringVar(&g.Config, "config", "", "config file with repository, key and profiles (env SNAP_CONFIG; default /etc/snap/snap.yaml if it exists)")
 	fs.BoolVar(&g.JSON, "json", false, "print JSON")
 	fs.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
 	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "print more detail")
 }
 
-func (g *globalOptions) fillFromEnv() {
+// fillFromEnv completes the flags from the environment, then from the
+// config file: flags win over the environment, which wins over the file.
+func (g *globalOptions) fillFromEnv() error {
 	set := func(p *string, env string) {
 		if *p == "" {
 			*p = g.getenv(env)
@@ -54,6 +59,30 @@ func (g *globalOptions) fillFromEnv() {
 	set(&g.KeyFile, "SNAP_KEY_FILE")
 	set(&g.PasswordFile, "SNAP_PASSWORD_FILE")
 	set(&g.CacheDir, "SNAP_CACHE_DIR")
+	set(&g.Config, "SNAP_CONFIG")
+	path, explicit := g.Config, g.Config != ""
+	if !explicit {
+		path = defaultConfig
+	}
+	cfg, err := loadConfig(path, explicit)
+	if err != nil || cfg == nil {
+		return err
+	}
+	g.cfg = cfg
+	fill := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	fill(&g.Repo, cfg.Repository)
+	if g.PasswordFile == "" && g.getenv("SNAP_PASSWORD") == "" {
+		fill(&g.KeyFile, cfg.KeyFile)
+	}
+	if g.KeyFile == "" {
+		fill(&g.PasswordFile, cfg.PasswordFile)
+	}
+	fill(&g.CacheDir, cfg.CacheDir)
+	return nil
 }
 
 func (g *globalOptions) backend() (*repo.Local, error) {

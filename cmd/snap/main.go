@@ -93,8 +93,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "snap %s: %v (see 'snap help %s')\n", c.name, err, c.name)
 		return ExitUsage
 	}
-	g.fillFromEnv()
-	err := c.run(ctx, g, fs.Args())
+	err := g.fillFromEnv()
+	if err == nil {
+		err = c.run(ctx, g, fs.Args())
+	}
 	if err == nil {
 		return ExitOK
 	}

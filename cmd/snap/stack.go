@@ -18,11 +18,54 @@ import (
 // presets are the stack names `snap backup NAME` understands.
 var presets = map[string]bool{"n8n": true}
 
-// isPreset reports whether backup's arguments name a stack preset rather
-// than paths: one bare name (no '/'), no other sources. A directory that
-// happens to be called n8n is backed up with ./n8n.
-func (o *backupOptions) isPreset(args []string) bool {
-	return len(args) == 1 && presets[args[0]] && !o.Stdin && len(o.Commands) == 0
+// isProfile reports whether backup's arguments name a profile (from the
+// config file) or a stack preset rather than paths: one bare name (no '/'),
+// no other sources. A directory that happens to be called n8n is backed up
+// with ./n8n.
+func (o *backupOptions) isProfile(g *globalOptions, args []string) bool {
+	if len(args) != 1 || o.Stdin || len(o.Commands) != 0 || strings.Contains(args[0], "/") {
+		return false
+	}
+	if g.cfg != nil && g.cfg.Profiles[args[0]] != nil {
+		return true
+	}
+	return presets[args[0]]
+}
+
+// profilePlan resolves a profile name: a config profile (a preset or items
+// written out) or a preset with its default project.
+func profilePlan(ctx context.Context, g *globalOptions, name, project string) (*sources.Docker, *sources.Plan, error) {
+	var p *profile
+	if g.cfg != nil {
+		p = g.cfg.Profiles[name]
+	}
+	if p == nil || p.Preset != "" {
+		if project == "" && p != nil {
+			project = p.Project
+		}
+		if project == "" {
+			project = name
+		}
+		return discover(ctx, project)
+	}
+	var d *sources.Docker
+	for _, it := range p.Items {
+		if it.Postgres != nil || it.Redis != nil || it.Volume != nil {
+			var err error
+			if d, err = sources.NewDocker(ctx); err != nil {
+				return nil, nil, err
+			}
+			break
+		}
+	}
+	plan, err := sources.PlanFromSpecs(ctx, d, name, p.Items)
+	if err != nil {
+		if d != nil {
+			d.Close()
+		}
+		return nil, nil, err
+	}
+	return d, plan, nil
 }
 
 func discover(ctx context.Context, project string) (*sources.Docker, *sources.Plan, error) {
@@ -55,15 +98,13 @@ func warn(g *globalOptions, format string, a ...any) {
 // one snapshot. Any failed item fails the run: no snapshot, exit 3.
 func runStackBackup(ctx context.Context, g *globalOptions, o *backupOptions, preset string) error {
 	start := now()
-	project := o.Project
-	if project == "" {
-		project = preset
-	}
-	d, plan, err := discover(ctx, project)
+	d, plan, err := profilePlan(ctx, g, preset, o.Project)
 	if err != nil {
 		return &repo.SourceError{Err: err} // exit 3: the stack, not the repository
 	}
-	defer d.Close()
+	if d != nil {
+		defer d.Close()
+	}
 	for _, w := range plan.Warnings {
 		warn(g, "%s", w)
 	}
@@ -217,6 +258,18 @@ func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sour
 			return it, nil, terr
 		}
 		return treeItem(w, it, tres, before, nil)
+	case sources.SourceCommand:
+		res, err = pipeSource(w, func(out io.Writer) error {
+			rd, wait, err := startCommand(pi.Command)
+			if err != nil {
+				return err
+			}
+			_, cerr := io.Copy(out, rd)
+			if werr := wait(); werr != nil {
+				return werr
+			}
+			return cerr
+		})
 	case sources.SourceFiles:
 		fc := r.OpenFilesCache("stack-files\x00" + strings.Join(pi.Paths, "\x00"))
 		tres, terr := w.SaveTree(pi.Paths, fc)
@@ -511,23 +564,19 @@ func confirm(g *globalOptions, yes bool) error {
 }
 
 func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r *openedRepo, snap *repo.Snapshot, items []*repo.Item) error {
-	project := o.Project
 	for _, it := range items {
-		if project == "" {
-			project = it.Meta["project"]
-		}
 		if it.Error != "" {
 			return fmt.Errorf("item %q failed at backup time (%s): nothing to restore", it.Name, it.Error)
 		}
 	}
-	if project == "" {
-		return usagef("snapshot %s records no Docker Compose project: use --project NAME or --target DIR", snap.ID.Short())
-	}
-	d, plan, err := discover(ctx, project)
+	d, plan, err := snapshotPlan(ctx, g, snap, o.Project)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	if d != nil {
+		defer d.Close()
+	}
+	project := plan.Project
 	fmt.Fprintf(g.stdout, "Restore snapshot %s (%s, %s) into project %q:\n", snap.ID.Short(), snap.Host, snap.Time.Local().Format("2006-01-02 15:04:05"), project)
 	for _, it := range items {
 		fmt.Fprintf(g.stdout, "  %-18s %s, %s\n", it.Name, it.Meta["source"], formatBytes(it.Size))
@@ -547,4 +596,21 @@ func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r
 	}
 	g.printf("restore of %s complete and verified\n", snap.ID.Short())
 	return nil
+}
+
+// snapshotPlan finds, in today's Docker, where a stack snapshot's items go:
+// the profile it was taken with, or the Compose project it recorded.
+func snapshotPlan(ctx context.Context, g *globalOptions, snap *repo.Snapshot, project string) (*sources.Docker, *sources.Plan, error) {
+	for _, it := range snap.Items {
+		if name := it.Meta["profile"]; name != "" && project == "" {
+			return profilePlan(ctx, g, name, "")
+		}
+		if project == "" {
+			project = it.Meta["project"]
+		}
+	}
+	if project == "" {
+		return nil, nil, usagef("snapshot %s records no Docker Compose project or profile: use --project NAME or --target DIR", snap.ID.Short())
+	}
+	return discover(ctx, project)
 }

@@ -203,13 +203,36 @@ func TestStackBackupFailures(t *testing.T) {
 	if !strings.Contains(r.stderr, "nosuchproject") {
 		t.Fatalf("missing project error: %s", r.stderr)
 	}
+	// A profile written out in the config file, naming containers.
+	cfg := filepath.Join(e.dir, "snap.yaml")
+	os.WriteFile(cfg, []byte(`profiles:
+  custom:
+    items:
+      - name: db
+        postgres: {container: `+s.ctr("postgres")+`, globals: true}
+      - name: cache
+        redis: {container: `+s.ctr("redis")+`}
+      - name: data
+        volume: {container: `+s.ctr("n8n")+`, path: /home/node/.n8n}
+      - name: env
+        paths: [`+filepath.Join(s.dir, ".env")+`]
+`), 0o600)
+	e.vars["SNAP_CONFIG"] = cfg
+	e.ok(nil, "backup", "custom")
+	snaps := e.snapshots()
+	if got := snaps[len(snaps)-1]; got.Profile != "custom" || len(got.Items) != 5 {
+		t.Fatalf("custom profile snapshot: %+v", got)
+	}
+	e.ok(nil, "verify", "--restore")
+	delete(e.vars, "SNAP_CONFIG")
+
 	// pg_dump fails: the database is gone.
 	s.exec("postgres", nil, "psql", "-X", "-q", "-U", "n8n", "-d", "postgres", "-c", "drop database n8n with (force)")
 	r = e.expect(ExitSource, nil, "backup", "n8n", "--project", s.project)
 	if !strings.Contains(r.stderr, `database "n8n" does not exist`) || !strings.Contains(r.stderr, "postgres") {
 		t.Fatalf("pg_dump failure not named: %s", r.stderr)
 	}
-	if n := len(e.snapshots()); n != 1 {
+	if n := len(e.snapshots()); n != 2 {
 		t.Fatalf("failed backups wrote snapshots: %d", n)
 	}
 }

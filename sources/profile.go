@@ -1,0 +1,135 @@
+package sources
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// ItemSpec is one item of a profile written by hand (docs: README
+// "Profiles"). Exactly one source field is set.
+type ItemSpec struct {
+	Name     string        `yaml:"name"`
+	Postgres *PostgresSpec `yaml:"postgres"`
+	Redis    *RedisSpec    `yaml:"redis"`
+	Volume   *VolumeSpec   `yaml:"volume"`
+	Paths    []string      `yaml:"paths"`
+	Command  string        `yaml:"command"`
+}
+
+// PostgresSpec names a database in a container. Credentials not given are
+// read from the container's POSTGRES_* environment.
+type PostgresSpec struct {
+	Container string `yaml:"container"`
+	User      string `yaml:"user"`
+	Database  string `yaml:"database"`
+	Globals   bool   `yaml:"globals"` // also back up roles as NAME-globals
+}
+
+// RedisSpec names a Redis container; port and password not given are read
+// from its command line and environment.
+type RedisSpec struct {
+	Container string `yaml:"container"`
+	Port      int    `yaml:"port"`
+}
+
+// VolumeSpec names a path in a container (a mounted volume).
+type VolumeSpec struct {
+	Container string `yaml:"container"`
+	Path      string `yaml:"path"`
+}
+
+// SourceCommand is a command's stdout, run on the host.
+const SourceCommand = "command"
+
+// PlanFromSpecs builds a plan from hand-written items, inspecting the named
+// containers for what the spec leaves out.
+func PlanFromSpecs(ctx context.Context, d *Docker, profile string, specs []ItemSpec) (*Plan, error) {
+	plan := &Plan{Project: profile}
+	for i, sp := range specs {
+		if sp.Name == "" || strings.ContainsAny(sp.Name, "/\x00") {
+			return nil, fmt.Errorf("profile %s: item %d: a name (no '/') is required", profile, i+1)
+		}
+		set := 0
+		for _, b := range []bool{sp.Postgres != nil, sp.Redis != nil, sp.Volume != nil, len(sp.Paths) > 0, sp.Command != ""} {
+			if b {
+				set++
+			}
+		}
+		if set != 1 {
+			return nil, fmt.Errorf("profile %s: item %q: give exactly one of postgres, redis, volume, paths, command", profile, sp.Name)
+		}
+		var it *PlanItem
+		switch {
+		case sp.Postgres != nil:
+			if d == nil {
+				return nil, fmt.Errorf("item %q needs Docker", sp.Name)
+			}
+			ins, err := d.c.ContainerInspect(ctx, sp.Postgres.Container)
+			if err != nil {
+				return nil, fmt.Errorf("%w: item %q: container %q: %v", ErrDocker, sp.Name, sp.Postgres.Container, err)
+			}
+			pg := PostgresFromEnv(d, sp.Postgres.Container, ins.Config.Env)
+			if sp.Postgres.User != "" {
+				pg.User = sp.Postgres.User
+			}
+			if sp.Postgres.Database != "" {
+				pg.Database = sp.Postgres.Database
+			}
+			it = &PlanItem{Name: sp.Name, Source: SourcePostgres, PG: pg, Describe: fmt.Sprintf("pg_dump of database %q inside %s", pg.Database, pg.Container)}
+			if sp.Postgres.Globals {
+				plan.Items = append(plan.Items, &PlanItem{Name: sp.Name + "-globals", Source: SourcePostgresGlobals, PG: pg, Describe: "pg_dumpall --globals-only inside " + pg.Container})
+			}
+		case sp.Redis != nil:
+			if d == nil {
+				return nil, fmt.Errorf("item %q needs Docker", sp.Name)
+			}
+			ins, err := d.c.ContainerInspect(ctx, sp.Redis.Container)
+			if err != nil {
+				return nil, fmt.Errorf("%w: item %q: container %q: %v", ErrDocker, sp.Name, sp.Redis.Container, err)
+			}
+			r := RedisFromContainer(d, sp.Redis.Container, append(append([]string{}, ins.Config.Entrypoint...), ins.Config.Cmd...), ins.Config.Env)
+			if sp.Redis.Port != 0 {
+				r.Port = sp.Redis.Port
+			}
+			it = &PlanItem{Name: sp.Name, Source: SourceRedis, Redis: r, Describe: fmt.Sprintf("RDB of Redis on port %d inside %s", r.Port, r.Container)}
+		case sp.Volume != nil:
+			if d == nil {
+				return nil, fmt.Errorf("item %q needs Docker", sp.Name)
+			}
+			ins, err := d.c.ContainerInspect(ctx, sp.Volume.Container)
+			if err != nil {
+				return nil, fmt.Errorf("%w: item %q: container %q: %v", ErrDocker, sp.Name, sp.Volume.Container, err)
+			}
+			v := &Volume{Docker: d, Container: sp.Volume.Container, Path: sp.Volume.Path, Image: ins.Config.Image}
+			for _, m := range ins.Mounts {
+				if m.Destination == sp.Volume.Path {
+					v.Name = m.Name
+				}
+			}
+			if v.Name == "" {
+				return nil, fmt.Errorf("item %q: container %s mounts no volume at %s", sp.Name, sp.Volume.Container, sp.Volume.Path)
+			}
+			it = &PlanItem{Name: sp.Name, Source: SourceVolume, Volume: v, Describe: fmt.Sprintf("volume %s (%s in %s)", v.Name, v.Path, v.Container)}
+		case len(sp.Paths) > 0:
+			it = &PlanItem{Name: sp.Name, Source: SourceFiles, Paths: sp.Paths, Describe: "files " + strings.Join(sp.Paths, ", ")}
+		default:
+			it = &PlanItem{Name: sp.Name, Source: SourceCommand, Command: sp.Command, Describe: "output of: " + sp.Command}
+		}
+		plan.Items = append(plan.Items, it)
+	}
+	for _, it := range plan.Items {
+		it.Meta = map[string]string{"profile": profile, "source": it.Source}
+		switch {
+		case it.PG != nil:
+			it.Meta["container"], it.Meta["database"], it.Meta["user"] = it.PG.Container, it.PG.Database, it.PG.User
+		case it.Redis != nil:
+			it.Meta["container"] = it.Redis.Container
+		case it.Volume != nil:
+			it.Meta["container"], it.Meta["volume"], it.Meta["path"] = it.Volume.Container, it.Volume.Name, it.Volume.Path
+		case it.Paths != nil:
+			it.Meta["paths"] = strings.Join(it.Paths, "\n")
+		}
+	}
+	return plan, nil
+}
