@@ -46,16 +46,17 @@ type inputs struct {
 }
 
 type bench struct {
-	work     string
-	runs     int
-	timeout  time.Duration
-	keep     bool
-	tools    []*tool
-	in       inputs
-	delta    *delta
-	results  []*runResult
-	failures []failure
-	versions map[string]string
+	snapKeyFile bool
+	work        string
+	runs        int
+	timeout     time.Duration
+	keep        bool
+	tools       []*tool
+	in          inputs
+	delta       *delta
+	results     []*runResult
+	failures    []failure
+	versions    map[string]string
 }
 
 func (b *bench) dumpPath(day int) string {
@@ -69,6 +70,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per tool, each with fresh repositories")
 	toolList := flag.String("tools", "snap,restic,borg", "comma-separated tools to run")
 	snapBin := flag.String("snap", "", "snap binary (default: build ./cmd/snap into WORK/snap)")
+	snapKeyFile := flag.Bool("snap-key-file", false, "run snap with a key file instead of a passphrase (its recommended cron setup)")
 	src := flag.String("src", ".", "module root that -snap's default is built from")
 	borgComp := flag.String("borg-compression", "", "borg --compression value (default: borg's own default, lz4)")
 	timeout := flag.Duration("timeout", time.Hour, "limit for a single command")
@@ -83,7 +85,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	b := &bench{work: abs, runs: *runs, timeout: *timeout, keep: *keep, versions: map[string]string{}}
+	b := &bench{work: abs, runs: *runs, timeout: *timeout, keep: *keep, versions: map[string]string{}, snapKeyFile: *snapKeyFile}
 	for _, p := range []string{b.dumpPath(1), b.dumpPath(2), b.tree1(), b.tree2()} {
 		if _, err := os.Stat(p); err != nil {
 			log.Fatalf("%v (make the workload with: go run ./bench/gen -out %s)", err, *work)
@@ -168,7 +170,7 @@ func (b *bench) makeTool(name, snapBin, src, borgComp string) (*tool, error) {
 				b.versions[name] = version(bin, "version")
 			}
 		}
-		t := snapTool(bin, b.work)
+		t := snapTool(bin, b.work, b.snapKeyFile)
 		t.broken = broken
 		return t, nil
 	}
