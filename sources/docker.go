@@ -59,7 +59,11 @@ func (e *ExecError) Error() string {
 	if msg != "" {
 		msg = ": " + msg
 	}
-	return fmt.Sprintf("%s in container %s exited with code %d%s", e.Cmd, e.Container, e.Code, msg)
+	where := "in container " + e.Container
+	if strings.HasPrefix(e.Container, "host ") {
+		where = "on " + e.Container // direct mode: the host's client
+	}
+	return fmt.Sprintf("%s %s exited with code %d%s", e.Cmd, where, e.Code, msg)
 }
 
 // ExecOptions are one command run inside a container.

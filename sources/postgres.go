@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +25,72 @@ type Postgres struct {
 	User      string // default "postgres"
 	Password  string // passed through the exec environment (PGPASSWORD), never argv
 	Database  string // default = User
+
+	// Direct mode (Docker nil): the host's pg_dump and psql connect with
+	// these libpq variables (PGHOST, PGPORT, PGSSLMODE...), from a URL.
+	hostEnv []string
+}
+
+// PostgresFromURL is direct mode: the host's own pg_dump/psql connect to
+// postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=...]. The password
+// moves to PGPASSWORD, so it never reaches argv. Use a client of at least
+// the server's major version.
+func PostgresFromURL(raw string) (*Postgres, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, fmt.Errorf("postgres: %q is not a postgres:// URL", redactURL(raw))
+	}
+	p := &Postgres{Container: "host " + u.Host}
+	if u.User != nil {
+		p.User = u.User.Username()
+		p.Password, _ = u.User.Password()
+	}
+	p.Database = strings.TrimPrefix(u.Path, "/")
+	if h := u.Hostname(); h != "" {
+		p.hostEnv = append(p.hostEnv, "PGHOST="+h)
+	}
+	if port := u.Port(); port != "" {
+		p.hostEnv = append(p.hostEnv, "PGPORT="+port)
+	}
+	for k, v := range u.Query() {
+		switch k {
+		case "sslmode":
+			p.hostEnv = append(p.hostEnv, "PGSSLMODE="+v[0])
+		case "host": // a socket directory: postgres:///db?host=/run/postgresql
+			p.hostEnv = append(p.hostEnv, "PGHOST="+v[0])
+		default:
+			return nil, fmt.Errorf("postgres: URL parameter %q is not supported (sslmode, host are)", k)
+		}
+	}
+	p.User, p.Database = p.user(), p.database()
+	return p, nil
+}
+
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
+}
+
+// run runs a client program in the container, or on the host in direct mode.
+func (p *Postgres) run(ctx context.Context, o ExecOptions) error {
+	if p.Docker != nil {
+		return p.Docker.Exec(ctx, p.Container, o)
+	}
+	cmd := exec.CommandContext(ctx, o.Cmd[0], o.Cmd[1:]...)
+	cmd.Env = append(append(os.Environ(), p.hostEnv...), o.Env...)
+	cmd.Stdin, cmd.Stdout = o.Stdin, o.Stdout
+	var errTail tail
+	cmd.Stderr = &errTail
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return &ExecError{Container: p.Container, Cmd: o.Cmd[0], Code: ee.ExitCode(), Stderr: errTail.String()}
+		}
+		return fmt.Errorf("postgres: running %s: %w", o.Cmd[0], err)
+	}
+	return nil
 }
 
 // PostgresFromEnv describes the database a postgres container was started
@@ -79,7 +148,7 @@ func (p *Postgres) exec(ctx context.Context, db string, stdin io.Reader, stdout 
 	if p.Password != "" {
 		env = append(env, "PGPASSWORD="+p.Password)
 	}
-	return p.Docker.Exec(ctx, p.Container, ExecOptions{Cmd: cmd, Env: env, Stdin: stdin, Stdout: stdout})
+	return p.run(ctx, ExecOptions{Cmd: cmd, Env: env, Stdin: stdin, Stdout: stdout})
 }
 
 // psqlCmd is psql without psqlrc, quiet, never prompting, stopping at the
@@ -106,7 +175,7 @@ func (p *Postgres) query(ctx context.Context, db string, sql ...string) (string,
 // error w may have received part of a dump, which the caller must discard.
 func (p *Postgres) Dump(ctx context.Context, w io.Writer) error {
 	if err := p.exec(ctx, p.database(), nil, w, "pg_dump", "--no-password"); err != nil {
-		return fmt.Errorf("postgres: pg_dump of database %q in container %s: %w", p.database(), p.Container, err)
+		return fmt.Errorf("postgres: pg_dump of database %q in %s: %w", p.database(), p.Container, err)
 	}
 	return nil
 }
@@ -116,7 +185,7 @@ func (p *Postgres) Dump(ctx context.Context, w io.Writer) error {
 // objects belong to roles that do not exist cannot be loaded.
 func (p *Postgres) DumpGlobals(ctx context.Context, w io.Writer) error {
 	if err := p.exec(ctx, p.maintenanceDB(), nil, w, "pg_dumpall", "--globals-only", "--no-password"); err != nil {
-		return fmt.Errorf("postgres: pg_dumpall --globals-only in container %s: %w", p.Container, err)
+		return fmt.Errorf("postgres: pg_dumpall --globals-only in %s: %w", p.Container, err)
 	}
 	return nil
 }
@@ -140,15 +209,15 @@ current_database(), pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding
 d.datcollate, d.datctype
 FROM pg_catalog.pg_database d WHERE d.datname = current_database()`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: metadata of database %q in container %s: %w", db, p.Container, err)
+		return nil, fmt.Errorf("postgres: metadata of database %q in %s: %w", db, p.Container, err)
 	}
 	f := strings.Split(strings.TrimSuffix(out, "\n"), "\x00")
 	if len(f) != 7 {
-		return nil, fmt.Errorf("postgres: metadata of database %q in container %s: unexpected psql output %q", db, p.Container, out)
+		return nil, fmt.Errorf("postgres: metadata of database %q in %s: unexpected psql output %q", db, p.Container, out)
 	}
 	tables, err := p.tables(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: metadata of database %q in container %s: %w", db, p.Container, err)
+		return nil, fmt.Errorf("postgres: metadata of database %q in %s: %w", db, p.Container, err)
 	}
 	return map[string]string{
 		"server_version": f[0], "server_version_num": f[1],
@@ -255,7 +324,7 @@ func (p *Postgres) Prepare(ctx context.Context, r io.Reader, meta map[string]str
 	live := p.database()
 	s := &PGSwap{p: p, live: live, scratch: ScratchName(live)}
 	fail := func(err error) (*PGSwap, error) {
-		msg := fmt.Sprintf("postgres: restore of database %q in container %s failed, the live database is untouched", live, p.Container)
+		msg := fmt.Sprintf("postgres: restore of database %q in %s failed, the live database is untouched", live, p.Container)
 		if derr := s.drop(context.WithoutCancel(ctx)); derr != nil {
 			msg += fmt.Sprintf(" (and dropping the scratch database %q failed: %v)", s.scratch, derr)
 		}
@@ -266,7 +335,7 @@ func (p *Postgres) Prepare(ctx context.Context, r io.Reader, meta map[string]str
 		return nil, fmt.Errorf("postgres: restore of database %q: the backup's metadata has no valid table_count (%q); the live database is untouched", live, meta["table_count"])
 	}
 	if s.version, err = p.serverVersion(ctx); err != nil {
-		return nil, fmt.Errorf("postgres: restore of database %q in container %s: %w; the live database is untouched", live, p.Container, err)
+		return nil, fmt.Errorf("postgres: restore of database %q in %s: %w; the live database is untouched", live, p.Container, err)
 	}
 
 	create := "CREATE DATABASE " + quoteIdent(s.scratch) + " TEMPLATE template0"
@@ -398,7 +467,7 @@ func (s *PGSwap) Commit(ctx context.Context) (string, error) {
 		} else if lerr == nil {
 			state += ", the live database is untouched"
 		}
-		return "", fmt.Errorf("postgres: replacing database %q in container %s: %w (%s)", s.live, p.Container, err, state)
+		return "", fmt.Errorf("postgres: replacing database %q in %s: %w (%s)", s.live, p.Container, err, state)
 	}
 	s.done = true
 	return fmt.Sprintf("database %q in %s replaced: %s (swap %s)", s.live, p.Container, s.summary, time.Since(start).Round(time.Millisecond)), nil
@@ -410,7 +479,7 @@ func (s *PGSwap) Abort(ctx context.Context) error {
 		return nil
 	}
 	if err := s.drop(ctx); err != nil {
-		return fmt.Errorf("postgres: dropping the scratch database %q in container %s: %w", s.scratch, s.p.Container, err)
+		return fmt.Errorf("postgres: dropping the scratch database %q in %s: %w", s.scratch, s.p.Container, err)
 	}
 	s.done = true
 	return nil
@@ -433,7 +502,7 @@ func (p *Postgres) RestoreGlobals(ctx context.Context, r io.Reader) error {
 	if p.Password != "" {
 		env = append(env, "PGPASSWORD="+p.Password)
 	}
-	err := p.Docker.Exec(ctx, p.Container, ExecOptions{
+	err := p.run(ctx, ExecOptions{
 		Cmd:   []string{"sh", "-c", `exec psql -X -q --no-password 2>&1`},
 		Env:   env,
 		Stdin: r, Stdout: &out,
@@ -454,9 +523,9 @@ func (p *Postgres) RestoreGlobals(ctx context.Context, r io.Reader) error {
 		if msg == "" {
 			msg = strings.TrimSpace(out.String())
 		}
-		return fmt.Errorf("postgres: restoring roles in container %s: %w: %s", p.Container, err, msg)
+		return fmt.Errorf("postgres: restoring roles in %s: %w: %s", p.Container, err, msg)
 	}
-	return fmt.Errorf("postgres: restoring roles in container %s: %s", p.Container, msg)
+	return fmt.Errorf("postgres: restoring roles in %s: %s", p.Container, msg)
 }
 
 // VerifyDump is the restore drill: load the dump into a scratch database,

@@ -20,6 +20,9 @@ type ItemSpec struct {
 // PostgresSpec names a database in a container. Credentials not given are
 // read from the container's POSTGRES_* environment.
 type PostgresSpec struct {
+	// URL is direct mode: postgres://USER:PASSWORD@HOST:PORT/DB with the
+	// host's pg_dump and psql, instead of a container.
+	URL       string `yaml:"url"`
 	Container string `yaml:"container"`
 	User      string `yaml:"user"`
 	Database  string `yaml:"database"`
@@ -61,6 +64,15 @@ func PlanFromSpecs(ctx context.Context, d *Docker, profile string, specs []ItemS
 		}
 		var it *PlanItem
 		switch {
+		case sp.Postgres != nil && sp.Postgres.URL != "":
+			pg, err := PostgresFromURL(sp.Postgres.URL)
+			if err != nil {
+				return nil, fmt.Errorf("profile %s: item %q: %w", profile, sp.Name, err)
+			}
+			it = &PlanItem{Name: sp.Name, Source: SourcePostgres, PG: pg, Describe: fmt.Sprintf("pg_dump of database %q on %s with the host's client", pg.Database, strings.TrimPrefix(pg.Container, "host "))}
+			if sp.Postgres.Globals {
+				plan.Items = append(plan.Items, &PlanItem{Name: sp.Name + "-globals", Source: SourcePostgresGlobals, PG: pg, Describe: "pg_dumpall --globals-only on " + pg.Container})
+			}
 		case sp.Postgres != nil:
 			if d == nil {
 				return nil, fmt.Errorf("item %q needs Docker", sp.Name)

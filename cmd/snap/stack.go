@@ -50,7 +50,7 @@ func profilePlan(ctx context.Context, g *globalOptions, name, project string) (*
 	}
 	var d *sources.Docker
 	for _, it := range p.Items {
-		if it.Postgres != nil || it.Redis != nil || it.Volume != nil {
+		if (it.Postgres != nil && it.Postgres.URL == "") || it.Redis != nil || it.Volume != nil {
 			var err error
 			if d, err = sources.NewDocker(ctx); err != nil {
 				return nil, nil, err
