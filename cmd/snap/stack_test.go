@@ -175,6 +175,17 @@ func TestStackBackupRestore(t *testing.T) {
 	if t.Failed() {
 		t.Logf("restore output:\n%s", r.stdout)
 	}
+	// One item alone: only Redis is touched.
+	s.redis("flushall")
+	s.psql(`update workflow_entity set name = 'kept'`)
+	e.ok(nil, "restore", snaps[0].ID, "--item", "redis", "--yes")
+	if got := s.redis("dbsize"); got != before["redis"] {
+		t.Errorf("redis after item restore: %s keys, want %s", got, before["redis"])
+	}
+	if got := s.psql(`select count(*) from workflow_entity where name = 'kept'`); got == "0" {
+		t.Error("restoring the redis item changed the database")
+	}
+
 	// The restore drill works and leaves no trace.
 	e.ok(nil, "verify", "--restore", "--project", s.project)
 	if got := s.psql(`select count(*) from pg_database where datname like '%snap%'`); got != "0" {
@@ -225,6 +236,17 @@ func TestStackBackupFailures(t *testing.T) {
 	}
 	e.ok(nil, "verify", "--restore")
 	delete(e.vars, "SNAP_CONFIG")
+
+	// An n8n encryption key in .env that differs from the container's is
+	// worth a warning at backup time.
+	envPath := filepath.Join(s.dir, ".env")
+	orig, _ := os.ReadFile(envPath)
+	os.WriteFile(envPath, []byte(strings.Replace(string(orig), "N8N_ENCRYPTION_KEY=", "N8N_ENCRYPTION_KEY=changed", 1)), 0o600)
+	r = e.ok(nil, "backup", "n8n", "--project", s.project, "--dry-run")
+	if !strings.Contains(r.stderr, "encryption keys differ") {
+		t.Errorf("no warning for a changed encryption key: %s", r.stderr)
+	}
+	os.WriteFile(envPath, orig, 0o600)
 
 	// pg_dump fails: the database is gone.
 	s.exec("postgres", nil, "psql", "-X", "-q", "-U", "n8n", "-d", "postgres", "-c", "drop database n8n with (force)")
