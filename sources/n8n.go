@@ -186,8 +186,18 @@ func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) 
 	} else {
 		plan.Warnings = append(plan.Warnings, "no .env or compose file found from the project's working_dir label: back them up separately")
 	}
+	recordMeta(plan, "project", project)
+	if w := checkEncryptionKey(ctx, d, plan, n8nEnv, paths); w != "" {
+		plan.Warnings = append(plan.Warnings, w)
+	}
+	return plan, nil
+}
+
+// recordMeta fills each item's Meta: where it came from (key "project" or
+// "profile" = name) and what restore needs to find it again.
+func recordMeta(plan *Plan, key, name string) {
 	for _, it := range plan.Items {
-		it.Meta = map[string]string{"project": project, "source": it.Source}
+		it.Meta = map[string]string{key: name, "source": it.Source}
 		switch {
 		case it.PG != nil:
 			it.Meta["container"], it.Meta["database"], it.Meta["user"] = it.PG.Container, it.PG.Database, it.PG.User
@@ -199,10 +209,6 @@ func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) 
 			it.Meta["paths"] = strings.Join(it.Paths, "\n")
 		}
 	}
-	if w := checkEncryptionKey(ctx, d, plan, n8nEnv, paths); w != "" {
-		plan.Warnings = append(plan.Warnings, w)
-	}
-	return plan, nil
 }
 
 func dedup(s []string) []string {

@@ -130,18 +130,6 @@ func PlanFromSpecs(ctx context.Context, d *Docker, profile string, specs []ItemS
 		}
 		plan.Items = append(plan.Items, it)
 	}
-	for _, it := range plan.Items {
-		it.Meta = map[string]string{"profile": profile, "source": it.Source}
-		switch {
-		case it.PG != nil:
-			it.Meta["container"], it.Meta["database"], it.Meta["user"] = it.PG.Container, it.PG.Database, it.PG.User
-		case it.Redis != nil:
-			it.Meta["container"] = it.Redis.Container
-		case it.Volume != nil:
-			it.Meta["container"], it.Meta["volume"], it.Meta["path"] = it.Volume.Container, it.Volume.Name, it.Volume.Path
-		case it.Paths != nil:
-			it.Meta["paths"] = strings.Join(it.Paths, "\n")
-		}
-	}
+	recordMeta(plan, "profile", profile)
 	return plan, nil
 }

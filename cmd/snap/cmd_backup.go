@@ -3,19 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/sources"
 )
 
 type backupOptions struct {
@@ -86,58 +85,56 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, usagef(`invalid --time %q: use RFC 3339 (2026-01-02T03:04:05Z) or "2026-01-02 03:04:05"`, s)
 }
 
-type source struct {
-	name string
-	kind string // stream or tree
-	open func() (io.Reader, func() error, error)
-	// paths for a tree source
-	paths []string
-}
+// sourceStdin is a plan item read from snap's standard input.
+const sourceStdin = "stdin"
 
-func (o *backupOptions) sources(g *globalOptions, paths []string) ([]source, error) {
-	var srcs []source
+// plan turns the command line's sources into plan items: stdin, each
+// command, and the paths as one tree item, named by --item in that order.
+func (o *backupOptions) plan(paths []string) (*sources.Plan, error) {
+	plan := &sources.Plan{}
 	if o.Stdin {
-		srcs = append(srcs, source{name: "stdin", kind: repo.KindStream, open: func() (io.Reader, func() error, error) {
-			return g.stdin, func() error { return nil }, nil
-		}})
+		plan.Items = append(plan.Items, &sources.PlanItem{Name: "stdin", Source: sourceStdin, Describe: "standard input"})
 	}
 	for _, c := range o.Commands {
-		srcs = append(srcs, source{name: commandName(c), kind: repo.KindStream, open: func() (io.Reader, func() error, error) {
-			return startCommand(c)
-		}})
+		plan.Items = append(plan.Items, &sources.PlanItem{Name: commandName(c), Source: sources.SourceCommand, Command: c, Describe: "output of: " + c})
 	}
 	if len(paths) > 0 {
 		name := "files"
 		if len(paths) == 1 {
 			name = filepath.Base(filepath.Clean(paths[0]))
 		}
-		for _, p := range paths {
+		abs := make([]string, len(paths))
+		for i, p := range paths {
 			if _, err := os.Lstat(p); err != nil {
 				return nil, &repo.SourceError{Err: fmt.Errorf("cannot back up %s: %w", p, err)}
 			}
+			var err error
+			if abs[i], err = filepath.Abs(p); err != nil {
+				return nil, &repo.SourceError{Err: err}
+			}
 		}
-		srcs = append(srcs, source{name: name, kind: repo.KindTree, paths: paths})
+		plan.Items = append(plan.Items, &sources.PlanItem{Name: name, Source: sources.SourceFiles, Paths: abs, Describe: "files " + strings.Join(abs, ", ")})
 	}
-	if len(srcs) == 0 {
+	if len(plan.Items) == 0 {
 		return nil, usagef("nothing to back up: give --stdin, --command or paths")
 	}
-	if len(o.Items) > len(srcs) {
-		return nil, usagef("%d --item names for %d sources", len(o.Items), len(srcs))
+	if len(o.Items) > len(plan.Items) {
+		return nil, usagef("%d --item names for %d sources", len(o.Items), len(plan.Items))
 	}
 	seen := map[string]bool{}
-	for i := range srcs {
+	for i, it := range plan.Items {
 		if i < len(o.Items) {
-			srcs[i].name = o.Items[i]
+			it.Name = o.Items[i]
 		}
-		if srcs[i].name == "" || strings.ContainsAny(srcs[i].name, "/\x00") {
-			return nil, usagef("invalid item name %q", srcs[i].name)
+		if it.Name == "" || strings.ContainsAny(it.Name, "/\x00") {
+			return nil, usagef("invalid item name %q", it.Name)
 		}
-		if seen[srcs[i].name] {
-			return nil, usagef("two items are named %q: name them with --item", srcs[i].name)
+		if seen[it.Name] {
+			return nil, usagef("two items are named %q: name them with --item", it.Name)
 		}
-		seen[srcs[i].name] = true
+		seen[it.Name] = true
 	}
-	return srcs, nil
+	return plan, nil
 }
 
 func commandName(c string) string {
@@ -191,7 +188,6 @@ type backupSummary struct {
 	Items    []itemSummary `json:"items"`
 	Read     int64         `json:"bytes_read"`
 	Added    int64         `json:"bytes_added"`
-	Blobs    int64         `json:"blobs_added"`
 	Duration float64       `json:"duration_seconds"`
 }
 
@@ -203,142 +199,32 @@ type itemSummary struct {
 }
 
 func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, args []string) error {
-	start := now()
-	snapTime := start
-	if o.Time != "" {
-		t, err := parseTime(o.Time)
+	var plan *sources.Plan
+	profile := o.Profile
+	if o.isProfile(g, args) {
+		d, p, err := profilePlan(ctx, g, args[0], o.Project)
+		if err != nil {
+			return &repo.SourceError{Err: err} // exit 3: the stack, not the repository
+		}
+		if d != nil {
+			defer d.Close()
+		}
+		plan, profile = p, args[0]
+	} else {
+		p, err := o.plan(args)
 		if err != nil {
 			return err
 		}
-		snapTime = t
+		plan = p
 	}
-	if o.isProfile(g, args) {
-		return runStackBackup(ctx, g, o, args[0])
+	for _, w := range plan.Warnings {
+		warn(g, "%s", w)
 	}
-	host := o.Host
-	if host == "" {
-		host, _ = os.Hostname()
-	}
-	srcs, err := o.sources(g, args)
-	if err != nil {
-		return err
-	}
-	r, err := g.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	lock, err := r.Lock(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-
-	w, err := r.NewWriter(ctx)
-	if err != nil {
-		return err
-	}
-	prog := startProgress(g, w)
-	snap := &repo.Snapshot{Time: snapTime, Host: host, Profile: o.Profile, Tags: o.Tags, Program: "snap " + version, Status: repo.StatusComplete}
-	var caches []*repo.FilesCache
-	for _, s := range srcs {
-		it, fc, err := backupSource(w, r, s)
-		if err != nil {
-			prog.stop()
-			w.Abort()
-			return fmt.Errorf("item %q: %w", s.name, err)
-		}
-		snap.Items = append(snap.Items, it)
-		if fc != nil {
-			caches = append(caches, fc)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		prog.stop()
-		return err
-	}
-	prog.stop()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	snap.Duration = now().Sub(start).Seconds()
-	snap.Stored = w.Stats().BytesStored.Load()
-	id, err := r.SaveSnapshot(ctx, snap)
-	if err != nil {
-		return err
-	}
-	for _, fc := range caches {
-		if err := fc.Save(); err != nil && g.Verbose {
-			fmt.Fprintf(g.stderr, "warning: files cache not saved: %v\n", err)
-		}
-	}
-	st := w.Stats()
-	sum := backupSummary{Snapshot: id.String(), Time: snapTime, Added: st.BytesStored.Load(), Blobs: st.BlobsNew.Load(), Duration: snap.Duration}
-	for _, it := range snap.Items {
-		sum.Items = append(sum.Items, itemSummary{Name: it.Name, Kind: it.Kind, Size: it.Size, Files: it.Files})
-		sum.Read += it.Size
-	}
-	if g.JSON {
-		writeJSON(g.stdout, sum)
+	if o.DryRun {
+		printPlan(g, plan, "Would back up")
 		return nil
 	}
-	for _, it := range sum.Items {
-		extra := ""
-		if it.Kind == repo.KindTree {
-			extra = fmt.Sprintf(", %d files", it.Files)
-		}
-		g.printf("  %-20s %-6s %s%s\n", it.Name, it.Kind, formatBytes(it.Size), extra)
-	}
-	g.printf("snapshot %s saved: %s read, %s added, %.1fs\n", id.Short(), formatBytes(sum.Read), formatBytes(sum.Added), sum.Duration)
-	return nil
-}
-
-func backupSource(w *repo.Writer, r *openedRepo, s source) (repo.Item, *repo.FilesCache, error) {
-	it := repo.Item{Name: s.name, Kind: s.kind}
-	before := w.Stats().BytesQueued.Load()
-	switch s.kind {
-	case repo.KindStream:
-		rd, wait, err := s.open()
-		if err != nil {
-			return it, nil, err
-		}
-		res, err := w.SaveStream(rd)
-		if werr := wait(); werr != nil {
-			return it, nil, werr // the source's failure is the cause, not ours
-		}
-		if err != nil {
-			return it, nil, err
-		}
-		if it.Refs, err = w.SaveRefs(res.Chunks); err != nil {
-			return it, nil, err
-		}
-		it.Size = res.Size
-		it.Added = w.Stats().BytesQueued.Load() - before
-		return it, nil, nil
-	case repo.KindTree:
-		abs := make([]string, len(s.paths))
-		for i, p := range s.paths {
-			a, err := filepath.Abs(p)
-			if err != nil {
-				return it, nil, err
-			}
-			abs[i] = a
-		}
-		sort.Strings(abs)
-		fc := r.OpenFilesCache(strings.Join(abs, "\x00"))
-		res, err := w.SaveTree(s.paths, fc)
-		if err != nil {
-			return it, nil, err
-		}
-		if it.Refs, err = w.SaveRefs(res.Refs); err != nil {
-			return it, nil, err
-		}
-		root := res.Root
-		it.Tree, it.Size, it.Files, it.Dirs = &root, res.Size, res.Files, res.Dirs
-		it.Added = w.Stats().BytesQueued.Load() - before
-		return it, fc, nil
-	}
-	return it, nil, errors.New("unknown source kind")
+	return runPlan(ctx, g, o, plan, profile)
 }
 
 func formatBytes(n int64) string {

@@ -94,26 +94,13 @@ func warn(g *globalOptions, format string, a ...any) {
 	}
 }
 
-// runStackBackup backs up every item of a discovered stack concurrently as
-// one snapshot. Any failed item fails the run: no snapshot, exit 3.
-func runStackBackup(ctx context.Context, g *globalOptions, o *backupOptions, preset string) error {
+// runPlan backs up every item of a plan concurrently as one snapshot. Any
+// failed item fails the run: no snapshot, exit 3, the item named.
+func runPlan(ctx context.Context, g *globalOptions, o *backupOptions, plan *sources.Plan, profile string) error {
 	start := now()
-	d, plan, err := profilePlan(ctx, g, preset, o.Project)
-	if err != nil {
-		return &repo.SourceError{Err: err} // exit 3: the stack, not the repository
-	}
-	if d != nil {
-		defer d.Close()
-	}
-	for _, w := range plan.Warnings {
-		warn(g, "%s", w)
-	}
-	if o.DryRun {
-		printPlan(g, plan, "Would back up")
-		return nil
-	}
 	snapTime := start
 	if o.Time != "" {
+		var err error
 		if snapTime, err = parseTime(o.Time); err != nil {
 			return err
 		}
@@ -148,7 +135,7 @@ func runStackBackup(ctx context.Context, g *globalOptions, o *backupOptions, pre
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			it, fc, err := backupPlanItem(ictx, w, r, pi)
+			it, fc, err := backupPlanItem(ictx, w, r, pi, g.stdin)
 			if err != nil {
 				errs[i] = fmt.Errorf("item %q (%s): %w", pi.Name, pi.Describe, err)
 				cancel() // stop the other items: the run has failed
@@ -171,14 +158,16 @@ func runStackBackup(ctx context.Context, g *globalOptions, o *backupOptions, pre
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	snap := &repo.Snapshot{Time: snapTime, Host: host, Profile: preset, Tags: o.Tags, Program: "snap " + version,
+	snap := &repo.Snapshot{Time: snapTime, Host: host, Profile: profile, Tags: o.Tags, Program: "snap " + version,
 		Status: repo.StatusComplete, Items: items, Duration: now().Sub(start).Seconds(), Stored: w.Stats().BytesStored.Load()}
 	id, err := r.SaveSnapshot(ctx, snap)
 	if err != nil {
 		return err
 	}
 	for _, fc := range caches {
-		_ = fc.Save()
+		if err := fc.Save(); err != nil {
+			warn(g, "files cache not saved (the next backup reads every file again): %v", err)
+		}
 	}
 	return printBackupSummary(g, snap, id.String())
 }
@@ -213,12 +202,16 @@ func pipeSource(w *repo.Writer, dump func(io.Writer) error) (repo.StreamResult, 
 	res, err := w.SaveStream(pr)
 	pr.CloseWithError(errors.New("backup stopped reading"))
 	if derr := <-done; derr != nil {
+		var se *repo.SourceError
+		if errors.As(derr, &se) {
+			return res, derr
+		}
 		return res, &repo.SourceError{Err: derr}
 	}
 	return res, err
 }
 
-func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sources.PlanItem) (repo.Item, *repo.FilesCache, error) {
+func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sources.PlanItem, stdin io.Reader) (repo.Item, *repo.FilesCache, error) {
 	it := repo.Item{Name: pi.Name, Kind: repo.KindStream, Meta: map[string]string{}}
 	for k, v := range pi.Meta {
 		it.Meta[k] = v
@@ -227,6 +220,8 @@ func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sour
 	var res repo.StreamResult
 	var err error
 	switch pi.Source {
+	case sourceStdin:
+		res, err = w.SaveStream(stdin)
 	case sources.SourcePostgres:
 		meta, merr := pi.PG.Metadata(ctx)
 		if merr != nil {
@@ -271,7 +266,9 @@ func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sour
 			return cerr
 		})
 	case sources.SourceFiles:
-		fc := r.OpenFilesCache("stack-files\x00" + strings.Join(pi.Paths, "\x00"))
+		paths := append([]string(nil), pi.Paths...)
+		sort.Strings(paths)
+		fc := r.OpenFilesCache(strings.Join(paths, "\x00"))
 		tres, terr := w.SaveTree(pi.Paths, fc)
 		if terr != nil {
 			return it, nil, terr
