@@ -97,9 +97,17 @@ func Open(path, repoID string, readOnly bool, timeout time.Duration) (*Cache, er
 			return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, NoFreelistSync: true})
+	// NoSync: this is a cache, rebuilt from the repository at will, so it
+	// need not survive a crash; a file a crash left unreadable is deleted
+	// and rebuilt below.
+	opts := &bolt.Options{Timeout: timeout, ReadOnly: readOnly, NoFreelistSync: true, NoSync: true}
+	db, err := bolt.Open(path, 0o600, opts)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w (%s)", ErrBusy, path)
+	}
+	if err != nil && !readOnly {
+		os.Remove(path)
+		db, err = bolt.Open(path, 0o600, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v (it is only a cache: delete it and snap rebuilds it)", errCacheLocal, path, err)

@@ -2,6 +2,7 @@ package index
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -89,5 +90,20 @@ func TestCacheSharedReadOnlyAndOverlay(t *testing.T) {
 	}
 	if _, _, ok, _ := ro1.PackKeys(p2.ID); !ok {
 		t.Fatal("overlay pack keys missing")
+	}
+}
+
+func TestCorruptCacheIsRebuilt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	if err := os.WriteFile(path, []byte("not a bbolt file, e.g. left by a crash"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(path, "r", false, time.Second)
+	if err != nil {
+		t.Fatalf("a corrupt cache was not rebuilt: %v", err)
+	}
+	defer c.Close()
+	if files, _ := c.IndexFiles(); len(files) != 0 {
+		t.Fatal("rebuilt cache is not empty")
 	}
 }
