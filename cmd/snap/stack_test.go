@@ -248,6 +248,18 @@ func TestStackBackupFailures(t *testing.T) {
 	}
 	os.WriteFile(envPath, orig, 0o600)
 
+	// The repository's disk is full: exit 15, no snapshot there.
+	full := newEnv(t)
+	full.vars["SNAP_REPO"] = filepath.Join(smallDisk(t, "1m"), "repo")
+	full.ok(nil, "init")
+	r = full.expect(ExitNoSpace, nil, "backup", "n8n", "--project", s.project)
+	if !strings.Contains(r.stderr, "no space left") {
+		t.Fatalf("disk full: %s", r.stderr)
+	}
+	if n := len(full.snapshots()); n != 0 {
+		t.Fatalf("disk full wrote %d snapshots", n)
+	}
+
 	// pg_dump fails: the database is gone.
 	s.exec("postgres", nil, "psql", "-X", "-q", "-U", "n8n", "-d", "postgres", "-c", "drop database n8n with (force)")
 	r = e.expect(ExitSource, nil, "backup", "n8n", "--project", s.project)
