@@ -3,13 +3,12 @@ package repo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"syscall"
 	"time"
-
-	"snap/crypt"
 )
 
 // Lock timing: a held lock is rewritten every lockRefresh; one not rewritten
@@ -61,7 +60,7 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 	var out []*LockInfo
 	for _, n := range names {
 		plain, err := r.loadSealedFile(ctx, Handle{Type: LockFile, Name: n}, adLock)
-		if os.IsNotExist(err) || err != nil && isNotExist(err) {
+		if errors.Is(err, ErrNotExist) {
 			continue // released meanwhile
 		}
 		if err != nil {
@@ -75,20 +74,6 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 		out = append(out, &li)
 	}
 	return out, nil
-}
-
-func isNotExist(err error) bool {
-	for e := err; e != nil; {
-		if e == ErrNotExist {
-			return true
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		e = u.Unwrap()
-	}
-	return false
 }
 
 // LockError says who holds the conflicting lock.
@@ -187,5 +172,3 @@ func (l *Lock) Unlock() {
 	l.remove(context.Background())
 	l.mu.Unlock()
 }
-
-var _ = crypt.Hash
