@@ -32,18 +32,11 @@ func runDump(ctx context.Context, g *globalOptions, _ *dumpOptions, args []strin
 	if len(args) != 2 {
 		return usagef("usage: snap dump SNAPSHOT ITEM")
 	}
-	r, err := g.open(ctx)
+	r, s, err := g.openSnapshot(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if !r.CanRead() {
-		return repo.ErrWriteOnly
-	}
-	s, err := r.FindSnapshot(ctx, args[0])
-	if err != nil {
-		return err
-	}
 	it, err := s.Item(args[1])
 	if err != nil {
 		return err

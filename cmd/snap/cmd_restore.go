@@ -59,18 +59,11 @@ func runRestore(ctx context.Context, g *globalOptions, o *restoreOptions, args [
 	if len(args) != 1 {
 		return usagef("usage: snap restore SNAPSHOT --target DIR [--item NAME]")
 	}
-	r, err := g.open(ctx)
+	r, s, err := g.openSnapshot(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if !r.CanRead() {
-		return repo.ErrWriteOnly
-	}
-	s, err := r.FindSnapshot(ctx, args[0])
-	if err != nil {
-		return err
-	}
 	var items []*repo.Item
 	if len(o.Items) == 0 {
 		for i := range s.Items {

@@ -49,18 +49,11 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, args []s
 	} else if len(args) > 1 {
 		return usagef("usage: snap verify [--restore] [SNAPSHOT]")
 	}
-	r, err := g.open(ctx)
+	r, s, err := g.openSnapshot(ctx, ref)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	if !r.CanRead() {
-		return repo.ErrWriteOnly
-	}
-	s, err := r.FindSnapshot(ctx, ref)
-	if err != nil {
-		return err
-	}
 	var plan *sources.Plan
 	if o.Restore && s.Profile != "" {
 		d, p, err := snapshotPlan(ctx, g, s, o.Project)

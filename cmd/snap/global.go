@@ -271,3 +271,23 @@ func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
 	}
 	return &openedRepo{Repository: r, slot: slot}, nil
 }
+
+// openSnapshot opens the repository with a key that can read data and finds
+// a snapshot: what dump, restore and verify all start with. A write-only
+// key fails here, before anything is printed.
+func (g *globalOptions) openSnapshot(ctx context.Context, ref string) (*openedRepo, *repo.Snapshot, error) {
+	r, err := g.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !r.CanRead() {
+		r.Close()
+		return nil, nil, repo.ErrWriteOnly
+	}
+	s, err := r.FindSnapshot(ctx, ref)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return r, s, nil
+}
