@@ -30,6 +30,7 @@ type TreeResult struct {
 type archiver struct {
 	w   *Writer
 	fc  *FilesCache
+	pre *PreStat
 	sem chan struct{}
 
 	mu     sync.Mutex
@@ -41,11 +42,11 @@ type archiver struct {
 }
 
 // SaveTree backs up paths as one tree item whose root directory holds each
-// path under its base name. fc may be nil.
-func (w *Writer) SaveTree(paths []string, fc *FilesCache) (TreeResult, error) {
+// path under its base name. fc and pre may be nil.
+func (w *Writer) SaveTree(paths []string, fc *FilesCache, pre *PreStat) (TreeResult, error) {
 	a := &archiver{
 		w: w, fc: fc, sem: make(chan struct{}, w.r.workers()),
-		links: map[[2]uint64]string{},
+		links: map[[2]uint64]string{}, pre: pre,
 	}
 	p := w.r.cfg.Chunker
 	a.chunks.New = func() any { return chunk.New(nil, p) }
@@ -187,16 +188,10 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, []crypt.ID, erro
 // dir saves one directory and returns its tree id and the ids its
 // subtree needs: each entry's in name order, then the directory's own tree.
 func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
-	f, err := os.Open(abs)
+	names, infos, err := a.list(abs)
 	if err != nil {
-		return crypt.ID{}, nil, &SourceError{Err: err}
+		return crypt.ID{}, nil, err
 	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		return crypt.ID{}, nil, &SourceError{Err: fmt.Errorf("%s: %w", abs, err)}
-	}
-	sort.Strings(names)
 	nodes := make([]Node, len(names))
 	subs := make([][]crypt.ID, len(names))
 	var wg sync.WaitGroup
@@ -208,10 +203,6 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
 			firstErr = err
 		}
 		errMu.Unlock()
-	}
-	infos, err := lstatAll(abs, names, cap(a.sem))
-	if err != nil {
-		return crypt.ID{}, nil, err
 	}
 	for i, name := range names {
 		p := filepath.Join(abs, name)
@@ -254,6 +245,90 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
 		return id, nil, err
 	}
 	return id, append(ids, id), nil
+}
+
+// list returns a directory's sorted names and their lstat results, from
+// the prestat walk when there is one.
+func (a *archiver) list(abs string) ([]string, []os.FileInfo, error) {
+	if a.pre != nil {
+		if l, ok := a.pre.take(abs); ok {
+			return l.names, l.infos, nil
+		}
+	}
+	return readDir(abs, cap(a.sem))
+}
+
+func readDir(abs string, workers int) ([]string, []os.FileInfo, error) {
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, nil, &SourceError{Err: err}
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return nil, nil, &SourceError{Err: fmt.Errorf("%s: %w", abs, err)}
+	}
+	sort.Strings(names)
+	infos, err := lstatAll(abs, names, workers)
+	return names, infos, err
+}
+
+// PreStat walks paths (listing and stat'ing every directory) in the
+// background, so that on a day-2 backup, which is mostly stat calls, the
+// walk overlaps the index cache sync that NewWriter does. SaveTree uses what
+// it found and reads anything it lacks itself.
+type PreStat struct {
+	done chan struct{}
+	mu   sync.Mutex
+	dirs map[string]dirListing
+}
+
+type dirListing struct {
+	names []string
+	infos []os.FileInfo
+}
+
+// StartPreStat starts the walk; errors are left for SaveTree to meet.
+func StartPreStat(paths []string, workers int) *PreStat {
+	p := &PreStat{done: make(chan struct{}), dirs: map[string]dirListing{}}
+	go func() {
+		defer close(p.done)
+		var walk func(dir string, depth int)
+		walk = func(dir string, depth int) {
+			names, infos, err := readDir(dir, workers)
+			if err != nil || depth > 512 {
+				return
+			}
+			p.mu.Lock()
+			p.dirs[dir] = dirListing{names, infos}
+			p.mu.Unlock()
+			for i, fi := range infos {
+				if fi.IsDir() {
+					walk(filepath.Join(dir, names[i]), depth+1)
+				}
+			}
+		}
+		for _, path := range paths {
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				continue
+			}
+			if fi, err := os.Lstat(abs); err == nil && fi.IsDir() {
+				walk(abs, 0)
+			}
+		}
+	}()
+	return p
+}
+
+// take waits for the walk and hands out one directory's listing once.
+func (p *PreStat) take(dir string) (dirListing, bool) {
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.dirs[dir]
+	delete(p.dirs, dir)
+	return l, ok
 }
 
 // lstatAll stats a directory's entries on n goroutines: on a day-2 backup

@@ -90,7 +90,7 @@ func backupTree(r *repo.Repository, name string, paths []string, fc *repo.FilesC
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := w.SaveTree(paths, fc)
+	res, err := w.SaveTree(paths, fc, nil)
 	if err != nil {
 		w.Abort()
 		return nil, 0, err

@@ -256,3 +256,34 @@ func asSourceError(err error, target **repo.SourceError) bool {
 	}
 	return false
 }
+
+// TestPreStatSameTree: the background stat walk changes nothing but speed.
+func TestPreStatSameTree(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	makeSpecialTree(t, src)
+	f := newFixture(t, nil, testChunker())
+	r := f.open(nil)
+	ctx := context.Background()
+	roots := map[bool]string{}
+	for _, usePre := range []bool{false, true} {
+		w, err := r.NewWriter(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pre *repo.PreStat
+		if usePre {
+			pre = repo.StartPreStat([]string{src}, 2)
+		}
+		res, err := w.SaveTree([]string{src}, nil, pre)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		roots[usePre] = res.Root.String()
+	}
+	if roots[false] != roots[true] {
+		t.Fatal("a tree saved with the prestat walk differs from one without")
+	}
+}

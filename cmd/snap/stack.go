@@ -119,6 +119,13 @@ func runPlan(ctx context.Context, g *globalOptions, o *backupOptions, plan *sour
 		return err
 	}
 	defer lock.Unlock()
+	// Walk the trees while NewWriter syncs the index cache.
+	pre := map[*sources.PlanItem]*repo.PreStat{}
+	for _, pi := range plan.Items {
+		if pi.Source == sources.SourceFiles {
+			pre[pi] = repo.StartPreStat(pi.Paths, 2)
+		}
+	}
 	w, err := r.NewWriter(ctx)
 	if err != nil {
 		return err
@@ -135,7 +142,7 @@ func runPlan(ctx context.Context, g *globalOptions, o *backupOptions, plan *sour
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			it, fc, err := backupPlanItem(ictx, w, r, pi, g.stdin)
+			it, fc, err := backupPlanItem(ictx, w, r, pi, g.stdin, pre[pi])
 			if err != nil {
 				errs[i] = fmt.Errorf("item %q (%s): %w", pi.Name, pi.Describe, err)
 				cancel() // stop the other items: the run has failed
@@ -211,7 +218,7 @@ func pipeSource(w *repo.Writer, dump func(io.Writer) error) (repo.StreamResult, 
 	return res, err
 }
 
-func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sources.PlanItem, stdin io.Reader) (repo.Item, *repo.FilesCache, error) {
+func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sources.PlanItem, stdin io.Reader, pre *repo.PreStat) (repo.Item, *repo.FilesCache, error) {
 	it := repo.Item{Name: pi.Name, Kind: repo.KindStream, Meta: map[string]string{}}
 	for k, v := range pi.Meta {
 		it.Meta[k] = v
@@ -269,7 +276,7 @@ func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sour
 		paths := append([]string(nil), pi.Paths...)
 		sort.Strings(paths)
 		fc := r.OpenFilesCache(strings.Join(paths, "\x00"))
-		tres, terr := w.SaveTree(pi.Paths, fc)
+		tres, terr := w.SaveTree(pi.Paths, fc, pre)
 		if terr != nil {
 			return it, nil, terr
 		}
