@@ -123,7 +123,9 @@ func snapTool(bin, work string, keyFile bool) *tool {
 	init := func(repo string) invocation { return inv(bin, "init", "--repo", repo) }
 	if keyFile {
 		notes = "snap: defaults, key file (no key derivation per command)"
-		init = func(repo string) invocation { return inv(bin, "init", "--repo", repo, "--key-file", filepath.Join(repo, "bench.key")) }
+		init = func(repo string) invocation {
+			return inv(bin, "init", "--repo", repo, "--key-file", filepath.Join(repo, "bench.key"))
+		}
 	}
 	args := func(repo string, a ...string) invocation {
 		if keyFile {
