@@ -299,21 +299,6 @@ func (c *Cache) PackKeys(id crypt.ID) (int64, [][]byte, bool, error) {
 	return size, keys, ok, err
 }
 
-// ForEachPack calls fn for each known pack and its size.
-func (c *Cache) ForEachPack(fn func(id crypt.ID, size int64) error) error {
-	return c.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketPacks).ForEach(func(k, v []byte) error {
-			var id crypt.ID
-			copy(id[:], k)
-			size, _, err := decodePackInfo(v)
-			if err != nil {
-				return err
-			}
-			return fn(id, size)
-		})
-	})
-}
-
 // Count returns the number of known blobs.
 func (c *Cache) Count() (n int) {
 	_ = c.view(func(tx *bolt.Tx) error {

@@ -38,7 +38,7 @@ func (r *Repository) LoadBlob(ctx context.Context, id crypt.ID, dst []byte) ([]b
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: %v (run 'snap check')", ErrBlobNotFound, id.Short())
+		return nil, fmt.Errorf("%w: %v: a pack or index file is missing from the repository; restore from another copy of it, or try an earlier snapshot", ErrBlobNotFound, id.Short())
 	}
 	return r.loadEntry(ctx, c, e, dst)
 }

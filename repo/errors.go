@@ -30,7 +30,7 @@ type DamagedError struct {
 }
 
 func (e *DamagedError) Error() string {
-	return fmt.Sprintf("repository damaged: %v: %v (run 'snap check' to see the extent)", e.File, e.Err)
+	return fmt.Sprintf("repository damaged: %v: %v (this file failed its checksum or authentication: copy it back from another copy of the repository, or restore an earlier snapshot that does not need it)", e.File, e.Err)
 }
 
 // Unwrap lets errors.Is match ErrDamaged and the cause.

@@ -84,8 +84,8 @@ func (e *LockError) Error() string {
 	if e.Holder.Exclusive {
 		kind = "exclusive"
 	}
-	return fmt.Sprintf("repository is locked (%s lock by pid %d on %s since %s); if that process is gone, run 'snap unlock'",
-		kind, e.Holder.PID, e.Holder.Host, e.Holder.Time.Format(time.RFC3339))
+	return fmt.Sprintf("repository is locked (%s lock by pid %d on %s since %s); if that process is gone, delete locks/%s in the repository (a lock not refreshed for 30 minutes is ignored anyway)",
+		kind, e.Holder.PID, e.Holder.Host, e.Holder.Time.Format(time.RFC3339), e.Holder.Name)
 }
 
 func (e *LockError) Unwrap() error { return ErrLocked }
