@@ -144,8 +144,7 @@ type sectionReadCloser struct {
 
 func (s *sectionReadCloser) Close() error { return s.f.Close() }
 
-// Open implements Backend.
-func (l *Local) Open(ctx context.Context, h Handle, off, length int64) (io.ReadCloser, error) {
+func (l *Local) open(h Handle) (*os.File, error) {
 	p, err := l.path(h)
 	if err != nil {
 		return nil, err
@@ -153,6 +152,15 @@ func (l *Local) Open(ctx context.Context, h Handle, off, length int64) (io.ReadC
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, wrapFSErr(err)
+	}
+	return f, nil
+}
+
+// Open implements Backend.
+func (l *Local) Open(ctx context.Context, h Handle, off, length int64) (io.ReadCloser, error) {
+	f, err := l.open(h)
+	if err != nil {
+		return nil, err
 	}
 	if off == 0 && length == 0 {
 		return f, nil
@@ -165,13 +173,9 @@ func (l *Local) Open(ctx context.Context, h Handle, off, length int64) (io.ReadC
 
 // OpenFile opens a file for random access (see ReaderAtOpener).
 func (l *Local) OpenFile(ctx context.Context, h Handle) (ReaderAtCloser, error) {
-	p, err := l.path(h)
+	f, err := l.open(h)
 	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, wrapFSErr(err)
+		return nil, err // not a typed nil inside the interface
 	}
 	return f, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/docker/docker/api/types/container"
 )
 
 // ItemSpec is one item of a profile written by hand (docs: README
@@ -45,6 +47,18 @@ type VolumeSpec struct {
 // SourceCommand is a command's stdout, run on the host.
 const SourceCommand = "command"
 
+// inspectFor inspects the container an item names.
+func inspectFor(ctx context.Context, d *Docker, item, ctr string) (container.InspectResponse, error) {
+	if d == nil {
+		return container.InspectResponse{}, fmt.Errorf("item %q needs Docker", item)
+	}
+	ins, err := d.c.ContainerInspect(ctx, ctr)
+	if err != nil {
+		return ins, fmt.Errorf("%w: item %q: container %q: %v (is the name right? see 'docker ps -a')", ErrDocker, item, ctr, err)
+	}
+	return ins, nil
+}
+
 // PlanFromSpecs builds a plan from hand-written items, inspecting the named
 // containers for what the spec leaves out.
 func PlanFromSpecs(ctx context.Context, d *Docker, profile string, specs []ItemSpec) (*Plan, error) {
@@ -74,12 +88,9 @@ func PlanFromSpecs(ctx context.Context, d *Docker, profile string, specs []ItemS
 				plan.Items = append(plan.Items, &PlanItem{Name: sp.Name + "-globals", Source: SourcePostgresGlobals, PG: pg, Describe: "pg_dumpall --globals-only on " + pg.Container})
 			}
 		case sp.Postgres != nil:
-			if d == nil {
-				return nil, fmt.Errorf("item %q needs Docker", sp.Name)
-			}
-			ins, err := d.c.ContainerInspect(ctx, sp.Postgres.Container)
+			ins, err := inspectFor(ctx, d, sp.Name, sp.Postgres.Container)
 			if err != nil {
-				return nil, fmt.Errorf("%w: item %q: container %q: %v", ErrDocker, sp.Name, sp.Postgres.Container, err)
+				return nil, err
 			}
 			pg := PostgresFromEnv(d, sp.Postgres.Container, ins.Config.Env)
 			if sp.Postgres.User != "" {
@@ -93,12 +104,9 @@ func PlanFromSpecs(ctx context.Context, d *Docker, profile string, specs []ItemS
 				plan.Items = append(plan.Items, &PlanItem{Name: sp.Name + "-globals", Source: SourcePostgresGlobals, PG: pg, Describe: "pg_dumpall --globals-only inside " + pg.Container})
 			}
 		case sp.Redis != nil:
-			if d == nil {
-				return nil, fmt.Errorf("item %q needs Docker", sp.Name)
-			}
-			ins, err := d.c.ContainerInspect(ctx, sp.Redis.Container)
+			ins, err := inspectFor(ctx, d, sp.Name, sp.Redis.Container)
 			if err != nil {
-				return nil, fmt.Errorf("%w: item %q: container %q: %v", ErrDocker, sp.Name, sp.Redis.Container, err)
+				return nil, err
 			}
 			r := RedisFromContainer(d, sp.Redis.Container, append(append([]string{}, ins.Config.Entrypoint...), ins.Config.Cmd...), ins.Config.Env)
 			if sp.Redis.Port != 0 {
@@ -106,12 +114,9 @@ func PlanFromSpecs(ctx context.Context, d *Docker, profile string, specs []ItemS
 			}
 			it = &PlanItem{Name: sp.Name, Source: SourceRedis, Redis: r, Describe: fmt.Sprintf("RDB of Redis on port %d inside %s", r.Port, r.Container)}
 		case sp.Volume != nil:
-			if d == nil {
-				return nil, fmt.Errorf("item %q needs Docker", sp.Name)
-			}
-			ins, err := d.c.ContainerInspect(ctx, sp.Volume.Container)
+			ins, err := inspectFor(ctx, d, sp.Name, sp.Volume.Container)
 			if err != nil {
-				return nil, fmt.Errorf("%w: item %q: container %q: %v", ErrDocker, sp.Name, sp.Volume.Container, err)
+				return nil, err
 			}
 			v := &Volume{Docker: d, Container: sp.Volume.Container, Path: sp.Volume.Path, Image: ins.Config.Image}
 			for _, m := range ins.Mounts {
