@@ -67,34 +67,27 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, args []s
 	}
 	for i := range s.Items {
 		it := &s.Items[i]
-		// Every item decrypts and authenticates in full.
-		if it.Kind == repo.KindTree {
+		var pi *sources.PlanItem
+		if plan != nil {
+			pi = plan.Item(it.Name)
+		}
+		msg := "decrypts and authenticates"
+		// Every item decrypts and authenticates in full, once: a drill
+		// reads the item itself.
+		switch {
+		case pi != nil && it.Meta["source"] == sources.SourcePostgres:
+			err = withItem(ctx, r, it, func(rd io.Reader) error { return pi.PG.VerifyDump(ctx, rd, it.Meta) })
+			msg = fmt.Sprintf("loads into a scratch database with %s tables", it.Meta["table_count"])
+		case pi != nil && it.Meta["source"] == sources.SourceRedis:
+			err = withItem(ctx, r, it, func(rd io.Reader) error { return pi.Redis.VerifyRDB(ctx, rd, it.Size) })
+			msg = "RDB passes redis-check-rdb"
+		case it.Kind == repo.KindTree:
 			err = r.WriteTar(ctx, it, io.Discard)
-		} else {
+		default:
 			_, err = r.StreamItem(ctx, it, io.Discard)
 		}
 		if err != nil {
 			return fmt.Errorf("item %q: %w", it.Name, err)
-		}
-		msg := "decrypts and authenticates"
-		if plan != nil {
-			pi := plan.Item(it.Name)
-			switch {
-			case pi == nil:
-			case it.Meta["source"] == sources.SourcePostgres:
-				rc := itemStream(ctx, r, it)
-				err = pi.PG.VerifyDump(ctx, rc, it.Meta)
-				rc.Close()
-				msg = fmt.Sprintf("loads into a scratch database with %s tables", it.Meta["table_count"])
-			case it.Meta["source"] == sources.SourceRedis:
-				rc := itemStream(ctx, r, it)
-				err = pi.Redis.VerifyRDB(ctx, rc, it.Size)
-				rc.Close()
-				msg = "RDB passes redis-check-rdb"
-			}
-			if err != nil {
-				return fmt.Errorf("item %q: restore drill failed: %w", it.Name, err)
-			}
 		}
 		g.printf("  %-18s ok: %s (%s)\n", it.Name, msg, formatBytes(it.Size))
 	}

@@ -327,14 +327,23 @@ func printBackupSummary(g *globalOptions, snap *repo.Snapshot, id string) error 
 	return nil
 }
 
-// itemStream opens a stream item for reading through a pipe.
-func itemStream(ctx context.Context, r *openedRepo, it *repo.Item) io.ReadCloser {
+// withItem streams a stream item into use. If reading the item failed
+// (a damaged or missing blob), that error wins: it explains why use failed,
+// and it carries the repository's exit code.
+func withItem(ctx context.Context, r *openedRepo, it *repo.Item, use func(io.Reader) error) error {
 	pr, pw := io.Pipe()
+	done := make(chan error, 1)
 	go func() {
 		_, err := r.StreamItem(ctx, it, pw)
 		pw.CloseWithError(err)
+		done <- err
 	}()
-	return pr
+	err := use(pr)
+	pr.CloseWithError(errors.New("consumer stopped reading"))
+	if serr := <-done; serr != nil && !errors.Is(serr, io.ErrClosedPipe) && err != nil {
+		return serr
+	}
+	return err
 }
 
 // itemTar opens a tree item as a tar stream through a pipe.
@@ -381,9 +390,10 @@ func (s *stackRestore) run(ctx context.Context) (err error) {
 			if pi == nil {
 				return fmt.Errorf("item %q: no PostgreSQL container in the project now", it.Name)
 			}
-			rc := itemStream(ctx, s.r, it)
-			pgSwap, err = pi.PG.Prepare(ctx, rc, it.Meta)
-			rc.Close()
+			err = withItem(ctx, s.r, it, func(rd io.Reader) (err error) {
+				pgSwap, err = pi.PG.Prepare(ctx, rd, it.Meta)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("item %q: %w (the live database was not touched)", it.Name, err)
 			}
@@ -392,9 +402,7 @@ func (s *stackRestore) run(ctx context.Context) (err error) {
 			if pi == nil {
 				return fmt.Errorf("item %q: no Redis container in the project now", it.Name)
 			}
-			rc := itemStream(ctx, s.r, it)
-			err = pi.Redis.VerifyRDB(ctx, rc, it.Size)
-			rc.Close()
+			err = withItem(ctx, s.r, it, func(rd io.Reader) error { return pi.Redis.VerifyRDB(ctx, rd, it.Size) })
 			if err != nil {
 				return fmt.Errorf("item %q: the stored RDB does not check: %w (Redis was not touched)", it.Name, err)
 			}
@@ -433,9 +441,7 @@ func (s *stackRestore) run(ctx context.Context) (err error) {
 			if pi == nil {
 				return fmt.Errorf("item %q: no PostgreSQL container in the project now", it.Name)
 			}
-			rc := itemStream(ctx, s.r, it)
-			err = pi.PG.RestoreGlobals(ctx, rc)
-			rc.Close()
+			err = withItem(ctx, s.r, it, func(rd io.Reader) error { return pi.PG.RestoreGlobals(ctx, rd) })
 			if err != nil {
 				return fmt.Errorf("item %q: %w", it.Name, err)
 			}
@@ -448,9 +454,7 @@ func (s *stackRestore) run(ctx context.Context) (err error) {
 			pgSwap = nil
 			s.say("%s: database %s replaced: %s", it.Name, it.Meta["database"], report)
 		case sources.SourceRedis:
-			rc := itemStream(ctx, s.r, it)
-			err = pi.Redis.Restore(ctx, rc, it.Size, it.Meta)
-			rc.Close()
+			err = withItem(ctx, s.r, it, func(rd io.Reader) error { return pi.Redis.Restore(ctx, rd, it.Size, it.Meta) })
 			if err != nil {
 				return fmt.Errorf("item %q: %w", it.Name, err)
 			}
