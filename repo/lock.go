@@ -5,17 +5,35 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// Lock timing: a held lock is rewritten every lockRefresh; one not rewritten
-// for lockStale is stale (its holder is presumed gone).
+// Lock timing (docs/format.md "Locks"). A held lock is rewritten every
+// lockRefresh; others call one not rewritten for lockStale stale. A holder
+// stops trusting its own lock much earlier, after lockValid without a
+// successful rewrite, so that clock skew between hosts up to
+// lockStale-lockValid cannot let a prune delete what a backup still uses.
 const (
 	lockRefresh = 5 * time.Minute
+	lockValid   = 15 * time.Minute
 	lockStale   = 30 * time.Minute
+)
+
+// Lock operations, recorded in lock files so a conflict names what holds
+// the repository.
+const (
+	OpBackup  = "backup"
+	OpPrune   = "prune"
+	OpForget  = "forget"
+	OpCheck   = "check"
+	OpRepair  = "repair"
+	OpSync    = "sync"
+	OpRestore = "restore"
+	OpCopy    = "copy"
 )
 
 // LockInfo is a lock file's content (sealed with the metadata key).
@@ -25,6 +43,7 @@ type LockInfo struct {
 	PID       int       `json:"pid"`
 	User      string    `json:"user,omitempty"`
 	Exclusive bool      `json:"exclusive"`
+	Op        string    `json:"op,omitempty"`
 	Name      string    `json:"-"`
 }
 
@@ -42,13 +61,72 @@ func (l *LockInfo) Stale(now time.Time, host string) bool {
 	return false
 }
 
+func (l *LockInfo) String() string {
+	kind := "shared"
+	if l.Exclusive {
+		kind = "exclusive"
+	}
+	op := l.Op
+	if op == "" {
+		op = "snap"
+	}
+	return fmt.Sprintf("%s lock of %s (pid %d on %s, refreshed %s)", kind, op, l.PID, l.Host, l.Time.Format(time.RFC3339))
+}
+
+// conflicts says whether two locks cannot be held at once: an exclusive
+// lock excludes everything, and only one prune runs at a time.
+func conflicts(a, b *LockInfo) bool {
+	return a.Exclusive || b.Exclusive || (a.Op == OpPrune && b.Op == OpPrune)
+}
+
+// LockError says who holds the conflicting lock.
+type LockError struct {
+	Holder *LockInfo
+	Waited time.Duration
+}
+
+func (e *LockError) Error() string {
+	waited := ""
+	if e.Waited > 0 {
+		waited = fmt.Sprintf(" (waited %s)", e.Waited.Round(time.Second))
+	}
+	return fmt.Sprintf("repository is locked by a %s%s; wait for it to finish, or give --retry-lock a longer time; if that process is gone, 'snap unlock' removes stale locks (a lock not refreshed for 30 minutes is ignored anyway)",
+		e.Holder, waited)
+}
+
+func (e *LockError) Unwrap() error { return ErrLocked }
+
+// ErrLockLost means a held lock can no longer be trusted: it could not be
+// refreshed in time, or someone removed it. The operation must stop before
+// it commits anything.
+var ErrLockLost = errors.New("the repository lock was lost")
+
+// LockOptions say what lock to take and how long to wait for it.
+type LockOptions struct {
+	Exclusive bool
+	Op        string
+	// Wait bounds how long to wait for conflicting locks to go away; 0
+	// fails at once.
+	Wait time.Duration
+	// Poll is the interval between checks while waiting; 0 means a few
+	// seconds.
+	Poll time.Duration
+	// Waiting, if set, is called once when the lock has to wait, with the
+	// lock waited for (for a message on a terminal).
+	Waiting func(holder *LockInfo)
+}
+
 // Lock is a held lock; Unlock removes it.
 type Lock struct {
 	r    *Repository
 	mu   sync.Mutex
 	info LockInfo
-	stop chan struct{}
-	done chan struct{}
+	// lastOK is when the lock file was last written successfully (by the
+	// repository's clock); lost is set when it was found removed.
+	lastOK time.Time
+	lost   bool
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // Locks lists lock files.
@@ -59,71 +137,151 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 	}
 	var out []*LockInfo
 	for _, n := range names {
-		plain, err := r.loadSealedFile(ctx, Handle{Type: LockFile, Name: n}, adLock)
+		li, err := r.loadLock(ctx, n)
 		if errors.Is(err, ErrNotExist) {
 			continue // released meanwhile
 		}
 		if err != nil {
 			return nil, err
 		}
-		var li LockInfo
-		if err := json.Unmarshal(plain, &li); err != nil {
-			return nil, &DamagedError{File: Handle{Type: LockFile, Name: n}, Err: err}
-		}
-		li.Name = n
-		out = append(out, &li)
+		out = append(out, li)
 	}
 	return out, nil
 }
 
-// LockError says who holds the conflicting lock.
-type LockError struct{ Holder *LockInfo }
-
-func (e *LockError) Error() string {
-	kind := "shared"
-	if e.Holder.Exclusive {
-		kind = "exclusive"
+func (r *Repository) loadLock(ctx context.Context, name string) (*LockInfo, error) {
+	h := Handle{Type: LockFile, Name: name}
+	plain, err := r.loadSealedFile(ctx, h, adLock)
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("repository is locked (%s lock by pid %d on %s since %s); if that process is gone, delete locks/%s in the repository (a lock not refreshed for 30 minutes is ignored anyway)",
-		kind, e.Holder.PID, e.Holder.Host, e.Holder.Time.Format(time.RFC3339), e.Holder.Name)
+	var li LockInfo
+	if err := json.Unmarshal(plain, &li); err != nil {
+		return nil, &DamagedError{File: h, Err: err}
+	}
+	li.Name = name
+	return &li, nil
 }
 
-func (e *LockError) Unwrap() error { return ErrLocked }
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
 
-// Lock takes a shared (backup) or exclusive (prune) lock. A conflicting
-// live lock is a *LockError; stale locks are ignored but never removed here.
-func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
-	host, _ := os.Hostname()
-	l := &Lock{r: r, info: LockInfo{Time: r.opts.Now(), Host: host, PID: os.Getpid(), Exclusive: exclusive}, stop: make(chan struct{}), done: make(chan struct{})}
-	if err := r.checkLocks(ctx, exclusive, ""); err != nil {
+// Lock takes a lock, waiting up to o.Wait for conflicting live locks to go
+// away. Stale locks are ignored but never removed here. An exclusive lock
+// that waits only for shared ones keeps its file while it waits, so new
+// shared lockers queue behind it instead of starving it.
+func (r *Repository) Lock(ctx context.Context, o LockOptions) (*Lock, error) {
+	l := &Lock{r: r, info: LockInfo{Host: hostname(), PID: os.Getpid(), Exclusive: o.Exclusive, Op: o.Op},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if err := r.acquire(ctx, l, o, nil); err != nil {
 		return nil, err
 	}
-	if err := l.write(ctx); err != nil {
-		return nil, err
-	}
-	// Check again after writing: two processes racing both see each other.
-	if err := r.checkLocks(ctx, exclusive, l.info.Name); err != nil {
-		l.remove(ctx)
-		return nil, err
-	}
-	go l.refresh()
+	go l.refreshLoop()
 	return l, nil
 }
 
-func (r *Repository) checkLocks(ctx context.Context, exclusive bool, own string) error {
+// acquire writes l's lock file and waits until no live lock conflicts with
+// it (other than the file keep names, if keep is set: the caller's own
+// shared lock, given up on success).
+func (r *Repository) acquire(ctx context.Context, l *Lock, o LockOptions, keep func() string) error {
+	poll := o.Poll
+	if poll <= 0 {
+		poll = 3 * time.Second
+	}
+	start := time.Now()
+	notified := false
+	for {
+		if l.info.Name == "" {
+			l.info.Time = r.opts.Now()
+			if err := l.write(ctx); err != nil {
+				return err
+			}
+		}
+		holder, err := r.conflict(ctx, &l.info, keep)
+		if err != nil {
+			l.remove(ctx)
+			return err
+		}
+		if holder == nil {
+			l.lastOK = l.info.Time
+			return nil
+		}
+		// A shared locker steps back so an exclusive one can proceed;
+		// an exclusive one steps back only from another exclusive one
+		// (both would wait forever otherwise).
+		if !l.info.Exclusive || holder.Exclusive || holder.Op == OpPrune && l.info.Op == OpPrune {
+			l.remove(ctx)
+		}
+		waited := time.Since(start)
+		if waited >= o.Wait {
+			l.remove(ctx)
+			return &LockError{Holder: holder, Waited: waited}
+		}
+		if !notified && o.Waiting != nil {
+			o.Waiting(holder)
+			notified = true
+		}
+		// Jitter keeps two waiters from retrying in lockstep.
+		d := min(poll+time.Duration(rand.Int64N(int64(poll)/4+1)), o.Wait-waited)
+		select {
+		case <-ctx.Done():
+			l.remove(ctx)
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+}
+
+// conflict returns a live lock that conflicts with mine, ignoring mine and
+// the file keep names.
+func (r *Repository) conflict(ctx context.Context, mine *LockInfo, keep func() string) (*LockInfo, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	host, _ := os.Hostname()
+	host := hostname()
+	kept := ""
+	if keep != nil {
+		kept = keep()
+	}
 	for _, li := range locks {
-		if li.Name == own || li.Stale(r.opts.Now(), host) {
+		if li.Name == mine.Name || li.Name == kept || li.Stale(r.opts.Now(), host) {
 			continue
 		}
-		if exclusive || li.Exclusive {
-			return &LockError{Holder: li}
+		if conflicts(mine, li) {
+			return li, nil
 		}
 	}
+	return nil, nil
+}
+
+// Upgrade turns a held shared lock into an exclusive one, waiting up to
+// o.Wait for the other holders to finish (o.Exclusive and o.Op are
+// ignored). The shared lock stays held, and refreshed, while it waits, and
+// is still held if the upgrade fails.
+func (l *Lock) Upgrade(ctx context.Context, o LockOptions) error {
+	l.mu.Lock()
+	if l.info.Exclusive {
+		l.mu.Unlock()
+		return nil
+	}
+	x := &Lock{r: l.r, info: l.info}
+	l.mu.Unlock()
+	x.info.Exclusive, x.info.Name = true, ""
+	keep := func() string {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.info.Name
+	}
+	if err := l.r.acquire(ctx, x, o, keep); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.remove(ctx)
+	l.info, l.lastOK = x.info, x.lastOK
 	return nil
 }
 
@@ -141,10 +299,13 @@ func (l *Lock) write(ctx context.Context) error {
 }
 
 func (l *Lock) remove(ctx context.Context) {
-	_ = l.r.be.Remove(ctx, Handle{Type: LockFile, Name: l.info.Name})
+	if l.info.Name != "" {
+		_ = l.r.be.Remove(ctx, Handle{Type: LockFile, Name: l.info.Name})
+		l.info.Name = ""
+	}
 }
 
-func (l *Lock) refresh() {
+func (l *Lock) refreshLoop() {
 	defer close(l.done)
 	t := time.NewTicker(lockRefresh)
 	defer t.Stop()
@@ -153,15 +314,59 @@ func (l *Lock) refresh() {
 		case <-l.stop:
 			return
 		case <-t.C:
-			l.mu.Lock()
-			old := l.info.Name
-			l.info.Time = l.r.opts.Now()
-			if err := l.write(context.Background()); err == nil {
-				_ = l.r.be.Remove(context.Background(), Handle{Type: LockFile, Name: old})
-			}
-			l.mu.Unlock()
+			_ = l.Refresh(context.Background())
 		}
 	}
+}
+
+// Refresh rewrites the lock file with the current time (a new file, then the
+// old one is removed). It is called every few minutes while the lock is
+// held. If the old file is gone, someone removed the lock ('snap unlock
+// --remove-all'): the lock is lost and Check reports it.
+func (l *Lock) Refresh(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost {
+		return l.errLost()
+	}
+	old := l.info
+	if _, err := l.r.be.Stat(ctx, Handle{Type: LockFile, Name: old.Name}); errors.Is(err, ErrNotExist) {
+		l.lost = true
+		return l.errLost()
+	}
+	l.info.Time = l.r.opts.Now()
+	if err := l.write(ctx); err != nil {
+		l.info = old // keep the old file: it still protects us until it is stale
+		return err
+	}
+	l.lastOK = l.info.Time
+	_ = l.r.be.Remove(ctx, Handle{Type: LockFile, Name: old.Name})
+	return nil
+}
+
+func (l *Lock) errLost() error {
+	return fmt.Errorf("%w: lock file locks/%s was removed by another process (snap unlock --remove-all?); stopping before anything is committed", ErrLockLost, l.info.Name)
+}
+
+// Check returns ErrLockLost (wrapped) if the lock can no longer be trusted:
+// call it before a commit point (a snapshot, a deletion).
+func (l *Lock) Check() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost {
+		return l.errLost()
+	}
+	if age := l.r.opts.Now().Sub(l.lastOK); age > lockValid {
+		return fmt.Errorf("%w: it could not be refreshed for %s (is the repository's disk full or gone?), so another process may treat it as stale; stopping before anything is committed", ErrLockLost, age.Round(time.Second))
+	}
+	return nil
+}
+
+// Info returns the lock's current content.
+func (l *Lock) Info() LockInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.info
 }
 
 // Unlock releases the lock.
@@ -171,4 +376,36 @@ func (l *Lock) Unlock() {
 	l.mu.Lock()
 	l.remove(context.Background())
 	l.mu.Unlock()
+}
+
+// RemoveLocks removes stale lock files (all of them with all) and returns
+// what it removed and what it left. Unreadable lock files count as stale:
+// a live holder rewrites its file every few minutes.
+func (r *Repository) RemoveLocks(ctx context.Context, all bool) (removed, kept []*LockInfo, err error) {
+	var names []string
+	if err := r.be.List(ctx, LockFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil }); err != nil {
+		return nil, nil, err
+	}
+	host := hostname()
+	for _, n := range names {
+		li, err := r.loadLock(ctx, n)
+		if errors.Is(err, ErrNotExist) {
+			continue
+		}
+		if errors.Is(err, ErrDamaged) {
+			li, err = &LockInfo{Name: n, Op: "unreadable lock file"}, nil
+		}
+		if err != nil {
+			return removed, kept, err
+		}
+		if !all && li.Op != "unreadable lock file" && !li.Stale(r.opts.Now(), host) {
+			kept = append(kept, li)
+			continue
+		}
+		if err := r.be.Remove(ctx, Handle{Type: LockFile, Name: n}); err != nil && !errors.Is(err, ErrNotExist) {
+			return removed, kept, err
+		}
+		removed = append(removed, li)
+	}
+	return removed, kept, nil
 }

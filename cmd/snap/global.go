@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
@@ -29,6 +30,7 @@ type globalOptions struct {
 	JSON         bool
 	Quiet        bool
 	Verbose      bool
+	RetryLock    time.Duration
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -45,7 +47,12 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.JSON, "json", false, "print JSON")
 	fs.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
 	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "print more detail")
+	fs.DurationVar(&g.RetryLock, "retry-lock", defaultRetryLock, "wait up to this long for another snap process's conflicting lock (0: fail at once)")
 }
+
+// defaultRetryLock lets a cron backup that meets a running prune, sync or
+// another backup's exclusive step wait rather than fail.
+const defaultRetryLock = 10 * time.Minute
 
 // fillFromEnv completes the flags from the environment, then from the
 // config file: flags win over the environment, which wins over the file.
@@ -270,6 +277,20 @@ func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
 		return nil, err
 	}
 	return &openedRepo{Repository: r, slot: slot}, nil
+}
+
+// lock takes a repository lock, waiting up to --retry-lock and saying so on
+// stderr when it has to wait.
+func (g *globalOptions) lock(ctx context.Context, r *openedRepo, op string, exclusive bool) (*repo.Lock, error) {
+	return r.Lock(ctx, g.lockOptions(op, exclusive))
+}
+
+func (g *globalOptions) lockOptions(op string, exclusive bool) repo.LockOptions {
+	return repo.LockOptions{Op: op, Exclusive: exclusive, Wait: g.RetryLock, Waiting: func(h *repo.LockInfo) {
+		if !g.Quiet {
+			fmt.Fprintf(g.stderr, "waiting up to %s for the %s\n", g.RetryLock, h)
+		}
+	}}
 }
 
 // openSnapshot opens the repository with a key that can read data and finds

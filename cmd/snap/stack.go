@@ -114,7 +114,7 @@ func runPlan(ctx context.Context, g *globalOptions, o *backupOptions, plan *sour
 		return err
 	}
 	defer r.Close()
-	lock, err := r.Lock(ctx, false)
+	lock, err := g.lock(ctx, r, repo.OpBackup, false)
 	if err != nil {
 		return err
 	}
@@ -163,6 +163,9 @@ func runPlan(ctx context.Context, g *globalOptions, o *backupOptions, plan *sour
 		return err
 	}
 	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := lock.Check(); err != nil {
 		return err
 	}
 	snap := &repo.Snapshot{Time: snapTime, Host: host, Profile: profile, Tags: o.Tags, Program: "snap " + version,
