@@ -14,24 +14,8 @@ import (
 // and returns its key table and blobs from the sealed header. It needs only
 // the metadata key.
 func (r *Repository) ReadPackHeader(ctx context.Context, name string) ([][]byte, []index.Blob, error) {
-	h := Handle{Type: PackFile, Name: name}
-	rd, err := r.be.Open(ctx, h, 0, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer rd.Close()
-	b, err := readAllLimit(rd, 1<<30)
-	if err != nil {
-		return nil, nil, &DamagedError{File: h, Err: err}
-	}
-	if crypt.Hash(b).String() != name {
-		return nil, nil, &DamagedError{File: h, Err: errors.New("contents do not match the file name (hash mismatch: truncated or altered)")}
-	}
-	keys, blobs, err := r.parsePack(b)
-	if err != nil {
-		return nil, nil, &DamagedError{File: h, Err: err}
-	}
-	return keys, blobs, nil
+	_, keys, blobs, err := r.readVerifiedPack(ctx, name)
+	return keys, blobs, err
 }
 
 // parsePack opens and parses the trailer of a complete pack.

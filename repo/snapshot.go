@@ -208,3 +208,12 @@ func (r *Repository) LoadRefs(ctx context.Context, refs []crypt.ID) ([]crypt.ID,
 	}
 	return out, nil
 }
+
+// ForgetSnapshot removes a snapshot manifest. The blobs only it needed stay
+// until a prune.
+func (r *Repository) ForgetSnapshot(ctx context.Context, id crypt.ID) error {
+	if err := r.be.Remove(ctx, Handle{Type: SnapshotFile, Name: id.String()}); err != nil {
+		return fmt.Errorf("remove snapshot %s: %w", id.Short(), err)
+	}
+	return nil
+}

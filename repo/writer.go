@@ -280,10 +280,14 @@ func (w *Writer) queueUpload(p *packBuf) {
 
 // finishPack appends the sealed header and its length.
 func (w *Writer) finishPack(p *packBuf) {
-	hdr := marshalPackHeader([][]byte{w.wrapped}, p.blobs)
-	dataEnd := len(p.buf)
-	p.buf = w.r.meta.Seal(p.buf, hdr, adPackHeader)
-	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(p.buf)-dataEnd))
+	p.buf = sealPack(w.r.meta, p.buf, [][]byte{w.wrapped}, p.blobs)
+}
+
+// sealPack appends a pack's sealed header and its length to its blobs.
+func sealPack(meta *crypt.Sealer, buf []byte, keys [][]byte, blobs []index.Blob) []byte {
+	dataEnd := len(buf)
+	buf = meta.Seal(buf, marshalPackHeader(keys, blobs), adPackHeader)
+	return binary.LittleEndian.AppendUint32(buf, uint32(len(buf)-dataEnd))
 }
 
 func (w *Writer) upload() {

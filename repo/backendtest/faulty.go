@@ -25,6 +25,9 @@ const (
 	TruncateSave
 	// FailAfter makes the Nth Save and every later one fail, as a crash would.
 	FailAfter
+	// CrashRemove makes the Nth Remove and every later Remove and Save
+	// fail, as a crash while deleting would; N counts Removes.
+	CrashRemove
 )
 
 // ErrInjected is the error a Faulty backend returns.
@@ -38,9 +41,34 @@ type Faulty struct {
 	Fault Fault
 	Only  repo.FileType // "" means every type
 
-	mu    sync.Mutex
-	saves int
-	hit   bool
+	mu      sync.Mutex
+	saves   int
+	removes int
+	hit     bool
+}
+
+// Removes returns how many Removes were attempted.
+func (f *Faulty) Removes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.removes
+}
+
+// Remove implements repo.Backend.
+func (f *Faulty) Remove(ctx context.Context, h repo.Handle) error {
+	f.mu.Lock()
+	if f.Only == "" || h.Type == f.Only {
+		f.removes++
+	}
+	inject := f.Fault == CrashRemove && f.N > 0 && (f.hit || f.removes >= f.N && (f.Only == "" || h.Type == f.Only))
+	if inject {
+		f.hit = true
+	}
+	f.mu.Unlock()
+	if inject {
+		return fmt.Errorf("%w: remove %v", ErrInjected, h)
+	}
+	return f.Backend.Remove(ctx, h)
 }
 
 // Saves returns how many Saves were attempted.
@@ -64,7 +92,8 @@ func (f *Faulty) Save(ctx context.Context, h repo.Handle, r io.Reader, size int6
 		f.saves++
 	}
 	n := f.saves
-	inject := f.N > 0 && (n == f.N || (f.Fault == FailAfter && n > f.N)) && (f.Only == "" || h.Type == f.Only)
+	inject := f.N > 0 && f.Fault != CrashRemove && (n == f.N || (f.Fault == FailAfter && n > f.N)) && (f.Only == "" || h.Type == f.Only)
+	inject = inject || (f.Fault == CrashRemove && f.hit)
 	if inject {
 		f.hit = true
 	}
