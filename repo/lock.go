@@ -70,7 +70,7 @@ func (l *LockInfo) String() string {
 	if op == "" {
 		op = "snap"
 	}
-	return fmt.Sprintf("%s lock of %s (pid %d on %s, refreshed %s)", kind, op, l.PID, l.Host, l.Time.Format(time.RFC3339))
+	return fmt.Sprintf("%s (%s lock of pid %d on %s, refreshed %s)", op, kind, l.PID, l.Host, l.Time.Format(time.RFC3339))
 }
 
 // conflicts says whether two locks cannot be held at once: an exclusive
@@ -90,7 +90,7 @@ func (e *LockError) Error() string {
 	if e.Waited > 0 {
 		waited = fmt.Sprintf(" (waited %s)", e.Waited.Round(time.Second))
 	}
-	return fmt.Sprintf("repository is locked by a %s%s; wait for it to finish, or give --retry-lock a longer time; if that process is gone, 'snap unlock' removes stale locks (a lock not refreshed for 30 minutes is ignored anyway)",
+	return fmt.Sprintf("repository is locked by %s%s; wait for it to finish, or give --retry-lock a longer time; if that process is gone, 'snap unlock' removes stale locks (a lock not refreshed for 30 minutes is ignored anyway)",
 		e.Holder, waited)
 }
 

@@ -276,49 +276,19 @@ func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []in
 	if err := lock.Check(); err != nil {
 		return err
 	}
-	// 1. New index files: the kept packs of superseded files, and the
-	// repacked ones. Until the old files are gone, packs are listed
-	// twice, which is harmless.
-	iw := &indexWriter{r: r}
-	emitted := map[int32]bool{}
-	for f := range sc.files {
-		if !superseded[int32(f)] {
-			continue
-		}
-		packs, err := r.LoadIndexFile(ctx, sc.files[f])
-		if err != nil {
-			return err
-		}
-		for _, p := range packs {
-			k := sc.byID[p.ID]
-			if sc.packs[k].action == packKeep && !emitted[k] {
-				emitted[k] = true
-				if err := iw.add(ctx, p); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	for _, p := range written {
-		if err := iw.add(ctx, p); err != nil {
-			return err
-		}
-	}
-	if err := iw.flush(ctx); err != nil {
-		return err
-	}
-	st.IndexWritten = iw.files
-	// 2. The superseded index files.
-	if err := lock.Check(); err != nil {
-		return err
-	}
+	// New index files for what stays, then the superseded ones go.
+	var files []string
 	for f := range superseded {
-		if err := r.be.Remove(ctx, Handle{Type: IndexFile, Name: sc.files[f]}); err != nil && !errors.Is(err, ErrNotExist) {
-			return fmt.Errorf("remove index file: %w", err)
-		}
-		st.IndexDeleted++
+		files = append(files, sc.files[f])
 	}
-	// 3. Packs no index lists any more.
+	sort.Strings(files)
+	keep := func(p index.Pack) bool { return sc.packs[sc.byID[p.ID]].action == packKeep }
+	var err error
+	st.IndexWritten, st.IndexDeleted, err = r.rewriteIndex(ctx, files, keep, written, lock)
+	if err != nil {
+		return err
+	}
+	// Then the packs no index lists any more.
 	for _, p := range sc.packs {
 		if p.action == packDelete || p.action == packRepack {
 			if err := r.removePack(ctx, p.id.String(), lock); err != nil {
@@ -326,12 +296,56 @@ func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []in
 			}
 		}
 	}
+	// Packs no index listed at the scan may have been indexed since by a
+	// backup that was uploading them then: only those still unindexed now,
+	// with no backup running, are leftovers of crashed runs.
+	indexedNow, err := r.packsOfNewIndexFiles(ctx, sc)
+	if err != nil {
+		return err
+	}
+	deleted := 0
 	for _, fi := range sc.unindexed {
+		id, _ := crypt.ParseID(fi.Name)
+		if indexedNow[id] {
+			st.DeletedBytes -= fi.Size
+			continue
+		}
 		if err := r.removePack(ctx, fi.Name, lock); err != nil {
 			return err
 		}
+		deleted++
 	}
+	st.PacksUnindexed = deleted
 	return nil
+}
+
+// packsOfNewIndexFiles returns the packs listed by index files written
+// since the scan.
+func (r *Repository) packsOfNewIndexFiles(ctx context.Context, sc *repoScan) (map[crypt.ID]bool, error) {
+	known := map[string]bool{}
+	for _, f := range sc.files {
+		known[f] = true
+	}
+	var fresh []string
+	if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error {
+		if !known[fi.Name] {
+			fresh = append(fresh, fi.Name)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := map[crypt.ID]bool{}
+	for _, f := range fresh {
+		packs, err := r.LoadIndexFile(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range packs {
+			out[p.ID] = true
+		}
+	}
+	return out, nil
 }
 
 func (r *Repository) removePack(ctx context.Context, name string, lock *Lock) error {

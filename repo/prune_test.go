@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -500,4 +501,72 @@ func listAll(t *testing.T, be repo.Backend) map[string]bool {
 		}
 	}
 	return out
+}
+
+// notifyingBackend reports each saved pack.
+type notifyingBackend struct {
+	repo.Backend
+	packs chan string
+}
+
+func (n *notifyingBackend) Save(ctx context.Context, h repo.Handle, rd io.Reader, size int64) error {
+	err := n.Backend.Save(ctx, h, rd, size)
+	if err == nil && h.Type == repo.PackFile {
+		select {
+		case n.packs <- h.Name:
+		default:
+		}
+	}
+	return err
+}
+
+// TestPruneKeepsPacksOfARunningBackup: packs a running backup has uploaded
+// but not yet indexed look like a crashed run's leftovers when prune scans;
+// if the backup commits before prune's second phase, they must stay.
+func TestPruneKeepsPacksOfARunningBackup(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil, testChunker())
+	nb := &notifyingBackend{Backend: f.be, packs: make(chan string, 1)}
+	f.be = nb
+	r := f.open(nil)
+	l, err := r.Lock(ctx, repo.LockOptions{Op: repo.OpBackup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := r.NewWriter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randBytes(77, 10<<20)
+	res, err := w.SaveStream(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-nb.packs // at least one pack is on disk, and no index file lists it yet
+	var snap *repo.Snapshot
+	o := repo.PruneOptions{}
+	repo.SetAfterRepack(&o, func() {
+		refs, err := w.SaveRefs(res.Chunks)
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		snap = &repo.Snapshot{Time: f.clock, Host: "test", Status: repo.StatusComplete,
+			Items: []repo.Item{{Name: "s", Kind: repo.KindStream, Size: res.Size, Refs: refs}}}
+		if _, err := r.SaveSnapshot(ctx, snap); err != nil {
+			t.Error(err)
+		}
+		l.Unlock()
+	})
+	st := mustPrune(t, f.open(nil), o)
+	if snap == nil {
+		t.Fatal("backup did not commit")
+	}
+	if st.PacksUnindexed != 0 {
+		t.Fatalf("prune deleted %d packs of a backup that committed meanwhile", st.PacksUnindexed)
+	}
+	expectRestores(t, f.fresh(nil), map[crypt.ID]map[string][32]byte{snap.ID: {"s": sha(data)}})
 }

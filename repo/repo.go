@@ -30,6 +30,9 @@ type Options struct {
 	// Workers bounds CPU-heavy goroutines (hashing, compression,
 	// encryption); 0 means GOMAXPROCS.
 	Workers int
+	// SkipDamagedIndex leaves out index files that fail to load instead
+	// of failing (check and repair; see DamagedIndexFiles).
+	SkipDamagedIndex bool
 }
 
 // Repository is an opened repository.
@@ -50,7 +53,13 @@ type Repository struct {
 
 	packsMu sync.Mutex
 	packs   map[string]*openPack // open packs for reading
+
+	damagedIndex map[string]error // index files left out (SkipDamagedIndex)
 }
+
+// DamagedIndexFiles returns the index files that failed to load and were
+// left out of the index (only with Options.SkipDamagedIndex).
+func (r *Repository) DamagedIndexFiles() map[string]error { return r.damagedIndex }
 
 // InitOptions are the settings of a new repository.
 type InitOptions struct {
@@ -274,6 +283,13 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 	}
 	for _, name := range names {
 		packs, err := r.LoadIndexFile(ctx, name)
+		if err != nil && r.opts.SkipDamagedIndex && (errors.Is(err, ErrDamaged) || errors.Is(err, ErrNotExist)) {
+			if r.damagedIndex == nil {
+				r.damagedIndex = map[string]error{}
+			}
+			r.damagedIndex[name] = err
+			continue
+		}
 		if err != nil {
 			return err
 		}

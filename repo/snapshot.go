@@ -39,6 +39,11 @@ type Snapshot struct {
 	// Stored is what the run added to the repository, as stored
 	// (compressed, sealed): the disk space this snapshot cost.
 	Stored int64 `json:"stored,omitempty"`
+	// RepairedFrom is the snapshot 'snap repair snapshots' rewrote into
+	// this one (setting damaged items aside).
+	RepairedFrom *crypt.ID `json:"repaired_from,omitempty"`
+	// CopiedFrom is the snapshot 'snap copy' copied into this repository.
+	CopiedFrom *crypt.ID `json:"copied_from,omitempty"`
 
 	ID crypt.ID `json:"-"` // the file name, set when loaded or saved
 }

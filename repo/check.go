@@ -1,0 +1,584 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"snap/crypt"
+	"snap/index"
+)
+
+// Subset selects the packs a partial data check reads: pack group N of M
+// (by the pack name, so "1/7" … "7/7" on seven nights read everything once),
+// or a random fraction.
+type Subset struct {
+	N, M     int
+	Fraction float64
+}
+
+// ParseSubset parses "n/m" or "p%".
+func ParseSubset(s string) (*Subset, error) {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f <= 0 || f > 100 {
+			return nil, fmt.Errorf("invalid subset %q: give a percentage in (0, 100], e.g. 5%%, or a group n/m, e.g. 1/7", s)
+		}
+		return &Subset{Fraction: f / 100}, nil
+	}
+	n, m, ok := strings.Cut(s, "/")
+	ni, err1 := strconv.Atoi(n)
+	mi, err2 := strconv.Atoi(m)
+	if !ok || err1 != nil || err2 != nil || mi < 1 || ni < 1 || ni > mi {
+		return nil, fmt.Errorf("invalid subset %q: give a group n/m with 1 ≤ n ≤ m, e.g. 1/7, or a percentage, e.g. 5%%", s)
+	}
+	return &Subset{N: ni, M: mi}, nil
+}
+
+func (s *Subset) String() string {
+	if s.M > 0 {
+		return fmt.Sprintf("%d/%d", s.N, s.M)
+	}
+	return strconv.FormatFloat(s.Fraction*100, 'g', -1, 64) + "%"
+}
+
+func (s *Subset) selects(name string) bool {
+	if s == nil {
+		return true
+	}
+	if s.M > 0 {
+		id, err := crypt.ParseID(name)
+		if err != nil {
+			return true
+		}
+		return int((uint16(id[0])<<8|uint16(id[1]))%uint16(s.M)) == s.N-1
+	}
+	return rand.Float64() < s.Fraction
+}
+
+// CheckOptions control a check.
+type CheckOptions struct {
+	// ReadData reads packs (all, or Subset) and verifies every blob.
+	ReadData bool
+	Subset   *Subset
+	// Progress, if set, is told what the check is doing.
+	Progress func(step string)
+}
+
+// Problem is one thing check found wrong, named so an operator can act.
+type Problem struct {
+	File  string   `json:"file,omitempty"`
+	Blob  string   `json:"blob,omitempty"`
+	Error string   `json:"error"`
+	Users []string `json:"affects,omitempty"` // snapshot items that need it
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		if p.Blob != "" {
+			b.WriteString(" blob " + p.Blob)
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Error)
+	if len(p.Users) > 0 {
+		b.WriteString(" (affects " + strings.Join(p.Users, ", ") + ")")
+	}
+	return b.String()
+}
+
+// CheckResult is what a check found.
+type CheckResult struct {
+	Snapshots  int       `json:"snapshots"`
+	IndexFiles int       `json:"index_files"`
+	Packs      int       `json:"packs"`
+	Blobs      int       `json:"blobs"`
+	PacksRead  int       `json:"packs_read"`
+	BytesRead  int64     `json:"bytes_read"`
+	BlobsRead  int       `json:"blobs_verified"`
+	Problems   []Problem `json:"problems"`
+	Warnings   []string  `json:"warnings"`
+	// Hints are the commands that fix what was found, in order.
+	Hints []string `json:"hints,omitempty"`
+}
+
+// ErrCheckFailed is returned (wrapped) when check found problems.
+var ErrCheckFailed = fmt.Errorf("%w: check found problems", ErrDamaged)
+
+func (c *CheckResult) problem(p Problem) { c.Problems = append(c.Problems, p) }
+func (c *CheckResult) warn(format string, a ...any) {
+	c.Warnings = append(c.Warnings, fmt.Sprintf(format, a...))
+}
+func (c *CheckResult) hint(h string) {
+	for _, x := range c.Hints {
+		if x == h {
+			return
+		}
+	}
+	c.Hints = append(c.Hints, h)
+}
+
+// checkPack is what the index files say of one pack.
+type checkPack struct {
+	size   int64
+	file   int // index file listing it (the first)
+	digest crypt.ID
+	blobs  int
+}
+
+// blobsDigest summarises a pack's key table and blob list, to compare the
+// index with the pack header without keeping either.
+func blobsDigest(keys [][]byte, blobs []index.Blob) crypt.ID {
+	return crypt.Hash(appendKeysAndBlobs(nil, keys, blobs))
+}
+
+// Check verifies the repository's structure: config, key slots, index
+// files, that every indexed pack exists with its size, that every blob a
+// snapshot needs is in a pack, and lock files. With ReadData it also reads
+// packs, checks them against their names and headers and verifies every
+// blob it has the key for (a write-only key verifies refs blobs and pack
+// hashes; data and file names stay sealed). It needs a repository opened
+// with Options.SkipDamagedIndex and a cache it may rebuild.
+//
+// Problems are returned in the result; the error is for a check that could
+// not run at all.
+func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, error) {
+	say := func(s string) {
+		if o.Progress != nil {
+			o.Progress(s)
+		}
+	}
+	res := &CheckResult{Problems: []Problem{}, Warnings: []string{}}
+	say("checking key slots and locks")
+	r.checkKeys(ctx, res)
+	r.checkLocks(ctx, res)
+
+	say("checking index files and packs")
+	if _, err := r.Index(ctx); err != nil {
+		return nil, err
+	}
+	for name, err := range r.damagedIndex {
+		res.problem(Problem{File: Handle{Type: IndexFile, Name: name}.String(), Error: errText(err)})
+		res.hint("snap repair index")
+	}
+	disk := map[string]int64{}
+	err := r.be.List(ctx, PackFile, func(fi FileInfo) error {
+		if _, err := crypt.ParseID(fi.Name); err != nil {
+			res.warn("data/: unexpected file %q (not a pack name)", fi.Name)
+			return nil
+		}
+		disk[fi.Name] = fi.Size
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	var files []string
+	if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error { files = append(files, fi.Name); return nil }); err != nil {
+		return nil, fmt.Errorf("list index files: %w", err)
+	}
+	sort.Strings(files)
+	packs := map[string]*checkPack{}
+	present := &liveSet{}
+	for i, name := range files {
+		if r.damagedIndex[name] != nil {
+			continue
+		}
+		res.IndexFiles++
+		ps, err := r.LoadIndexFile(ctx, name)
+		if err != nil {
+			res.problem(Problem{File: Handle{Type: IndexFile, Name: name}.String(), Error: errText(err)})
+			res.hint("snap repair index")
+			continue
+		}
+		for _, p := range ps {
+			pn := p.ID.String()
+			if _, ok := packs[pn]; ok {
+				continue
+			}
+			packs[pn] = &checkPack{size: p.Size, file: i, digest: blobsDigest(p.Keys, p.Blobs), blobs: len(p.Blobs)}
+			size, ok := disk[pn]
+			switch {
+			case !ok:
+				res.problem(Problem{File: Handle{Type: PackFile, Name: pn}.String(), Error: fmt.Sprintf("missing (index file %.8s lists it with %d blobs)", name, len(p.Blobs))})
+				res.hint("copy the missing packs back from another copy of the repository ('snap sync' destination), or run 'snap repair index' then 'snap repair snapshots'")
+				continue
+			case size != p.Size:
+				res.problem(Problem{File: Handle{Type: PackFile, Name: pn}.String(), Error: fmt.Sprintf("%d bytes, the index says %d (truncated or altered)", size, p.Size)})
+				res.hint("snap repair packs")
+				continue
+			}
+			for _, b := range p.Blobs {
+				present.add(b.ID)
+			}
+		}
+	}
+	present.compact()
+	res.Packs, res.Blobs = len(packs), len(present.ids)
+	unindexed := 0
+	for name := range disk {
+		if packs[name] == nil {
+			unindexed++
+		}
+	}
+	if unindexed > 0 {
+		res.warn("%d packs are in no index file: left by an interrupted backup or prune ('snap prune' removes them), or their index file was lost ('snap repair index' adds them back)", unindexed)
+	}
+
+	say("checking snapshots")
+	snaps := r.checkSnapshots(ctx, res, present)
+
+	if o.ReadData {
+		say("reading pack data")
+		bad := r.readData(ctx, res, disk, packs, files, o.Subset)
+		r.attachUsers(ctx, res, snaps, bad)
+	}
+	if len(res.Problems) > 0 && len(res.Hints) == 0 {
+		res.hint("snap check --read-data")
+	}
+	return res, nil
+}
+
+func errText(err error) string {
+	var de *DamagedError
+	if errors.As(err, &de) {
+		return de.Err.Error()
+	}
+	return err.Error()
+}
+
+func (r *Repository) checkKeys(ctx context.Context, res *CheckResult) {
+	_ = r.be.List(ctx, KeyFile, func(fi FileInfo) error {
+		h := Handle{Type: KeyFile, Name: fi.Name}
+		b, err := readFile(ctx, r.be, h)
+		if err == nil && crypt.Hash(b).String() != fi.Name {
+			err = errHashMismatch
+		}
+		if err == nil {
+			_, err = parseSlot(h, b)
+		}
+		if err != nil {
+			res.problem(Problem{File: h.String(), Error: errText(err)})
+			res.hint("remove the damaged key slot ('snap key remove') and add it again ('snap key add')")
+		}
+		return nil
+	})
+}
+
+func (r *Repository) checkLocks(ctx context.Context, res *CheckResult) {
+	var names []string
+	_ = r.be.List(ctx, LockFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil })
+	host := hostname()
+	for _, n := range names {
+		li, err := r.loadLock(ctx, n)
+		switch {
+		case errors.Is(err, ErrNotExist):
+		case err != nil:
+			res.warn("locks/%s is unreadable (%s): 'snap unlock' removes it", n, errText(err))
+		case li.Stale(r.opts.Now(), host):
+			res.warn("locks/%s is a stale %s: 'snap unlock' removes it", n, li)
+		}
+	}
+}
+
+// checkSnapshots loads every snapshot and checks that every blob each item
+// needs is in a pack. Refs blobs shared by snapshots are read once.
+func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, present *liveSet) []*Snapshot {
+	var names []string
+	_ = r.be.List(ctx, SnapshotFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil })
+	sort.Strings(names)
+	// Per refs blob: the ids it lists that are in no pack (nil: all there),
+	// or the error reading it.
+	type refsResult struct {
+		missing []crypt.ID
+		err     error
+	}
+	seen := map[crypt.ID]refsResult{}
+	has := func(id crypt.ID) bool { _, ok := present.find(id); return ok }
+	var snaps []*Snapshot
+	for _, n := range names {
+		s, err := r.LoadSnapshot(ctx, n)
+		if err != nil {
+			res.problem(Problem{File: Handle{Type: SnapshotFile, Name: n}.String(), Error: errText(err)})
+			res.hint("copy the snapshot file back from another copy of the repository, or remove it ('snap forget ID')")
+			continue
+		}
+		snaps = append(snaps, s)
+		res.Snapshots++
+		for i := range s.Items {
+			it := &s.Items[i]
+			var missing []crypt.ID
+			var readErr error
+			if it.Tree != nil && !has(*it.Tree) {
+				missing = append(missing, *it.Tree)
+			}
+			for _, ref := range it.Refs {
+				if !has(ref) {
+					missing = append(missing, ref)
+					continue
+				}
+				rr, ok := seen[ref]
+				if !ok {
+					ids, err := r.LoadRefs(ctx, []crypt.ID{ref})
+					rr.err = err
+					for _, id := range ids {
+						if !has(id) {
+							rr.missing = append(rr.missing, id)
+						}
+					}
+					seen[ref] = rr
+				}
+				missing = append(missing, rr.missing...)
+				if rr.err != nil && readErr == nil {
+					readErr = rr.err
+				}
+			}
+			file := Handle{Type: SnapshotFile, Name: n}.String()
+			user := []string{fmt.Sprintf("snapshot %s item %q", s.ID.Short(), it.Name)}
+			if readErr != nil {
+				res.problem(Problem{File: file, Error: fmt.Sprintf("item %q: cannot read its reference list: %s", it.Name, errText(readErr)), Users: user})
+				res.hint("snap repair snapshots")
+			}
+			if len(missing) > 0 {
+				res.problem(Problem{File: file, Blob: missing[0].Short(), Error: fmt.Sprintf("item %q needs %d blobs that are in no pack", it.Name, len(missing)), Users: user})
+				res.hint("snap repair snapshots")
+			}
+		}
+	}
+	return snaps
+}
+
+// readData reads the selected packs on a few workers and returns the ids of
+// blobs that failed, by pack name.
+func (r *Repository) readData(ctx context.Context, res *CheckResult, disk map[string]int64, packs map[string]*checkPack, files []string, subset *Subset) map[string][]crypt.ID {
+	var names []string
+	for name := range disk {
+		if subset.selects(name) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var mu sync.Mutex
+	bad := map[string][]crypt.ID{}
+	skipped := 0
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range r.workers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := r.cfg.IDKey.NewHasher()
+			for name := range work {
+				out := r.readPackData(ctx, name, packs[name], h)
+				mu.Lock()
+				res.PacksRead++
+				res.BytesRead += disk[name]
+				res.BlobsRead += out.verified
+				skipped += out.skipped
+				for _, p := range out.problems {
+					res.problem(p)
+				}
+				if out.badIDs != nil || out.allBad {
+					ids := out.badIDs
+					if out.allBad {
+						ids = r.indexedBlobs(ctx, packs[name], files, name)
+					}
+					bad[name] = ids
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, n := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	if skipped > 0 {
+		res.warn("%d data and tree blobs were checked by their pack's hash only: this key is write-only and cannot decrypt them", skipped)
+	}
+	if len(bad) > 0 {
+		res.hint("if another copy of the repository (a 'snap sync' destination) has these packs: snap repair packs --from DIR; otherwise: snap repair packs, then snap repair snapshots")
+	}
+	return bad
+}
+
+type packCheck struct {
+	problems []Problem
+	badIDs   []crypt.ID
+	allBad   bool // the header is unreadable: every blob the index lists is lost
+	verified int
+	skipped  int
+}
+
+func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPack, h *crypt.Hasher) packCheck {
+	var out packCheck
+	file := Handle{Type: PackFile, Name: name}
+	rd, err := r.be.Open(ctx, file, 0, 0)
+	var raw []byte
+	if err == nil {
+		raw, err = readAllLimit(rd, maxPackFile)
+		rd.Close()
+	}
+	if err != nil {
+		out.problems = append(out.problems, Problem{File: file.String(), Error: "unreadable: " + err.Error()})
+		out.allBad = ip != nil
+		return out
+	}
+	if crypt.Hash(raw).String() != name {
+		out.problems = append(out.problems, Problem{File: file.String(), Error: errHashMismatch.Error()})
+	}
+	keys, blobs, err := r.parsePack(raw)
+	if err != nil {
+		out.problems = append(out.problems, Problem{File: file.String(), Error: "header: " + err.Error()})
+		out.allBad = ip != nil
+		return out
+	}
+	if ip != nil && blobsDigest(keys, blobs) != ip.digest {
+		out.problems = append(out.problems, Problem{File: file.String(), Error: "the pack header and the index disagree about its blobs"})
+	}
+	var buf []byte
+	for _, b := range blobs {
+		if ctx.Err() != nil {
+			return out
+		}
+		var s *crypt.Sealer
+		if b.Type == index.TypeRefs {
+			s = r.meta
+		} else if s, err = r.sessionSealer(keys[b.KeySlot]); errors.Is(err, ErrWriteOnly) {
+			out.skipped++
+			continue
+		} else if err != nil {
+			out.problems = append(out.problems, Problem{File: file.String(), Blob: b.ID.Short(), Error: "session key: " + err.Error()})
+			out.badIDs = append(out.badIDs, b.ID)
+			continue
+		}
+		plain, err := r.openBlob(file, b, s, raw[b.Offset:b.Offset+b.Length], buf)
+		if err == nil && h.ID(plain) != b.ID {
+			err = errors.New("plaintext does not match the blob id")
+		}
+		if err == nil && b.Type == index.TypeTree {
+			_, err = parseTree(plain)
+		}
+		if err == nil && b.Type == index.TypeRefs {
+			_, err = parseRefs(plain)
+		}
+		if err != nil {
+			out.problems = append(out.problems, Problem{File: file.String(), Blob: b.ID.Short(), Error: errText(err)})
+			out.badIDs = append(out.badIDs, b.ID)
+			continue
+		}
+		buf = plain
+		out.verified++
+	}
+	if out.badIDs == nil && len(out.problems) > 0 && !out.allBad {
+		// The hash differs yet every blob verifies: the damage is in the
+		// header's padding or the key table; the data is intact.
+		out.badIDs = []crypt.ID{}
+	}
+	return out
+}
+
+// indexedBlobs lists the blobs the index gives for a pack (when its header
+// cannot be read).
+func (r *Repository) indexedBlobs(ctx context.Context, ip *checkPack, files []string, name string) []crypt.ID {
+	ps, err := r.LoadIndexFile(ctx, files[ip.file])
+	if err != nil {
+		return nil
+	}
+	for _, p := range ps {
+		if p.ID.String() == name {
+			ids := make([]crypt.ID, len(p.Blobs))
+			for i, b := range p.Blobs {
+				ids[i] = b.ID
+			}
+			return ids
+		}
+	}
+	return nil
+}
+
+// attachUsers names, for each damaged pack, the snapshot items that need
+// its failed blobs.
+func (r *Repository) attachUsers(ctx context.Context, res *CheckResult, snaps []*Snapshot, bad map[string][]crypt.ID) {
+	for name, ids := range bad {
+		if len(ids) == 0 {
+			continue
+		}
+		users := r.usersOf(ctx, snaps, ids, 8)
+		if len(users) == 0 {
+			users = []string{"no snapshot (the blobs were not needed)"}
+		}
+		file := Handle{Type: PackFile, Name: name}.String()
+		for i := range res.Problems {
+			if res.Problems[i].File == file && res.Problems[i].Users == nil {
+				res.Problems[i].Users = users
+			}
+		}
+	}
+}
+
+// CheckKeyless verifies, with no key at all, that every repository file's
+// bytes hash to its name and that the config is readable: what a disk that
+// only holds copies can check. Packs are read only if readData (all, or
+// subset).
+func CheckKeyless(ctx context.Context, be Backend, readData bool, subset *Subset) (*CheckResult, error) {
+	res := &CheckResult{Problems: []Problem{}, Warnings: []string{}}
+	if _, err := loadConfigFile(ctx, be); err != nil {
+		return nil, err
+	}
+	for _, t := range []FileType{KeyFile, IndexFile, SnapshotFile, LockFile, PackFile} {
+		var infos []FileInfo
+		if err := be.List(ctx, t, func(fi FileInfo) error { infos = append(infos, fi); return nil }); err != nil {
+			return nil, fmt.Errorf("list %s: %w", t, err)
+		}
+		for _, fi := range infos {
+			h := Handle{Type: t, Name: fi.Name}
+			if t == PackFile {
+				res.Packs++
+				if !readData || !subset.selects(fi.Name) {
+					continue
+				}
+			}
+			switch t {
+			case IndexFile:
+				res.IndexFiles++
+			case SnapshotFile:
+				res.Snapshots++
+			}
+			rd, err := be.Open(ctx, h, 0, 0)
+			var b []byte
+			if err == nil {
+				b, err = readAllLimit(rd, maxPackFile)
+				rd.Close()
+			}
+			if errors.Is(err, ErrNotExist) {
+				continue // removed meanwhile (a lock)
+			}
+			if err == nil && crypt.Hash(b).String() != fi.Name {
+				err = errHashMismatch
+			}
+			if t == PackFile {
+				res.PacksRead++
+				res.BytesRead += int64(len(b))
+			}
+			if err != nil {
+				res.problem(Problem{File: h.String(), Error: err.Error()})
+			}
+		}
+	}
+	if len(res.Problems) > 0 {
+		res.hint("copy the damaged files back from another copy of the repository")
+	}
+	return res, nil
+}
