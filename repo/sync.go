@@ -1,0 +1,255 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"snap/crypt"
+)
+
+// Sync copies a repository file by file to another place (a mounted disk):
+// the copy is the same repository, opened by the same keys. Files are
+// immutable and named by their hash, so a file the destination has is the
+// file the source has, and only missing files are copied:
+//
+//   - the config first (only into an empty destination), then key slots,
+//     packs, index files and snapshots, in the repository's own write order,
+//     so the destination is a consistent repository at every moment and an
+//     interrupted sync resumes where it stopped;
+//   - every file is checked against its name before it is copied (damage
+//     at the source is reported, never spread) and read back after;
+//   - with Delete, files the source no longer has (a prune ran there) are
+//     removed afterwards, newest kind first: snapshots, index, packs, keys.
+//
+// It needs the metadata key only to lock both sides.
+
+// SyncOptions control a sync.
+type SyncOptions struct {
+	Delete bool
+	// CacheDir is for opening the destination (its lock); "" is the
+	// user's cache directory.
+	CacheDir string
+	// Lock is how to lock the destination (exclusive, op sync).
+	Lock LockOptions
+	// Progress, if set, is called after each file with the totals so far.
+	Progress func(SyncStats)
+	// Workers copying packs at once; 0 means 4.
+	Workers int
+}
+
+// SyncStats count what a sync did.
+type SyncStats struct {
+	FilesToCopy  int      `json:"files_to_copy"`
+	BytesToCopy  int64    `json:"bytes_to_copy"`
+	FilesCopied  int      `json:"files_copied"`
+	BytesCopied  int64    `json:"bytes_copied"`
+	FilesPresent int      `json:"files_present"`
+	FilesDeleted int      `json:"files_deleted"`
+	Damaged      []string `json:"damaged_at_source"`
+}
+
+// ErrOtherRepository means the destination holds a different repository.
+var ErrOtherRepository = errors.New("the destination holds another repository")
+
+// syncOrder is the order files are copied in: what a file refers to is
+// always copied before it.
+var syncOrder = []FileType{KeyFile, PackFile, IndexFile, SnapshotFile}
+
+// Sync copies r's files to dst (see above). The caller holds a shared lock
+// on r (op sync) so no prune removes files while they are copied.
+func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*SyncStats, error) {
+	st := &SyncStats{Damaged: []string{}}
+	if err := r.syncConfig(ctx, dst); err != nil {
+		return st, err
+	}
+	dr, err := Open(ctx, dst, r.master, Options{CacheDir: o.CacheDir, Now: r.opts.Now})
+	if err != nil {
+		return st, fmt.Errorf("destination: %w", err)
+	}
+	defer dr.Close()
+	lo := o.Lock
+	lo.Exclusive, lo.Op = true, OpSync
+	lock, err := dr.Lock(ctx, lo)
+	if err != nil {
+		return st, fmt.Errorf("destination: %w", err)
+	}
+	defer lock.Unlock()
+
+	type plan struct {
+		missing []FileInfo
+		extra   []string
+	}
+	plans := map[FileType]*plan{}
+	for _, t := range syncOrder {
+		have := map[string]int64{}
+		if err := dst.List(ctx, t, func(fi FileInfo) error { have[fi.Name] = fi.Size; return nil }); err != nil {
+			return st, fmt.Errorf("list destination %s: %w", t, err)
+		}
+		p := &plan{}
+		err := r.be.List(ctx, t, func(fi FileInfo) error {
+			size, ok := have[fi.Name]
+			delete(have, fi.Name)
+			if ok && size == fi.Size {
+				st.FilesPresent++
+				return nil
+			}
+			// Missing, or a different size: a damaged or half-made copy.
+			p.missing = append(p.missing, fi)
+			st.FilesToCopy++
+			st.BytesToCopy += fi.Size
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("list %s: %w", t, err)
+		}
+		for name := range have {
+			p.extra = append(p.extra, name)
+		}
+		plans[t] = p
+	}
+	var mu sync.Mutex
+	report := func(n int64) {
+		mu.Lock()
+		st.FilesCopied++
+		st.BytesCopied += n
+		s := *st
+		mu.Unlock()
+		if o.Progress != nil {
+			o.Progress(s)
+		}
+	}
+	for _, t := range syncOrder {
+		if err := lock.Check(); err != nil {
+			return st, err
+		}
+		workers := 1
+		if t == PackFile {
+			workers = o.Workers
+			if workers <= 0 {
+				workers = 4
+			}
+		}
+		err := forEachParallel(ctx, plans[t].missing, workers, func(fi FileInfo) error {
+			h := Handle{Type: t, Name: fi.Name}
+			n, err := copyVerified(ctx, r.be, dst, h)
+			if errors.Is(err, ErrDamaged) {
+				mu.Lock()
+				st.Damaged = append(st.Damaged, h.String())
+				mu.Unlock()
+				return nil
+			}
+			if errors.Is(err, ErrNotExist) {
+				return nil // removed at the source meanwhile (a lock)
+			}
+			if err != nil {
+				return err
+			}
+			report(n)
+			return nil
+		})
+		if err != nil {
+			return st, err
+		}
+	}
+	if o.Delete {
+		if len(st.Damaged) > 0 {
+			return st, fmt.Errorf("%w: not deleting anything at the destination while the source has damaged files", ErrDamaged)
+		}
+		for i := len(syncOrder) - 1; i >= 0; i-- {
+			t := syncOrder[i]
+			for _, name := range plans[t].extra {
+				if err := lock.Check(); err != nil {
+					return st, err
+				}
+				if err := dst.Remove(ctx, Handle{Type: t, Name: name}); err != nil && !errors.Is(err, ErrNotExist) {
+					return st, fmt.Errorf("destination: %w", err)
+				}
+				st.FilesDeleted++
+			}
+		}
+	}
+	if len(st.Damaged) > 0 {
+		return st, fmt.Errorf("%w: %d files at the source failed their checksum and were not copied (first: %s); run 'snap check --read-data' on the source", ErrDamaged, len(st.Damaged), st.Damaged[0])
+	}
+	return st, nil
+}
+
+// syncConfig copies the config into an empty destination, or checks that
+// the destination's is this repository's.
+func (r *Repository) syncConfig(ctx context.Context, dst Backend) error {
+	dc, err := loadConfigFile(ctx, dst)
+	switch {
+	case err == nil:
+		if dc.ID != r.cfg.ID {
+			return fmt.Errorf("%w (%.8s, this is %.8s): give an empty directory or a copy of this repository", ErrOtherRepository, dc.ID, r.cfg.ID)
+		}
+		return nil
+	case !errors.Is(err, ErrNoRepository):
+		return fmt.Errorf("destination: %w", err)
+	}
+	b, err := readFile(ctx, r.be, Handle{Type: ConfigFile})
+	if err != nil {
+		return err
+	}
+	if err := dst.Save(ctx, Handle{Type: ConfigFile}, bytes.NewReader(b), int64(len(b))); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	return nil
+}
+
+// copyVerified copies one content-named file: it must hash to its name at
+// the source, and again when read back from the destination.
+func copyVerified(ctx context.Context, src, dst Backend, h Handle) (int64, error) {
+	b, err := readWhole(ctx, src, h)
+	if err != nil {
+		return 0, err
+	}
+	if crypt.Hash(b).String() != h.Name {
+		return 0, &DamagedError{File: h, Err: errHashMismatch}
+	}
+	if err := dst.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil {
+		return 0, fmt.Errorf("destination: %w", err)
+	}
+	back, err := readWhole(ctx, dst, h)
+	if err != nil {
+		return 0, fmt.Errorf("destination: read back %v: %w", h, err)
+	}
+	if crypt.Hash(back).String() != h.Name {
+		return 0, fmt.Errorf("destination: %v reads back different bytes than were written (a failing disk?)", h)
+	}
+	return int64(len(b)), nil
+}
+
+// forEachParallel calls fn for each item on n goroutines and returns the
+// first error (and stops handing out work after it).
+func forEachParallel[T any](ctx context.Context, items []T, n int, fn func(T) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan T)
+	var wg sync.WaitGroup
+	for range min(n, max(len(items), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				if err := fn(it); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for _, it := range items {
+		select {
+		case work <- it:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	return context.Cause(ctx)
+}
