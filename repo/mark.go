@@ -113,3 +113,5 @@ func (e *SnapshotError) Error() string {
 }
 
 func (e *SnapshotError) Unwrap() error { return e.Err }
+
+func (s *liveSet) len() int { return len(s.ids) }

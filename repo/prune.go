@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"snap/crypt"
@@ -73,6 +74,9 @@ type PruneOptions struct {
 	UpgradeWait LockOptions
 	// Progress, if set, is told what prune is doing.
 	Progress func(step string)
+	// Forgotten snapshots are left out as if already removed: for a dry
+	// run of forget --prune.
+	Forgotten map[crypt.ID]bool
 	// afterRepack is a test hook between the phases.
 	afterRepack func()
 }
@@ -114,6 +118,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 	if err != nil {
 		return nil, err
 	}
+	snaps = slices.DeleteFunc(snaps, func(s *Snapshot) bool { return o.Forgotten[s.ID] })
 	if _, err := r.Index(ctx); err != nil {
 		return nil, err
 	}
