@@ -116,13 +116,13 @@ type forgetDecision struct {
 }
 
 type forgetResult struct {
-	Groups  []forgetGroup     `json:"groups"`
-	Removed int               `json:"removed"`
-	Kept    int               `json:"kept"`
-	DryRun  bool              `json:"dry_run"`
-	Prune   *repo.PruneStats  `json:"prune,omitempty"`
-	IDs     []string          `json:"removed_ids,omitempty"`
-	Policy  string            `json:"policy,omitempty"`
+	Groups  []forgetGroup    `json:"groups"`
+	Removed int              `json:"removed"`
+	Kept    int              `json:"kept"`
+	DryRun  bool             `json:"dry_run"`
+	Prune   *repo.PruneStats `json:"prune,omitempty"`
+	IDs     []string         `json:"removed_ids,omitempty"`
+	Policy  string           `json:"policy,omitempty"`
 }
 
 func parseTagLists(in []string) [][]string {
