@@ -474,7 +474,8 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 			_, err = parseRefs(plain)
 		}
 		if err != nil {
-			out.problems = append(out.problems, Problem{File: file.String(), Blob: b.ID.Short(), Error: errText(err)})
+			msg := strings.TrimPrefix(errText(err), "blob "+b.ID.Short()+": ")
+			out.problems = append(out.problems, Problem{File: file.String(), Blob: b.ID.Short(), Error: msg})
 			out.badIDs = append(out.badIDs, b.ID)
 			continue
 		}

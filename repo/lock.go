@@ -62,6 +62,9 @@ func (l *LockInfo) Stale(now time.Time, host string) bool {
 }
 
 func (l *LockInfo) String() string {
+	if l.PID == 0 && l.Host == "" {
+		return l.Op
+	}
 	kind := "shared"
 	if l.Exclusive {
 		kind = "exclusive"

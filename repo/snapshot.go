@@ -176,6 +176,16 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, e
 		}
 		return nil, fmt.Errorf("%w: the repository has no complete snapshot", ErrNotFound)
 	}
+	name, err := r.SnapshotName(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return r.LoadSnapshot(ctx, name)
+}
+
+// SnapshotName resolves a unique id prefix to a snapshot's file name
+// without reading it (so a damaged snapshot can still be forgotten).
+func (r *Repository) SnapshotName(ctx context.Context, ref string) (string, error) {
 	var match []string
 	err := r.be.List(ctx, SnapshotFile, func(fi FileInfo) error {
 		if strings.HasPrefix(fi.Name, ref) {
@@ -184,15 +194,15 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, e
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	switch len(match) {
 	case 0:
-		return nil, fmt.Errorf("%w: no snapshot with id %q (see 'snap snapshots')", ErrNotFound, ref)
+		return "", fmt.Errorf("%w: no snapshot with id %q (see 'snap snapshots')", ErrNotFound, ref)
 	case 1:
-		return r.LoadSnapshot(ctx, match[0])
+		return match[0], nil
 	}
-	return nil, fmt.Errorf("snapshot id prefix %q is ambiguous: %d snapshots match", ref, len(match))
+	return "", fmt.Errorf("snapshot id prefix %q is ambiguous: %d snapshots match", ref, len(match))
 }
 
 // LoadRefs returns the concatenated id list of an item's refs blobs.

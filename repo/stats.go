@@ -67,3 +67,36 @@ func (r *Repository) Usage(ctx context.Context) (*Usage, error) {
 	u.Reclaimable = st.FreedBytes
 	return u, nil
 }
+
+// SnapshotUsage is one snapshot's share: the blobs it needs, their
+// plaintext and stored size (shared blobs count in full for each snapshot).
+type SnapshotUsage struct {
+	Blobs       int   `json:"blobs"`
+	PlainBytes  int64 `json:"deduplicated_bytes"`
+	StoredBytes int64 `json:"stored_bytes"`
+}
+
+// SnapshotUsage marks one snapshot's blobs and sums their sizes.
+func (r *Repository) SnapshotUsage(ctx context.Context, s *Snapshot) (*SnapshotUsage, error) {
+	c, err := r.Index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := newMarker(r)
+	if err := m.snapshot(ctx, s); err != nil {
+		return nil, err
+	}
+	m.set.compact()
+	u := &SnapshotUsage{Blobs: m.set.len()}
+	for _, id := range m.set.ids {
+		e, ok, err := c.Lookup(id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			u.PlainBytes += int64(e.PlainLen)
+			u.StoredBytes += int64(e.Length)
+		}
+	}
+	return u, nil
+}

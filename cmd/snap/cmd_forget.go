@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -202,6 +203,14 @@ func forget(ctx context.Context, g *globalOptions, o *forgetOptions, r *openedRe
 	if len(ids) > 0 {
 		for _, ref := range ids {
 			s, err := r.FindSnapshot(ctx, ref)
+			if errors.Is(err, repo.ErrDamaged) && ref != "latest" {
+				// A damaged snapshot can be forgotten by its id.
+				var name string
+				if name, err = r.SnapshotName(ctx, ref); err == nil {
+					s = &repo.Snapshot{}
+					s.ID, err = crypt.ParseID(name)
+				}
+			}
 			if err != nil {
 				return nil, err
 			}

@@ -242,6 +242,11 @@ type openedRepo struct {
 
 // open opens the repository with --key-file or a passphrase.
 func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
+	return g.openWith(ctx, repo.Options{CacheDir: g.CacheDir})
+}
+
+// openWith opens the repository with options of the caller's.
+func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRepo, error) {
 	be, err := g.backend()
 	if err != nil {
 		return nil, err
@@ -269,7 +274,7 @@ func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
 			return nil, err
 		}
 	}
-	r, err := repo.Open(ctx, be, m, repo.Options{CacheDir: g.CacheDir})
+	r, err := repo.Open(ctx, be, m, o)
 	if errors.Is(err, repo.ErrNoRepository) {
 		return nil, fmt.Errorf("%w at %s (create one with 'snap init')", err, g.Repo)
 	}

@@ -19,8 +19,8 @@ type progress struct {
 
 func startProgress(g *globalOptions, w *repo.Writer) *progress {
 	p := &progress{done: make(chan struct{}), fin: make(chan struct{})}
-	f, ok := g.stderr.(*os.File)
-	if g.Quiet || g.JSON || !ok || !term.IsTerminal(int(f.Fd())) {
+	f := g.progressTTY()
+	if f == nil {
 		close(p.fin)
 		return p
 	}
@@ -54,3 +54,13 @@ func (p *progress) stop() {
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// progressTTY returns stderr when progress should be shown there: a
+// terminal, and neither --quiet nor --json.
+func (g *globalOptions) progressTTY() *os.File {
+	f, ok := g.stderr.(*os.File)
+	if g.Quiet || g.JSON || !ok || !isTerminal(f) {
+		return nil
+	}
+	return f
+}

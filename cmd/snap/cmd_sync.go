@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"snap/repo"
+)
+
+type syncOptions struct {
+	Delete bool
+}
+
+func init() {
+	var o syncOptions
+	register(&command{
+		name:    "sync",
+		summary: "copy the repository, encrypted, to another disk",
+		usage: `Usage: snap sync DEST [--delete]
+
+Copies every file DEST lacks (key slots, packs, index files, snapshots, in
+that order) to DEST, a directory on another disk: an empty one, or an
+earlier sync of this repository. Each file is checked against its name
+before it is copied, so damage is reported and never spread, and read back
+after. An interrupted sync leaves DEST a consistent repository and the next
+one carries on. --delete then removes what the source no longer has (a
+prune ran there), once everything new is copied.
+
+DEST is a normal repository: the same key file or passphrase opens it,
+'snap check --repo DEST' checks it, 'snap restore --repo DEST' restores
+from it, and 'snap repair packs --from DEST' mends the source with it.
+Only the metadata key is needed (a write-only key can sync).
+
+Examples:
+  snap sync /mnt/offsite/snap
+  snap sync /mnt/usb/snap --delete
+  snap check --keyless --read-data --repo /mnt/offsite/snap`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolVar(&o.Delete, "delete", false, "remove files the source no longer has (after copying)")
+		},
+		run: func(ctx context.Context, g *globalOptions, args []string) error {
+			if len(args) != 1 {
+				return usagef("usage: snap sync DEST [--delete]")
+			}
+			r, err := g.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			_, err = syncRepo(ctx, g, r, args[0], &o)
+			return err
+		},
+	})
+}
+
+// syncRepo copies r to dest under a shared lock on r; snap run calls it.
+func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string, o *syncOptions) (*repo.SyncStats, error) {
+	abs, err := filepath.Abs(dest)
+	if err != nil {
+		return nil, err
+	}
+	if src, _ := filepath.Abs(g.Repo); src == abs {
+		return nil, usagef("sync destination %s is the repository itself", dest)
+	}
+	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("sync destination %s: not a directory (is the disk mounted? create the directory to start a new copy)", dest)
+	}
+	lock, err := g.lock(ctx, r, repo.OpSync, false)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	so := repo.SyncOptions{Delete: o.Delete, CacheDir: g.CacheDir, Lock: g.lockOptions(repo.OpSync, true)}
+	tty := g.progressTTY()
+	if tty != nil {
+		so.Progress = func(st repo.SyncStats) {
+			fmt.Fprintf(tty, "\r\033[K%d/%d files, %s/%s", st.FilesCopied, st.FilesToCopy, formatBytes(st.BytesCopied), formatBytes(st.BytesToCopy))
+		}
+	}
+	st, err := r.Sync(ctx, repo.NewLocal(abs), so)
+	if tty != nil {
+		fmt.Fprint(tty, "\r\033[K")
+	}
+	if st != nil {
+		if g.JSON {
+			writeJSON(g.stdout, st)
+		}
+		g.printf("sync to %s: copied %d files (%s), %d already there, deleted %d\n", dest, st.FilesCopied, formatBytes(st.BytesCopied), st.FilesPresent, st.FilesDeleted)
+	}
+	return st, err
+}
