@@ -175,3 +175,24 @@ func TestUnlock(t *testing.T) {
 		t.Fatalf("%d locks left", len(m))
 	}
 }
+
+func TestCopy(t *testing.T) {
+	e := newEnv(t)
+	e.ok(nil, "init")
+	data := randData(3, 2<<20)
+	e.ok(bytes.NewReader(data), "backup", "--stdin", "--item", "db.sql")
+	other := filepath.Join(e.dir, "other")
+	key := filepath.Join(e.dir, "other.key")
+	e.ok(nil, "init", "--repo", other, "--key-file", key)
+	e.ok(nil, "copy", "--to", other, "--to-key-file", key)
+	if out := e.ok(nil, "copy", "--to", other, "--to-key-file", key); !strings.Contains(out.stdout, "skipped") {
+		t.Fatalf("second copy: %s", out.stdout)
+	}
+	if got := e.ok(nil, "dump", "latest", "db.sql", "--repo", other, "--key-file", key).stdout; got != string(data) {
+		t.Fatal("the copy restores different bytes")
+	}
+	e.vars["SNAP_TO_PASSWORD"] = e.vars["SNAP_PASSWORD"]
+	if r := e.expect(ExitUsage, nil, "copy", "--to", e.vars["SNAP_REPO"]); !strings.Contains(r.stderr, "snap sync") {
+		t.Fatalf("copy into itself: %s", r.stderr)
+	}
+}

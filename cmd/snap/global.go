@@ -237,7 +237,28 @@ func (g *globalOptions) workFactor() int {
 // openedRepo is a repository opened with the user's key.
 type openedRepo struct {
 	*repo.Repository
-	slot string // the key slot the passphrase opened, if any
+	slot string     // the key slot the passphrase opened, if any
+	lock *repo.Lock // held until Close, if taken with holdLock
+}
+
+// holdLock takes a shared lock kept until Close: readers hold one so a
+// prune's deleting step never removes a pack under a running restore.
+func (o *openedRepo) holdLock(ctx context.Context, g *globalOptions, op string) error {
+	l, err := g.lock(ctx, o, op, false)
+	if err != nil {
+		return err
+	}
+	o.lock = l
+	return nil
+}
+
+// Close releases the lock, then the repository.
+func (o *openedRepo) Close() error {
+	if o.lock != nil {
+		o.lock.Unlock()
+		o.lock = nil
+	}
+	return o.Repository.Close()
 }
 
 // open opens the repository with --key-file or a passphrase.
@@ -309,6 +330,10 @@ func (g *globalOptions) openSnapshot(ctx context.Context, ref string) (*openedRe
 	if !r.CanRead() {
 		r.Close()
 		return nil, nil, repo.ErrWriteOnly
+	}
+	if err := r.holdLock(ctx, g, repo.OpRestore); err != nil {
+		r.Close()
+		return nil, nil, err
 	}
 	s, err := r.FindSnapshot(ctx, ref)
 	if err != nil {
