@@ -160,6 +160,10 @@ func (r *Repository) Master() *crypt.Master { return r.master }
 // CanRead reports whether the key can decrypt data.
 func (r *Repository) CanRead() bool { return r.master.DataIdentity != nil }
 
+// CacheDir is this repository's local cache directory (for state that may
+// be lost without harm).
+func (r *Repository) CacheDir() (string, error) { return r.cacheDir() }
+
 func (r *Repository) cacheDir() (string, error) {
 	d := r.opts.CacheDir
 	if d == "" {

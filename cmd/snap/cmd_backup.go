@@ -145,16 +145,26 @@ func commandName(c string) string {
 	return filepath.Base(f[0])
 }
 
-// tailBuffer keeps the last bytes a command wrote to stderr, for the error.
-type tailBuffer struct{ b []byte }
+// tailBuffer keeps the last max bytes written (4096 when max is 0): a
+// command's stderr for its error, a run's log for a monitor.
+type tailBuffer struct {
+	b   []byte
+	max int
+}
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
+	limit := t.max
+	if limit <= 0 {
+		limit = 4096
+	}
 	t.b = append(t.b, p...)
-	if len(t.b) > 4096 {
-		t.b = t.b[len(t.b)-4096:]
+	if len(t.b) > limit {
+		t.b = t.b[len(t.b)-limit:]
 	}
 	return len(p), nil
 }
+
+func (t *tailBuffer) String() string { return string(bytes.ToValidUTF8(t.b, nil)) }
 
 func startCommand(c string) (io.Reader, func() error, error) {
 	cmd := exec.Command("/bin/sh", "-c", c)

@@ -15,6 +15,7 @@ const (
 	ExitFailure     = 1
 	ExitUsage       = 2
 	ExitSource      = 3 // what was being backed up could not be read; no snapshot
+	ExitRunStep     = 4 // snap run saved its snapshot, but a later step failed
 	ExitNoRepo      = 10
 	ExitLocked      = 11
 	ExitWrongKey    = 12
@@ -54,6 +55,11 @@ func exitCode(err error) int {
 	if errors.As(err, &ue) {
 		return ExitUsage
 	}
+	// The snapshot exists: whatever failed after it is reported as such.
+	var se *stepError
+	if errors.As(err, &se) {
+		return ExitRunStep
+	}
 	// Repository conditions first: a full disk while reading a source is
 	// still a full disk.
 	for _, e := range exitCodes {
@@ -61,8 +67,8 @@ func exitCode(err error) int {
 			return e.code
 		}
 	}
-	var se *repo.SourceError
-	if errors.As(err, &se) {
+	var srcErr *repo.SourceError
+	if errors.As(err, &srcErr) {
 		return ExitSource
 	}
 	return ExitFailure
@@ -72,6 +78,7 @@ func exitCodeTable() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  %3d  %s\n  %3d  %s\n  %3d  %s\n  %3d  %s\n", ExitOK, "success", ExitFailure, "failure", ExitUsage, "usage error",
 		ExitSource, "a backup source failed (command exit, unreadable path); no snapshot written")
+	fmt.Fprintf(&b, "  %3d  %s\n", ExitRunStep, "snap run: the snapshot was saved, a later step (check, forget, prune, sync, hook) failed")
 	for _, e := range exitCodes {
 		fmt.Fprintf(&b, "  %3d  %s\n", e.code, e.desc)
 	}

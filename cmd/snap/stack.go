@@ -97,26 +97,35 @@ func warn(g *globalOptions, format string, a ...any) {
 // runPlan backs up every item of a plan concurrently as one snapshot. Any
 // failed item fails the run: no snapshot, exit 3, the item named.
 func runPlan(ctx context.Context, g *globalOptions, o *backupOptions, plan *sources.Plan, profile string) error {
+	r, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	snap, err := backupPlan(ctx, g, o, r, plan, profile)
+	if err != nil {
+		return err
+	}
+	return printBackupSummary(g, snap, snap.ID.String())
+}
+
+// backupPlan takes the snapshot under a shared lock; snap run calls it.
+func backupPlan(ctx context.Context, g *globalOptions, o *backupOptions, r *openedRepo, plan *sources.Plan, profile string) (*repo.Snapshot, error) {
 	start := now()
 	snapTime := start
 	if o.Time != "" {
 		var err error
 		if snapTime, err = parseTime(o.Time); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	host := o.Host
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	r, err := g.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	lock, err := g.lock(ctx, r, repo.OpBackup, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer lock.Unlock()
 	// Walk the trees while NewWriter syncs the index cache.
@@ -128,7 +137,7 @@ func runPlan(ctx context.Context, g *globalOptions, o *backupOptions, plan *sour
 	}
 	w, err := r.NewWriter(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prog := startProgress(g, w)
 	ictx, cancel := context.WithCancel(ctx)
@@ -160,26 +169,25 @@ func runPlan(ctx context.Context, g *globalOptions, o *backupOptions, plan *sour
 	prog.stop()
 	if err := firstCause(errs); err != nil {
 		w.Abort()
-		return err
+		return nil, err
 	}
 	if err := w.Flush(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := lock.Check(); err != nil {
-		return err
+		return nil, err
 	}
 	snap := &repo.Snapshot{Time: snapTime, Host: host, Profile: profile, Tags: o.Tags, Program: "snap " + version,
 		Status: repo.StatusComplete, Items: items, Duration: now().Sub(start).Seconds(), Stored: w.Stats().BytesStored.Load()}
-	id, err := r.SaveSnapshot(ctx, snap)
-	if err != nil {
-		return err
+	if _, err := r.SaveSnapshot(ctx, snap); err != nil {
+		return nil, err
 	}
 	for _, fc := range caches {
 		if err := fc.Save(); err != nil {
 			warn(g, "files cache not saved (the next backup reads every file again): %v", err)
 		}
 	}
-	return printBackupSummary(g, snap, id.String())
+	return snap, nil
 }
 
 // firstCause returns the error of the item that failed first in spirit:
