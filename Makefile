@@ -4,7 +4,8 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 5s
 FUZZ_TARGETS := repo:FuzzParsePackHeader repo:FuzzParseIndex repo:FuzzParseTree repo:FuzzParseRefs \
-	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile
+	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile \
+	repo/retention:FuzzParseDuration metrics:FuzzReadPrevious metrics:FuzzRoundTrip
 
 .PHONY: build test deps lint unit race fuzz crash bench bench-small demo clean
 
@@ -28,7 +29,7 @@ unit:
 	$(GO) test -count=1 -timeout 20m ./...
 
 race:
-	$(GO) test -count=1 -race -short -timeout 20m ./repo/... ./index/... ./crypt/...
+	$(GO) test -count=1 -race -short -timeout 20m ./repo/... ./index/... ./crypt/... ./notify/... ./metrics/...
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \

@@ -151,6 +151,9 @@ var damages = []damage{
 // what hashing can, and every snapshot that does not need the damaged file
 // to restore byte-exact.
 func TestCheckFindsDamage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exhaustive fault cases run in the full (non -short) test run")
+	}
 	ctx := context.Background()
 	tried, passed := 0, 0
 	for _, d := range damages {
@@ -245,6 +248,9 @@ func restoreBoth(t *testing.T, f *fixture, stream, tree *repo.Snapshot, data []b
 // is marked partial with its damaged item set aside. With an intact copy
 // of the repository, 'repair packs --from' brings everything back.
 func TestRepairAfterDamage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exhaustive fault cases run in the full (non -short) test run")
+	}
 	ctx := context.Background()
 	tried, passed := 0, 0
 	for _, d := range damages {

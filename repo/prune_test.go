@@ -381,6 +381,9 @@ func backupStreamChecked(r *repo.Repository, l *repo.Lock, name string, data []b
 // delete. After each, the kept snapshots restore byte-exact, and the next
 // prune finishes the job.
 func TestPruneFaultInjection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exhaustive fault cases run in the full (non -short) test run")
+	}
 	ctx := context.Background()
 	modes := []struct {
 		name  string

@@ -104,6 +104,9 @@ func TestSyncCopiesAndDeletes(t *testing.T) {
 // no problem: what a snapshot needs is copied before the snapshot), and the
 // next sync completes it.
 func TestSyncInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exhaustive fault cases run in the full (non -short) test run")
+	}
 	ctx := context.Background()
 	f := newFixture(t, nil, testChunker())
 	s1, s2, a := mixedRepo(t, f)

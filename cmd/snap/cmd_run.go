@@ -311,7 +311,13 @@ func (j *job) pruneDue(r *openedRepo) (stamp string, due bool) {
 	if err != nil {
 		return "", due || every > 0
 	}
-	stamp = filepath.Join(dir, "last-prune-"+metrics.FileName(j.name))
+	safe := strings.Map(func(c rune) rune {
+		if c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			return c
+		}
+		return '_'
+	}, j.name)
+	stamp = filepath.Join(dir, "last-prune-"+safe)
 	if every == 0 && !due {
 		return stamp, false
 	}
