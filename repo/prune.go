@@ -143,11 +143,11 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 			continue
 		}
 		if err := r.repack(ctx, sc, p, pb); err != nil {
-			return nil, err
+			return nil, repackError(err)
 		}
 	}
 	if err := pb.flush(ctx); err != nil {
-		return nil, err
+		return nil, repackError(err)
 	}
 	st.PacksWritten, st.WrittenBytes = len(pb.written), pb.bytes
 	if o.afterRepack != nil {
@@ -164,6 +164,14 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 	}
 	st.FreedBytes = st.DeletedBytes - st.WrittenBytes
 	return st, nil
+}
+
+// repackError says what a full disk during repacking means.
+func repackError(err error) error {
+	if errors.Is(err, ErrNoSpace) {
+		return fmt.Errorf("%w (nothing was deleted; 'snap prune --max-unused unlimited' deletes wholly unused packs, which needs no room for repacking)", err)
+	}
+	return err
 }
 
 // plan decides per pack: delete those with nothing needed, repack the

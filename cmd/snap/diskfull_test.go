@@ -58,3 +58,68 @@ func TestDiskFull(t *testing.T) {
 	}
 	e.ok(bytes.NewReader(randData(3, 200<<10)), "backup", "--stdin", "--item", "s")
 }
+
+// TestDiskFullSync: a sync target that fills up fails with exit 15 and is
+// left a consistent repository; with room again, the next sync finishes.
+func TestDiskFullSync(t *testing.T) {
+	disk := smallDisk(t, "3m")
+	e := newEnv(t)
+	e.ok(nil, "init")
+	data := randData(4, 6<<20)
+	e.ok(bytes.NewReader(data), "backup", "--stdin", "--item", "s")
+	dest := filepath.Join(disk, "copy")
+	os.Mkdir(dest, 0o700)
+	r := e.expect(ExitNoSpace, nil, "sync", dest)
+	if !strings.Contains(r.stderr, "no space left") {
+		t.Fatalf("sync to a full disk: %s", r.stderr)
+	}
+	e.ok(nil, "check", "--repo", dest) // what got there is consistent
+	if out, err := exec.Command("mount", "-o", "remount,size=20m", disk).CombinedOutput(); err != nil {
+		t.Fatalf("remount: %v %s", err, out)
+	}
+	e.ok(nil, "sync", dest)
+	e.ok(nil, "check", "--repo", dest, "--read-data")
+	if got := e.ok(nil, "dump", "latest", "s", "--repo", dest).stdout; got != string(data) {
+		t.Fatal("the finished copy restores different bytes")
+	}
+}
+
+// TestDiskFullPrune: on a full repository disk, a prune that must repack
+// fails with exit 15 and loses nothing; deleting wholly unused packs needs
+// almost no room, frees the disk, and then the repack fits.
+func TestDiskFullPrune(t *testing.T) {
+	disk := smallDisk(t, "7m")
+	e := newEnv(t)
+	e.vars["SNAP_REPO"] = filepath.Join(disk, "repo")
+	e.ok(nil, "init")
+	a, b, c := randData(5, 2<<20), randData(6, 2<<20), randData(7, 2<<20)
+	e.ok(bytes.NewReader(c), "backup", "--stdin", "--item", "c")
+	// One run holding a and b: its packs mix blobs only a is needed of later.
+	e.ok(nil, "backup", "--command", "cat "+writeTemp(t, a), "--command", "cat "+writeTemp(t, b), "--item", "a", "--item", "b")
+	e.ok(bytes.NewReader(a), "backup", "--stdin", "--item", "a")
+	snaps := e.snapshots()
+	e.ok(nil, "forget", snaps[0].ID, snaps[1].ID)
+	r := e.expect(ExitNoSpace, nil, "prune", "--max-unused", "0%")
+	if !strings.Contains(r.stderr, "no space left") {
+		t.Fatalf("prune on a full disk: %s", r.stderr)
+	}
+	e.ok(nil, "check", "--read-data")
+	out := e.ok(nil, "prune", "--max-unused", "unlimited")
+	if !strings.Contains(out.stdout, "freed 2.0 MiB") {
+		t.Fatalf("prune of wholly unused packs: %s", out.stdout)
+	}
+	e.ok(nil, "prune", "--max-unused", "0%")
+	e.ok(nil, "check", "--read-data")
+	if got := e.ok(nil, "dump", "latest", "a").stdout; got != string(a) {
+		t.Fatal("a does not restore after prune on a full disk")
+	}
+}
+
+func writeTemp(t *testing.T, b []byte) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
