@@ -137,6 +137,20 @@ func (s *Sealer) Open(dst, sealed, ad []byte) ([]byte, error) {
 	return out, nil
 }
 
+// OpenInPlace is Open writing the plaintext over sealed's own storage: for
+// large metadata files, so a reader never holds two copies.
+func (s *Sealer) OpenInPlace(sealed, ad []byte) ([]byte, error) {
+	if len(sealed) < Overhead {
+		return nil, fmt.Errorf("%w: %d bytes is shorter than nonce and tag", ErrAuth, len(sealed))
+	}
+	n := chacha20poly1305.NonceSizeX
+	out, err := s.aead.Open(sealed[n:n], sealed[:n], sealed[n:], ad)
+	if err != nil {
+		return nil, ErrAuth
+	}
+	return out, nil
+}
+
 // WrapKey encrypts k to recipient as a standard age file. The result opens
 // with `age -d -i identity.txt`.
 func WrapKey(k Key, recipient age.Recipient) ([]byte, error) {

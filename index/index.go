@@ -197,29 +197,140 @@ func (c *Cache) IndexFiles() (map[string]bool, error) {
 	return out, err
 }
 
-// AddIndexFile records the packs of one repository index file.
+// insertBatch bounds the entries one transaction inserts: blob ids are
+// random, so each entry may dirty its own leaf page of a large tree, and a
+// transaction holds every dirty page in memory until it commits.
+const insertBatch = 8192
+
+type kv struct{ k, v []byte }
+
+// AddIndexFile records the packs of one repository index file. Entries go
+// in sorted batches (sorted inserts fill B+tree pages in order, several
+// times faster than random ones); the file is recorded with the last batch,
+// so an interrupted add is redone whole by the next sync.
 func (c *Cache) AddIndexFile(name string, packs []Pack) error {
-	return c.db.Update(func(tx *bolt.Tx) error {
-		bb, pb := tx.Bucket(bucketBlobs), tx.Bucket(bucketPacks)
-		// Sorted inserts fill B+tree pages in order: several times faster
-		// than random ones.
-		type kv struct{ k, v []byte }
-		var entries []kv
+	var entries []kv
+	for _, p := range packs {
+		for _, b := range p.Blobs {
+			entries = append(entries, kv{b.ID[:], encodeEntry(p.ID, b)})
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].k, entries[j].k) < 0 })
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		pb := tx.Bucket(bucketPacks)
 		for _, p := range packs {
 			if err := pb.Put(p.ID[:], encodePackInfo(p)); err != nil {
 				return err
 			}
-			for _, b := range p.Blobs {
-				entries = append(entries, kv{b.ID[:], encodeEntry(p.ID, b)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFiles).Put([]byte(name), nil) })
+	}
+	for len(entries) > 0 {
+		batch := entries[:min(len(entries), insertBatch)]
+		entries = entries[len(batch):]
+		last := len(entries) == 0
+		err := c.db.Update(func(tx *bolt.Tx) error {
+			if err := putEntries(tx, batch, 0.5); err != nil {
+				return err
+			}
+			if last {
+				return tx.Bucket(bucketFiles).Put([]byte(name), nil)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putEntries(tx *bolt.Tx, entries []kv, fill float64) error {
+	bb := tx.Bucket(bucketBlobs)
+	bb.FillPercent = fill
+	for _, e := range entries {
+		if err := bb.Put(e.k, e.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bulkPerPass bounds the entries BulkLoad holds in memory at once.
+const bulkPerPass = 1 << 17
+
+// BulkLoad fills an empty cache with the index files names, which hold
+// about total blobs: in passes over the files, each taking the ids in one
+// range of the key space, sorted and appended in order. Appending to the
+// right edge of the tree dirties only new pages, so memory stays at about
+// bulkPerPass entries however large the repository; random inserts into a
+// large tree would dirty all of it. load returns nil packs to skip a file
+// (it is then not recorded as read).
+func (c *Cache) BulkLoad(names []string, load func(name string) ([]Pack, error), total int) error {
+	passes := max(1, (total+bulkPerPass-1)/bulkPerPass)
+	skipped := map[string]bool{}
+	for pass := range passes {
+		lo, hi := pass*65536/passes, (pass+1)*65536/passes
+		var entries []kv
+		var infos []kv
+		for _, name := range names {
+			packs, err := load(name)
+			if err != nil {
+				return err
+			}
+			if packs == nil {
+				skipped[name] = true
+			}
+			for _, p := range packs {
+				if pass == 0 {
+					infos = append(infos, kv{append([]byte(nil), p.ID[:]...), encodePackInfo(p)})
+				}
+				for _, b := range p.Blobs {
+					if k := int(b.ID[0])<<8 | int(b.ID[1]); k >= lo && k < hi {
+						entries = append(entries, kv{append([]byte(nil), b.ID[:]...), encodeEntry(p.ID, b)})
+					}
+				}
 			}
 		}
 		sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].k, entries[j].k) < 0 })
-		for _, e := range entries {
-			if err := bb.Put(e.k, e.v); err != nil {
+		sort.Slice(infos, func(i, j int) bool { return bytes.Compare(infos[i].k, infos[j].k) < 0 })
+		for len(entries) > 0 || len(infos) > 0 {
+			batch := entries[:min(len(entries), 4*insertBatch)]
+			entries = entries[len(batch):]
+			packBatch := infos[:min(len(infos), insertBatch)]
+			infos = infos[len(packBatch):]
+			err := c.db.Update(func(tx *bolt.Tx) error {
+				pb := tx.Bucket(bucketPacks)
+				pb.FillPercent = 1
+				for _, e := range packBatch {
+					if err := pb.Put(e.k, e.v); err != nil {
+						return err
+					}
+				}
+				return putEntries(tx, batch, 1)
+			})
+			if err != nil {
 				return err
 			}
 		}
-		return tx.Bucket(bucketFiles).Put([]byte(name), nil)
+	}
+	return c.db.Update(func(tx *bolt.Tx) error {
+		fb := tx.Bucket(bucketFiles)
+		for _, n := range names {
+			if skipped[n] {
+				continue
+			}
+			if err := fb.Put([]byte(n), nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

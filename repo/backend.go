@@ -107,3 +107,37 @@ func readFile(ctx context.Context, be Backend, h Handle) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// readWhole reads a whole file (at most maxPackFile bytes) into buf's
+// storage when it fits, sized by a Stat first: growing a buffer while
+// reading a 16 MiB pack would allocate about twice that.
+func readWhole(ctx context.Context, be Backend, h Handle, buf ...[]byte) ([]byte, error) {
+	fi, err := be.Stat(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size > maxPackFile {
+		return nil, &DamagedError{File: h, Err: fmt.Errorf("larger than %d bytes", int64(maxPackFile))}
+	}
+	var b []byte
+	if len(buf) > 0 && int64(cap(buf[0])) >= fi.Size {
+		b = buf[0][:fi.Size]
+	} else {
+		b = make([]byte, fi.Size)
+	}
+	rd, err := be.Open(ctx, h, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	if _, err := io.ReadFull(rd, b); err != nil {
+		return nil, fmt.Errorf("read %v: %w", h, err)
+	}
+	// A file that grew since the Stat is read in full anyway: the caller
+	// checks the bytes against the name.
+	rest, err := readAllLimit(rd, maxPackFile-fi.Size)
+	if err != nil {
+		return nil, fmt.Errorf("read %v: %w", h, err)
+	}
+	return append(b, rest...), nil
+}

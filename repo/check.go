@@ -424,12 +424,7 @@ type packCheck struct {
 func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPack, h *crypt.Hasher) packCheck {
 	var out packCheck
 	file := Handle{Type: PackFile, Name: name}
-	rd, err := r.be.Open(ctx, file, 0, 0)
-	var raw []byte
-	if err == nil {
-		raw, err = readAllLimit(rd, maxPackFile)
-		rd.Close()
-	}
+	raw, err := readWhole(ctx, r.be, file)
 	if err != nil {
 		out.problems = append(out.problems, Problem{File: file.String(), Error: "unreadable: " + err.Error()})
 		out.allBad = ip != nil
@@ -557,12 +552,7 @@ func CheckKeyless(ctx context.Context, be Backend, readData bool, subset *Subset
 			case SnapshotFile:
 				res.Snapshots++
 			}
-			rd, err := be.Open(ctx, h, 0, 0)
-			var b []byte
-			if err == nil {
-				b, err = readAllLimit(rd, maxPackFile)
-				rd.Close()
-			}
+			b, err := readWhole(ctx, be, h)
 			if errors.Is(err, ErrNotExist) {
 				continue // removed meanwhile (a lock)
 			}

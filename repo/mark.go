@@ -21,9 +21,9 @@ type liveSet struct {
 
 func (s *liveSet) add(id crypt.ID) {
 	s.ids = append(s.ids, id)
-	// Compact when the tail is as large as the sorted part: amortised
-	// O(n log n), and the slice never holds more than twice the set.
-	if tail := len(s.ids) - s.sorted; tail >= 1<<16 && tail >= s.sorted {
+	// Compact when the tail is half the sorted part: amortised
+	// O(n log n), and the slice holds at most 1.5 times the set.
+	if tail := len(s.ids) - s.sorted; tail >= 1<<16 && tail >= s.sorted/2 {
 		s.compact()
 	}
 }

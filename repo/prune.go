@@ -138,11 +138,12 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 
 	say(fmt.Sprintf("repacking %d packs", st.PacksRepacked))
 	pb := newPackBuilder(r)
+	var buf []byte
 	for _, p := range sc.packs {
 		if p.action != packRepack {
 			continue
 		}
-		if err := r.repack(ctx, sc, p, pb); err != nil {
+		if buf, err = r.repack(ctx, sc, p, pb, buf); err != nil {
 			return nil, repackError(err)
 		}
 	}
@@ -245,10 +246,10 @@ func max64(a, b int64) int64 {
 // the stored bytes and the session key they were sealed with. The source
 // pack is read whole and checked against its name first, so prune never
 // copies damaged bytes.
-func (r *Repository) repack(ctx context.Context, sc *repoScan, p *packInfo, pb *packBuilder) error {
-	raw, keys, blobs, err := r.readVerifiedPack(ctx, p.id.String())
+func (r *Repository) repack(ctx context.Context, sc *repoScan, p *packInfo, pb *packBuilder, buf []byte) ([]byte, error) {
+	raw, keys, blobs, err := r.readVerifiedPack(ctx, p.id.String(), buf)
 	if err != nil {
-		return fmt.Errorf("%w (prune stopped before deleting anything: run 'snap check --read-data')", err)
+		return buf, fmt.Errorf("%w (prune stopped before deleting anything: run 'snap check --read-data')", err)
 	}
 	k := sc.byID[p.id]
 	for _, b := range blobs {
@@ -261,10 +262,10 @@ func (r *Repository) repack(ctx context.Context, sc *repoScan, p *packInfo, pb *
 			wrapped = keys[b.KeySlot]
 		}
 		if err := pb.add(ctx, raw[b.Offset:b.Offset+b.Length], b, wrapped); err != nil {
-			return err
+			return raw, err
 		}
 	}
-	return nil
+	return raw, nil
 }
 
 // pruneCommit is phase 2, under the exclusive lock.
@@ -435,19 +436,14 @@ func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *
 
 // readVerifiedPack reads a whole pack, checks its bytes against its name and
 // parses its header. It needs only the metadata key.
-func (r *Repository) readVerifiedPack(ctx context.Context, name string) ([]byte, [][]byte, []index.Blob, error) {
+func (r *Repository) readVerifiedPack(ctx context.Context, name string, buf ...[]byte) ([]byte, [][]byte, []index.Blob, error) {
 	h := Handle{Type: PackFile, Name: name}
-	rd, err := r.be.Open(ctx, h, 0, 0)
-	if err != nil {
-		if errors.Is(err, ErrNotExist) {
-			return nil, nil, nil, &DamagedError{File: h, Err: err}
-		}
-		return nil, nil, nil, err
-	}
-	defer rd.Close()
-	b, err := readAllLimit(rd, maxPackFile)
-	if err != nil {
+	b, err := readWhole(ctx, r.be, h, buf...)
+	if errors.Is(err, ErrNotExist) {
 		return nil, nil, nil, &DamagedError{File: h, Err: err}
+	}
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	if crypt.Hash(b).String() != name {
 		return nil, nil, nil, &DamagedError{File: h, Err: errHashMismatch}
@@ -498,6 +494,9 @@ func (pb *packBuilder) add(ctx context.Context, stored []byte, b index.Blob, wra
 		b.KeySlot = slot
 	} else {
 		b.KeySlot = 0
+	}
+	if pb.buf == nil {
+		pb.buf = make([]byte, 0, pb.r.cfg.PackSize+1<<20)
 	}
 	b.Offset = uint64(len(pb.buf))
 	pb.blobs = append(pb.blobs, b)

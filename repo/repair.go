@@ -360,14 +360,6 @@ func (r *Repository) copyFrom(ctx context.Context, from Backend, h Handle) (bool
 	return true, nil
 }
 
-func readWhole(ctx context.Context, be Backend, h Handle) ([]byte, error) {
-	rd, err := be.Open(ctx, h, 0, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	return readAllLimit(rd, maxPackFile)
-}
 
 // RepairSnapshotsOptions control 'repair snapshots'.
 type RepairSnapshotsOptions struct {

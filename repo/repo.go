@@ -260,42 +260,66 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 	}
 	var names []string
 	listed := map[string]bool{}
+	var newBytes int64
 	err = r.be.List(ctx, IndexFile, func(fi FileInfo) error {
 		listed[fi.Name] = true
 		if !have[fi.Name] {
 			names = append(names, fi.Name)
+			newBytes += fi.Size
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("list index files: %w", err)
 	}
+	stale := false
 	for name := range have {
 		if !listed[name] {
-			if overlay {
-				return errCacheStale
-			}
-			if err := c.Reset(); err != nil {
-				return err
-			}
-			names = names[:0]
-			for n := range listed {
-				names = append(names, n)
-			}
+			stale = true
 			break
 		}
 	}
-	for _, name := range names {
+	if stale && overlay {
+		return errCacheStale
+	}
+	load := func(name string) ([]index.Pack, error) {
 		packs, err := r.LoadIndexFile(ctx, name)
 		if err != nil && r.opts.SkipDamagedIndex && (errors.Is(err, ErrDamaged) || errors.Is(err, ErrNotExist)) {
 			if r.damagedIndex == nil {
 				r.damagedIndex = map[string]error{}
 			}
 			r.damagedIndex[name] = err
-			continue
+			return nil, nil
 		}
+		return packs, err
+	}
+	// Many new entries (a first open, a large first backup, a prune that
+	// replaced index files) are bulk loaded into an empty cache: inserting
+	// them at random into a large tree would hold most of it in memory.
+	const bytesPerBlob = 48
+	if !overlay && (stale || newBytes/bytesPerBlob > 1<<16 && newBytes/bytesPerBlob > int64(c.Count()/4)) {
+		if err := c.Reset(); err != nil {
+			return err
+		}
+		var all []string
+		var total int64
+		err := r.be.List(ctx, IndexFile, func(fi FileInfo) error {
+			all = append(all, fi.Name)
+			total += fi.Size
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list index files: %w", err)
+		}
+		return c.BulkLoad(all, load, int(total/bytesPerBlob))
+	}
+	for _, name := range names {
+		packs, err := load(name)
 		if err != nil {
 			return err
+		}
+		if packs == nil && r.damagedIndex[name] != nil {
+			continue
 		}
 		if overlay {
 			c.AddOverlay(packs)
@@ -331,9 +355,9 @@ func (r *Repository) loadSealedFile(ctx context.Context, h Handle, ad []byte) ([
 		return nil, err
 	}
 	if crypt.Hash(b).String() != h.Name {
-		return nil, &DamagedError{File: h, Err: errors.New("contents do not match the file name (hash mismatch: truncated or altered)")}
+		return nil, &DamagedError{File: h, Err: errHashMismatch}
 	}
-	plain, err := r.meta.Open(nil, b, ad)
+	plain, err := r.meta.OpenInPlace(b, ad)
 	if err != nil {
 		return nil, &DamagedError{File: h, Err: err}
 	}

@@ -44,10 +44,11 @@ type Writer struct {
 	workers sync.WaitGroup
 	pending sync.WaitGroup
 
-	mu    sync.Mutex
-	known map[crypt.ID]struct{} // saved or queued by this run
-	cur   *packBuf
-	packs []index.Pack
+	mu         sync.Mutex
+	known      map[crypt.ID]struct{} // saved or queued by this run
+	cur        *packBuf
+	packs      []index.Pack // uploaded, not yet in an index file
+	indexBlobs int          // blobs of packs
 
 	uploads  chan *packBuf
 	uploader sync.WaitGroup
@@ -306,7 +307,20 @@ func (w *Writer) upload() {
 		w.stats.Packs.Add(1)
 		w.mu.Lock()
 		w.packs = append(w.packs, index.Pack{ID: id, Size: int64(len(p.buf)), Keys: [][]byte{w.wrapped}, Blobs: p.blobs})
+		w.indexBlobs += len(p.blobs)
+		var full []index.Pack
+		if w.indexBlobs >= maxIndexBlobs {
+			full, w.packs, w.indexBlobs = w.packs, nil, 0
+		}
 		w.mu.Unlock()
+		// A large run writes its index in parts as it goes: memory stays
+		// bounded, and any index file listing durable packs is valid.
+		if full != nil {
+			if err := w.saveIndex(full); err != nil {
+				w.fail(err)
+				continue
+			}
+		}
 		select {
 		case w.packMem <- p.buf:
 		default:
@@ -338,13 +352,17 @@ func (w *Writer) Flush() error {
 	if len(w.packs) == 0 {
 		return nil
 	}
-	_, err := w.r.saveSealedFile(w.ctx, IndexFile, marshalIndex(w.packs), adIndex)
-	if err != nil {
+	return w.saveIndex(w.packs)
+}
+
+// saveIndex writes an index file for packs that are durable.
+func (w *Writer) saveIndex(packs []index.Pack) error {
+	if _, err := w.r.saveSealedFile(w.ctx, IndexFile, marshalIndex(packs), adIndex); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	// This process sees the run's blobs at once; the cache file learns
 	// the index file at the next open.
-	w.idx.AddOverlay(w.packs)
+	w.idx.AddOverlay(packs)
 	return nil
 }
 

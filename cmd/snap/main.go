@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -46,11 +48,43 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	if p := os.Getenv("SNAP_MEMPROFILE"); p != "" {
+		go peakHeapProfile(p) // for performance work only
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	pprof.StopCPUProfile()
+	if os.Getenv("SNAP_REPORT_PEAK_RSS") != "" {
+		// VmHWM is this process's own peak: rusage of a child started with
+		// vfork also counts the parent's memory at exec time.
+		if b, err := os.ReadFile("/proc/self/status"); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "VmHWM:") {
+					fmt.Fprintln(os.Stderr, "snap: peak RSS", strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:")))
+				}
+			}
+		}
+	}
 	os.Exit(code)
+}
+
+// peakHeapProfile writes a heap profile to path each time the heap in use
+// grows 10% past its previous peak, so the file ends up showing the peak.
+func peakHeapProfile(path string) {
+	runtime.MemProfileRate = 64 << 10
+	var peak uint64
+	var ms runtime.MemStats
+	for range time.Tick(20 * time.Millisecond) {
+		runtime.ReadMemStats(&ms)
+		if ms.HeapInuse > peak*11/10 {
+			peak = ms.HeapInuse
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	}
 }
 
 // run is the whole program, callable from tests.
