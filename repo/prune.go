@@ -124,6 +124,9 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 	}
 	say("marking what the snapshots need")
 	sc, err := r.scanRepo(ctx, snaps)
+	if errors.Is(err, ErrDamaged) || errors.Is(err, ErrBlobNotFound) {
+		return nil, fmt.Errorf("prune deleted nothing: %w; run 'snap check' and the repairs it names", err)
+	}
 	if err != nil {
 		return nil, err
 	}

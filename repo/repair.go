@@ -360,7 +360,6 @@ func (r *Repository) copyFrom(ctx context.Context, from Backend, h Handle) (bool
 	return true, nil
 }
 
-
 // RepairSnapshotsOptions control 'repair snapshots'.
 type RepairSnapshotsOptions struct {
 	DryRun bool

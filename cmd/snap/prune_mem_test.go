@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	mrand "math/rand/v2"
 	"encoding/binary"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
