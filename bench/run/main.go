@@ -6,9 +6,12 @@
 //
 // For every run and tool it backs up the SQL dump (day 1, day 2) from stdin
 // and streams day 2 back out, then backs up the tree (day 1, day 2 at the same
-// path) and restores day 2; each restore is checked against its input. It
-// prints a Markdown table of medians and writes every number to
-// DIR/results.json. Without -snap it builds ./cmd/snap into DIR/snap.
+// path) and restores day 2; each restore is checked against its input. With
+// -prune (the default) it first builds, once per tool (per run with
+// -prune-fresh), a history of 30 daily dumps derived from dump1.sql, and in
+// every run times forget --keep-daily 7 with prune on a copy of it. It prints a Markdown table of medians and
+// writes every number to DIR/results.json. Without -snap it builds
+// ./cmd/snap into DIR/snap.
 package main
 
 import (
@@ -39,10 +42,17 @@ type inputs struct {
 	TreeAdded      int   `json:"tree_day2_added_files"`
 	TreeRemoved    int   `json:"tree_day2_removed_files"`
 	TreeDeltaBytes int64 `json:"tree_day2_rewritten_bytes"`
+	// The prune phase's history: days, days kept, the newest day's size
+	// and what it changed against the day before.
+	HistoryDays      int      `json:"prune_history_days,omitempty"`
+	HistoryKeep      int      `json:"prune_keep_daily,omitempty"`
+	HistoryLastBytes int64    `json:"prune_history_last_day_bytes,omitempty"`
+	HistoryLastDay   dayStats `json:"prune_history_last_day_changes"`
 
-	dump2Sum [32]byte
-	tree2    map[string]fileSum
-	marker   string // a top-level name of tree2, to find it in a restore
+	historySum [32]byte
+	dump2Sum   [32]byte
+	tree2      map[string]fileSum
+	marker     string // a top-level name of tree2, to find it in a restore
 }
 
 type bench struct {
@@ -57,6 +67,14 @@ type bench struct {
 	results     []*runResult
 	failures    []failure
 	versions    map[string]string
+
+	prune          bool
+	pruneDays      int
+	pruneKeep      int
+	pruneFresh     bool
+	hist           *history
+	history        map[string]*histRepo
+	historyResults []*runResult
 }
 
 func (b *bench) dumpPath(day int) string {
@@ -75,9 +93,13 @@ func main() {
 	borgComp := flag.String("borg-compression", "", "borg --compression value (default: borg's own default, lz4)")
 	timeout := flag.Duration("timeout", time.Hour, "limit for a single command")
 	keep := flag.Bool("keep", false, "keep repositories and caches after each run")
+	prune := flag.Bool("prune", true, "also time forget+prune on a history of daily dumps (built once per tool)")
+	pruneDays := flag.Int("prune-days", 30, "days in the prune history")
+	pruneKeep := flag.Int("prune-keep", 7, "forget --keep-daily value for the prune phase")
+	pruneFresh := flag.Bool("prune-fresh", false, "rebuild the prune history in every run, not once (repository sizes then vary by run like the other rows)")
 	flag.Parse()
 	log.SetFlags(0)
-	if *work == "" || *runs < 1 {
+	if *work == "" || *runs < 1 || *pruneKeep < 1 || *pruneDays <= *pruneKeep {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -85,7 +107,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	b := &bench{work: abs, runs: *runs, timeout: *timeout, keep: *keep, versions: map[string]string{}, snapKeyFile: *snapKeyFile}
+	b := &bench{work: abs, runs: *runs, timeout: *timeout, keep: *keep, versions: map[string]string{}, snapKeyFile: *snapKeyFile,
+		prune: *prune, pruneDays: *pruneDays, pruneKeep: *pruneKeep, pruneFresh: *pruneFresh, history: map[string]*histRepo{}}
 	for _, p := range []string{b.dumpPath(1), b.dumpPath(2), b.tree1(), b.tree2()} {
 		if _, err := os.Stat(p); err != nil {
 			log.Fatalf("%v (make the workload with: go run ./bench/gen -out %s)", err, *work)
@@ -106,10 +129,22 @@ func main() {
 	if err := b.loadInputs(); err != nil {
 		log.Fatal(err)
 	}
+	if b.prune {
+		b.in.HistoryDays, b.in.HistoryKeep = b.pruneDays, b.pruneKeep
+		if b.hist, err = scanHistory(b.dumpPath(1)); err != nil {
+			log.Fatal("prune history: ", err)
+		}
+		if !b.pruneFresh {
+			b.buildHistories(0)
+		}
+	}
 
 	// Runs are the outer loop so that slow drift of the machine (the other
 	// developer's build, thermal state) spreads over all tools alike.
 	for run := 1; run <= b.runs; run++ {
+		if b.prune && b.pruneFresh {
+			b.buildHistories(run)
+		}
 		for _, t := range b.tools {
 			s := b.newSession(t, run)
 			if t.broken != "" {
@@ -122,7 +157,13 @@ func main() {
 			s.dumpPhase()
 			s.treePhase()
 			s.finish()
+			if b.prune {
+				s.prunePhase()
+			}
 		}
+	}
+	if b.prune && !b.keep {
+		b.removeHistories()
 	}
 
 	if err := b.writeJSON(filepath.Join(abs, "results.json")); err != nil {
@@ -247,7 +288,8 @@ func (b *bench) writeJSON(path string) error {
 		Versions map[string]string `json:"versions"`
 		Notes    map[string]string `json:"notes"`
 		Results  []*runResult      `json:"results"`
-	}{time.Now().UTC(), b.work, b.runs, b.in, b.versions, notes, b.results}
+		History  []*runResult      `json:"prune_history,omitempty"` // building the histories (run 0: shared by all runs)
+	}{time.Now().UTC(), b.work, b.runs, b.in, b.versions, notes, b.results, b.historyResults}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -32,9 +33,19 @@ var rows = []metricRow{
 	{"tree backup day 2 (s)", mTreeDay2, seconds, nil, ""},
 	{"tree day-2 bytes added (MB)", mTreeAdded, mbytes, nil, ""},
 	{"tree restore (MB/s)", mTreeRestore, rate, func(in *inputs) int64 { return in.Tree2Bytes }, vTreeRestore},
-	{"peak RSS (MiB, max over all operations)", mPeakRSS, mib, nil, ""},
+	{"peak RSS (MiB, max over dump and tree operations)", mPeakRSS, mib, nil, ""},
 	{"dump repo after day 1 (MB)", mDumpRepo1, mbytes, nil, ""},
 	{"tree repo after day 1 (MB)", mTreeRepo1, mbytes, nil, ""},
+}
+
+// pruneRows are shown with -prune.
+var pruneRows = []metricRow{
+	{label: "prune: history backups, all days (s)", key: mHistSecs, unit: seconds},
+	{label: "prune: repo before (MB)", key: mPruneBefore, unit: mbytes},
+	{label: "prune: forget+prune (s)", key: mPruneSecs, unit: seconds, verify: vPruneRestore},
+	{label: "prune: forget+prune peak RSS (MiB)", key: mPruneRSS, unit: mib},
+	{label: "prune: repo after (MB)", key: mPruneAfter, unit: mbytes, verify: vPruneKept},
+	{label: "prune: bytes freed (MB)", key: mPruneFreed, unit: mbytes},
 }
 
 // cell is one tool's summary of one metric.
@@ -115,7 +126,11 @@ func (b *bench) printReport(w io.Writer) {
 	}
 	fmt.Fprintf(w, "| metric | %s | snap/borg | snap/restic |\n", strings.Join(names, " | "))
 	fmt.Fprintf(w, "|---|%s---:|---:|\n", strings.Repeat("---:|", len(names)))
-	for _, r := range rows {
+	shown := rows
+	if b.prune {
+		shown = append(slices.Clip(rows), pruneRows...)
+	}
+	for _, r := range shown {
 		cells := map[string]cell{}
 		var texts []string
 		for _, n := range names {
@@ -138,6 +153,20 @@ func (b *bench) printReport(w io.Writer) {
 		in.TreeChanged, in.TreeAdded, in.TreeRemoved, num(float64(in.TreeDeltaBytes)/1e6))
 	fmt.Fprintln(w, "Tree day 2 is backed up from the same path as day 1 (a copy of tree1 edited in place into tree2), "+
 		"so unchanged files keep inode, ctime and mtime and files caches apply. Page cache is warm for every tool.")
+	if b.prune {
+		d := in.HistoryLastDay
+		once := "built once and shared by all runs, so its sizes are one sample of each repository's random chunker parameters"
+		if b.pruneFresh {
+			once = "built afresh in every run"
+		}
+		fmt.Fprintf(w, "\nPrune: each tool backs up %d daily dumps derived from dump1.sql (snapshot times 02:00 UTC; %s; "+
+			"day %d is %s MB and, against the day before, rewrites %d rows, appends %d and deletes %d), then each run times "+
+			"forget --keep-daily %d with prune on a fresh copy of that repository and cache "+
+			"(restic forget --prune; borg prune + compact; snap forget --prune). "+
+			"It checks that %d snapshots are left and that the newest streams out byte-exact. Freed = repo before − after.\n",
+			in.HistoryDays, once, in.HistoryDays, num(float64(in.HistoryLastBytes)/1e6), d.Updated, d.Appended, d.Expired,
+			in.HistoryKeep, in.HistoryKeep)
+	}
 	fmt.Fprintln(w)
 	for _, t := range b.tools {
 		v := b.versions[t.name]

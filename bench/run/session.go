@@ -53,36 +53,45 @@ const (
 	failTailLines = 15
 )
 
-// session is one run of one tool.
+// session is one run of one tool (or, with run 0, the building of its
+// prune history).
 type session struct {
-	b   *bench
-	t   *tool
-	run int
-	env []string
-	res *runResult
+	b     *bench
+	t     *tool
+	run   int
+	where string // "run 2/3" or "history", for messages
+	tag   string // "run2" or "history", for log file names
+	env   []string
+	res   *runResult
 }
 
-func (b *bench) newSession(t *tool, run int) *session {
-	// Inherit the environment minus anything that could point a tool at
-	// another repository or password.
+// toolEnv is the runner's environment minus anything that could point a
+// tool at another repository or password, plus the tool's own settings
+// with its cache in cacheDir.
+func toolEnv(t *tool, cacheDir string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "RESTIC_") && !strings.HasPrefix(kv, "BORG_") && !strings.HasPrefix(kv, "SNAP_") {
 			env = append(env, kv)
 		}
 	}
+	return append(env, t.env(cacheDir)...)
+}
+
+func (b *bench) newSession(t *tool, run int) *session {
 	res := &runResult{Tool: t.name, Run: run, Metrics: map[string]float64{}, Verify: map[string]string{}}
 	b.results = append(b.results, res)
-	return &session{b: b, t: t, run: run, env: append(env, t.env(run)...), res: res}
+	return &session{b: b, t: t, run: run, where: fmt.Sprintf("run %d/%d", run, b.runs), tag: fmt.Sprintf("run%d", run),
+		env: toolEnv(t, t.cache(run)), res: res}
 }
 
 func (s *session) logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "[%s run %d/%d] %s\n", s.t.name, s.run, s.b.runs, fmt.Sprintf(format, args...))
+	fmt.Fprintf(os.Stderr, "[%s %s] %s\n", s.t.name, s.where, fmt.Sprintf(format, args...))
 }
 
 // fail records a failure, prints it at once and keeps it for the report.
 func (s *session) fail(stepName, msg, logPath string) {
-	f := failure{tool: s.t.name, run: s.run, step: stepName, msg: msg, log: logPath}
+	f := failure{tool: s.t.name, where: s.where, step: stepName, msg: msg, log: logPath}
 	if logPath != "" {
 		f.tail = tail(logPath, failTailLines)
 	}
@@ -95,7 +104,7 @@ func (s *session) fail(stepName, msg, logPath string) {
 // (passed as *os.File, so no copying goroutine sits in the measurement) and
 // everything else going to a log file. It returns false on any failure.
 func (s *session) exec(name string, in invocation, stdin, stdout string) (step, bool) {
-	logPath := filepath.Join(s.b.work, "logs", fmt.Sprintf("%s-run%d-%s.log", s.t.name, s.run, name))
+	logPath := filepath.Join(s.b.work, "logs", fmt.Sprintf("%s-%s-%s.log", s.t.name, s.tag, name))
 	st := step{Name: name, Command: in.args, Dir: in.dir, Log: logPath}
 	defer func() { s.res.Steps = append(s.res.Steps, st) }()
 	lf, err := os.Create(logPath)
@@ -176,7 +185,7 @@ func (s *session) dumpPhase() {
 	}
 	var size [3]int64
 	for day := 1; day <= 2; day++ {
-		st, ok := s.exec(fmt.Sprintf("dump-backup-day%d", day), s.t.backupStdin(repo, day), s.b.dumpPath(day), "")
+		st, ok := s.exec(fmt.Sprintf("dump-backup-day%d", day), s.t.backupStdin(repo, day, time.Time{}), s.b.dumpPath(day), "")
 		if !ok {
 			return
 		}
@@ -319,6 +328,8 @@ func (b *bench) restoredRoot(target, src string) string {
 	return target
 }
 
+// finish records the peak RSS of the dump and tree phases and removes their
+// repositories and cache.
 func (s *session) finish() {
 	var peak int64
 	for _, st := range s.res.Steps {
@@ -336,13 +347,12 @@ func (s *session) finish() {
 }
 
 type failure struct {
-	tool, step, msg, log, tail string
-	run                        int
+	tool, where, step, msg, log, tail string
 }
 
 func (f failure) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "!! %s run %d: %s FAILED: %s\n", f.tool, f.run, f.step, f.msg)
+	fmt.Fprintf(&b, "!! %s %s: %s FAILED: %s\n", f.tool, f.where, f.step, f.msg)
 	if f.log != "" {
 		fmt.Fprintf(&b, "   log: %s\n", f.log)
 	}

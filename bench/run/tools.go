@@ -3,34 +3,50 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"time"
 )
 
 // invocation is one command line; dir is its working directory (empty: the
-// runner's own).
+// runner's own). label, if set, names the step when a tool needs several
+// commands for one step (borg prune + compact).
 type invocation struct {
-	args []string
-	dir  string
+	args  []string
+	dir   string
+	label string
 }
 
 func inv(args ...string) invocation { return invocation{args: args} }
 
-// tool says how one backup program does each benchmark step. day is 1 or 2.
-// Trees are always backed up from parent/base, the same path on both days.
+// tool says how one backup program does each benchmark step. day is 1 or 2
+// (1 to 30 in the prune history). Trees are always backed up from
+// parent/base, the same path on both days.
 type tool struct {
 	name  string
 	bin   string
 	notes string
-	env   func(run int) []string
+	env   func(cacheDir string) []string
 	cache func(run int) string // the tool's cache dir for a run, removed after it
 	// broken, if set, says why the tool cannot run at all.
 	broken string
 
-	initRepo    func(repo string) invocation
-	backupStdin func(repo string, day int) invocation // stream on stdin
-	dumpStream  func(repo string, day int) invocation // stream to stdout
+	initRepo func(repo string) invocation
+	// backupStdin backs up the stream on stdin as day's snapshot, taken at
+	// the given time (zero: now).
+	backupStdin func(repo string, day int, at time.Time) invocation
+	dumpStream  func(repo string, day int) invocation // newest snapshot (day) to stdout
 	backupTree  func(repo string, day int, parent, base string) invocation
 	restoreTree func(repo string, day int, target string) invocation
+	// forgetPrune keeps the newest snapshot of each of the last keepDaily
+	// days and frees the space of the rest: one or more commands.
+	forgetPrune func(repo string, keepDaily int) []invocation
+	// snapshots lists the snapshots as JSON: an array, or an object
+	// with an "archives" array (borg).
+	snapshots func(repo string) invocation
 }
+
+// stamp formats a snapshot time the way restic and snap take it.
+func stamp(at time.Time) string { return at.UTC().Format("2006-01-02 15:04:05") }
 
 // cacheDir returns where a tool keeps its cache for one run: inside the
 // work dir, fresh per run, so no run profits from an earlier one.
@@ -45,15 +61,19 @@ func resticTool(bin, work string) *tool {
 		name:  "restic",
 		bin:   bin,
 		notes: "restic: defaults (repository v2, compression auto), cache in the work dir",
-		env: func(run int) []string {
+		env: func(cacheDir string) []string {
 			return []string{
 				"RESTIC_PASSWORD=bench",
-				"RESTIC_CACHE_DIR=" + cache(run),
+				"RESTIC_CACHE_DIR=" + cacheDir,
 			}
 		},
 		initRepo: func(repo string) invocation { return inv(bin, "-r", repo, "init") },
-		backupStdin: func(repo string, day int) invocation {
-			return inv(bin, "-r", repo, "backup", "--stdin", "--stdin-filename", "dump.sql")
+		backupStdin: func(repo string, day int, at time.Time) invocation {
+			a := []string{bin, "-r", repo, "backup", "--stdin", "--stdin-filename", "dump.sql"}
+			if !at.IsZero() {
+				a = append(a, "--time", stamp(at))
+			}
+			return inv(a...)
 		},
 		dumpStream: func(repo string, day int) invocation {
 			return inv(bin, "-r", repo, "dump", "latest", "dump.sql")
@@ -64,6 +84,10 @@ func resticTool(bin, work string) *tool {
 		restoreTree: func(repo string, day int, target string) invocation {
 			return inv(bin, "-r", repo, "restore", "latest", "--target", target)
 		},
+		forgetPrune: func(repo string, keep int) []invocation {
+			return []invocation{inv(bin, "-r", repo, "forget", "--keep-daily", strconv.Itoa(keep), "--prune")}
+		},
+		snapshots: func(repo string) invocation { return inv(bin, "-r", repo, "snapshots", "--json") },
 	}
 }
 
@@ -85,19 +109,23 @@ func borgTool(bin, work, compression string) *tool {
 		cache: cache,
 		bin:   bin,
 		notes: notes,
-		env: func(run int) []string {
+		env: func(cacheDir string) []string {
 			return []string{
 				"BORG_PASSPHRASE=bench",
 				"BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes",
 				"BORG_RELOCATED_REPO_ACCESS_IS_OK=yes",
-				"BORG_BASE_DIR=" + cache(run),
+				"BORG_BASE_DIR=" + cacheDir,
 			}
 		},
 		initRepo: func(repo string) invocation {
 			return inv(bin, "init", "--encryption=repokey-blake2", repo)
 		},
-		backupStdin: func(repo string, day int) invocation {
-			return inv(create("--stdin-name", "dump.sql", fmt.Sprintf("%s::day%d", repo, day), "-")...)
+		backupStdin: func(repo string, day int, at time.Time) invocation {
+			a := []string{"--stdin-name", "dump.sql"}
+			if !at.IsZero() {
+				a = append(a, "--timestamp", at.UTC().Format("2006-01-02T15:04:05")) // borg: UTC
+			}
+			return inv(create(append(a, fmt.Sprintf("%s::day%d", repo, day), "-")...)...)
 		},
 		dumpStream: func(repo string, day int) invocation {
 			return inv(bin, "extract", "--stdout", fmt.Sprintf("%s::day%d", repo, day))
@@ -110,6 +138,15 @@ func borgTool(bin, work, compression string) *tool {
 		restoreTree: func(repo string, day int, target string) invocation {
 			return invocation{args: []string{bin, "extract", fmt.Sprintf("%s::t%d", repo, day)}, dir: target}
 		},
+		// borg 1.2's prune only marks segments' space free; compact
+		// gives it back (segments with >= 10% free, its default).
+		forgetPrune: func(repo string, keep int) []invocation {
+			return []invocation{
+				{args: []string{bin, "prune", "--list", "--keep-daily", strconv.Itoa(keep), repo}, label: "prune"},
+				{args: []string{bin, "compact", "--verbose", repo}, label: "compact"},
+			}
+		},
+		snapshots: func(repo string) invocation { return inv(bin, "list", "--json", repo) },
 	}
 }
 
@@ -138,15 +175,19 @@ func snapTool(bin, work string, keyFile bool) *tool {
 		name:  "snap",
 		bin:   bin,
 		notes: notes,
-		env: func(run int) []string {
+		env: func(cacheDir string) []string {
 			if keyFile {
-				return []string{"SNAP_CACHE_DIR=" + cache(run)}
+				return []string{"SNAP_CACHE_DIR=" + cacheDir}
 			}
-			return []string{"SNAP_PASSWORD=bench", "SNAP_CACHE_DIR=" + cache(run)}
+			return []string{"SNAP_PASSWORD=bench", "SNAP_CACHE_DIR=" + cacheDir}
 		},
 		initRepo: init,
-		backupStdin: func(repo string, day int) invocation {
-			return args(repo, "backup", "--repo", repo, "--stdin", "--item", "dump")
+		backupStdin: func(repo string, day int, at time.Time) invocation {
+			a := []string{"backup", "--repo", repo, "--stdin", "--item", "dump"}
+			if !at.IsZero() {
+				a = append(a, "--time", stamp(at))
+			}
+			return args(repo, a...)
 		},
 		dumpStream: func(repo string, day int) invocation {
 			return args(repo, "dump", "--repo", repo, "latest", "dump")
@@ -157,5 +198,9 @@ func snapTool(bin, work string, keyFile bool) *tool {
 		restoreTree: func(repo string, day int, target string) invocation {
 			return args(repo, "restore", "--repo", repo, "latest", "--item", "tree", "--target", target)
 		},
+		forgetPrune: func(repo string, keep int) []invocation {
+			return []invocation{args(repo, "forget", "--repo", repo, "--keep-daily", strconv.Itoa(keep), "--prune")}
+		},
+		snapshots: func(repo string) invocation { return args(repo, "snapshots", "--repo", repo, "--json") },
 	}
 }
