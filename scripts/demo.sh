@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the main job end to end. Sets up a demo n8n stack (PostgreSQL,
 # Redis on 6386 with a password, the n8n volume, .env) with Docker, backs it
-# up with 'snap backup n8n' using a write-only key (as the nightly cron
-# would), breaks it, restores it with the full key, checks that the data is
+# up with 'snap backup n8n' and 'snap run n8n' using a write-only key (as
+# the nightly job would), syncs an offsite copy, breaks the stack, restores it with the full key, checks that the data is
 # back, runs the restore drill, and tears the stack down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,9 +42,23 @@ step "snap backup n8n --dry-run (what the nightly job will take)"
 step "night 1: snap backup n8n, with the write-only key"
 "$SNAP" backup n8n --key-file "$work/host.key"
 rcli set demo:night2 "one more key" >/dev/null
-step "night 2: barely changed, so little is added"
-"$SNAP" backup n8n --key-file "$work/host.key"
+step "night 2, as the scheduled job runs it: snap run n8n (backup, check, forget, prune, sync offsite)"
+mkdir "$work/offsite"
+cat > "$work/snap.yaml" <<YAML
+repository: $SNAP_REPO
+key_file: $work/host.key
+profiles:
+  n8n:
+    preset: n8n
+    retention: {keep_daily: 7, keep_last: 2}
+    prune: {every_days: 7}
+    sync: [$work/offsite]
+YAML
+SNAP_CONFIG="$work/snap.yaml" "$SNAP" config check
+SNAP_CONFIG="$work/snap.yaml" "$SNAP" run n8n
 "$SNAP" snapshots --key-file "$work/host.key"
+step "the offsite copy: checked with no key at all"
+"$SNAP" check --keyless --read-data --repo "$work/offsite"
 if "$SNAP" dump latest postgres --key-file "$work/host.key" >/dev/null 2>&1; then
 	echo "the write-only key decrypted data!" >&2; exit 1
 fi

@@ -104,7 +104,7 @@ func check(ctx context.Context, g *globalOptions, o *checkOptions) (*repo.CheckR
 	if g.JSON {
 		writeJSON(g.stdout, res)
 	} else {
-		printCheck(g, res, readData, subset)
+		printCheck(g, res, readData, subset, o.Keyless)
 	}
 	if len(res.Problems) > 0 {
 		return res, fmt.Errorf("%w: %d problems (listed above)", repo.ErrCheckFailed, len(res.Problems))
@@ -112,9 +112,14 @@ func check(ctx context.Context, g *globalOptions, o *checkOptions) (*repo.CheckR
 	return res, nil
 }
 
-func printCheck(g *globalOptions, res *repo.CheckResult, readData bool, subset *repo.Subset) {
-	g.printf("%d snapshots, %d index files, %d packs, %d blobs\n", res.Snapshots, res.IndexFiles, res.Packs, res.Blobs)
-	if readData {
+func printCheck(g *globalOptions, res *repo.CheckResult, readData bool, subset *repo.Subset, keyless bool) {
+	if keyless {
+		g.printf("every file checked against its name (no key): %d snapshots, %d index files, %d packs, %d of them read (%s)\n",
+			res.Snapshots, res.IndexFiles, res.Packs, res.PacksRead, formatBytes(res.BytesRead))
+	} else {
+		g.printf("%d snapshots, %d index files, %d packs, %d blobs\n", res.Snapshots, res.IndexFiles, res.Packs, res.Blobs)
+	}
+	if readData && !keyless {
 		part := "all packs"
 		if subset != nil {
 			part = "subset " + subset.String()

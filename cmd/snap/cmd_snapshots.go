@@ -20,6 +20,12 @@ func init() {
 		summary: "list snapshots",
 		usage: `Usage: snap snapshots [--json]
 
+Lists every snapshot, oldest first: id, time, host, profile, items (an item
+set aside by 'snap repair snapshots' is marked (!)), the bytes its items
+hold, the bytes its run added to the repository (stored), tags, and
+"(partial)" for a snapshot that is not complete. Needs only the metadata
+key.
+
 Examples:
   snap snapshots
   snap snapshots --json | jq '.[-1].id'`,
@@ -72,18 +78,26 @@ func runSnapshots(ctx context.Context, g *globalOptions, _ *snapshotsOptions, ar
 		writeJSON(g.stdout, out)
 		return nil
 	}
-	fmt.Fprintf(g.stdout, "%-8s  %-19s  %-12s  %-10s  %-28s  %10s  %10s\n", "ID", "Time", "Host", "Tags", "Items", "Size", "Added")
+	fmt.Fprintf(g.stdout, "%-8s  %-19s  %-12s  %-10s  %-30s  %10s  %10s  %s\n", "ID", "Time", "Host", "Profile", "Items", "Size", "Added", "Tags")
 	for _, j := range out {
 		var names []string
 		for _, it := range j.Items {
-			names = append(names, it.Name)
+			n := it.Name
+			if it.Error != "" {
+				n += "(!)"
+			}
+			names = append(names, n)
+		}
+		items := strings.Join(names, ",")
+		if len(items) > 30 {
+			items = fmt.Sprintf("%d: %.25s…", len(names), items)
 		}
 		status := ""
 		if j.Status != repo.StatusComplete {
 			status = "  (" + j.Status + ")"
 		}
-		fmt.Fprintf(g.stdout, "%-8s  %-19s  %-12s  %-10s  %-28s  %10s  %10s%s\n", j.ShortID, j.Time.Local().Format("2006-01-02 15:04:05"), j.Host,
-			strings.Join(j.Tags, ","), strings.Join(names, ","), formatBytes(j.Size), formatBytes(j.Added), status)
+		fmt.Fprintf(g.stdout, "%-8s  %-19s  %-12s  %-10s  %-30s  %10s  %10s  %s%s\n", j.ShortID, j.Time.Local().Format("2006-01-02 15:04:05"), j.Host,
+			j.Profile, items, formatBytes(j.Size), formatBytes(j.Added), strings.Join(j.Tags, ","), status)
 	}
 	fmt.Fprintf(g.stdout, "%d snapshots\n", len(out))
 	return nil
