@@ -60,9 +60,14 @@ var (
 	bucketMeta    = []byte("meta")
 	keyRepoID     = []byte("repo")
 	keyVersion    = []byte("version")
+	keyLoading    = []byte("loading") // set while an index file is added in several transactions
 	cacheVersion  = []byte{1}
 	errCacheLocal = errors.New("index cache")
 )
+
+// ErrSkip, from BulkLoad's load function, leaves a file out (not recorded
+// as read).
+var ErrSkip = errors.New("skip this index file")
 
 // ErrBusy means another snap process holds the cache for writing.
 var ErrBusy = errors.New("index cache is in use by another snap process")
@@ -122,8 +127,12 @@ func Open(path, repoID string, readOnly bool, timeout time.Duration) (*Cache, er
 	}
 	// A cache of another repository or version is dropped, not trusted.
 	err = db.Update(func(tx *bolt.Tx) error {
+		// A cache of another repository or version is dropped, and so
+		// is one whose last load was cut short: it may hold entries of an
+		// index file it does not record, which a prune could remove
+		// without the cache ever noticing.
 		m := tx.Bucket(bucketMeta)
-		if m != nil && (string(m.Get(keyRepoID)) != repoID || string(m.Get(keyVersion)) != string(cacheVersion)) {
+		if m != nil && (string(m.Get(keyRepoID)) != repoID || string(m.Get(keyVersion)) != string(cacheVersion) || m.Get(keyLoading) != nil) {
 			for _, b := range [][]byte{bucketBlobs, bucketPacks, bucketFiles, bucketMeta} {
 				if tx.Bucket(b) != nil {
 					if err := tx.DeleteBucket(b); err != nil {
@@ -138,6 +147,9 @@ func Open(path, repoID string, readOnly bool, timeout time.Duration) (*Cache, er
 			}
 		}
 		m = tx.Bucket(bucketMeta)
+		if err := m.Delete(keyLoading); err != nil {
+			return err
+		}
 		if err := m.Put(keyRepoID, []byte(repoID)); err != nil {
 			return err
 		}
@@ -223,15 +235,12 @@ func (c *Cache) AddIndexFile(name string, packs []Pack) error {
 				return err
 			}
 		}
-		return nil
+		return tx.Bucket(bucketMeta).Put(keyLoading, []byte(name))
 	})
 	if err != nil {
 		return err
 	}
-	if len(entries) == 0 {
-		return c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFiles).Put([]byte(name), nil) })
-	}
-	for len(entries) > 0 {
+	for first := true; first || len(entries) > 0; first = false {
 		batch := entries[:min(len(entries), insertBatch)]
 		entries = entries[len(batch):]
 		last := len(entries) == 0
@@ -240,7 +249,7 @@ func (c *Cache) AddIndexFile(name string, packs []Pack) error {
 				return err
 			}
 			if last {
-				return tx.Bucket(bucketFiles).Put([]byte(name), nil)
+				return recordLoaded(tx, name)
 			}
 			return nil
 		})
@@ -249,6 +258,17 @@ func (c *Cache) AddIndexFile(name string, packs []Pack) error {
 		}
 	}
 	return nil
+}
+
+// recordLoaded records index files as read and ends the load.
+func recordLoaded(tx *bolt.Tx, names ...string) error {
+	fb := tx.Bucket(bucketFiles)
+	for _, n := range names {
+		if err := fb.Put([]byte(n), nil); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Delete(keyLoading)
 }
 
 func putEntries(tx *bolt.Tx, entries []kv, fill float64) error {
@@ -270,22 +290,27 @@ const bulkPerPass = 1 << 17
 // range of the key space, sorted and appended in order. Appending to the
 // right edge of the tree dirties only new pages, so memory stays at about
 // bulkPerPass entries however large the repository; random inserts into a
-// large tree would dirty all of it. load returns nil packs to skip a file
-// (it is then not recorded as read).
+// large tree would dirty all of it. load returns ErrSkip to leave a file
+// out (it is then not recorded as read).
 func (c *Cache) BulkLoad(names []string, load func(name string) ([]Pack, error), total int) error {
 	passes := max(1, (total+bulkPerPass-1)/bulkPerPass)
 	skipped := map[string]bool{}
+	err := c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLoading, []byte("bulk")) })
+	if err != nil {
+		return err
+	}
 	for pass := range passes {
 		lo, hi := pass*65536/passes, (pass+1)*65536/passes
 		var entries []kv
 		var infos []kv
 		for _, name := range names {
 			packs, err := load(name)
+			if errors.Is(err, ErrSkip) {
+				skipped[name] = true
+				continue
+			}
 			if err != nil {
 				return err
-			}
-			if packs == nil {
-				skipped[name] = true
 			}
 			for _, p := range packs {
 				if pass == 0 {
@@ -320,18 +345,13 @@ func (c *Cache) BulkLoad(names []string, load func(name string) ([]Pack, error),
 			}
 		}
 	}
-	return c.db.Update(func(tx *bolt.Tx) error {
-		fb := tx.Bucket(bucketFiles)
-		for _, n := range names {
-			if skipped[n] {
-				continue
-			}
-			if err := fb.Put([]byte(n), nil); err != nil {
-				return err
-			}
+	var loaded []string
+	for _, n := range names {
+		if !skipped[n] {
+			loaded = append(loaded, n)
 		}
-		return nil
-	})
+	}
+	return c.db.Update(func(tx *bolt.Tx) error { return recordLoaded(tx, loaded...) })
 }
 
 // AddOverlay records packs in memory only (the cache file is untouched):

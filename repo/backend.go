@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"snap/crypt"
 )
 
 // FileType is a kind of repository file; it names a folder.
@@ -140,4 +142,28 @@ func readWhole(ctx context.Context, be Backend, h Handle, buf ...[]byte) ([]byte
 		return nil, fmt.Errorf("read %v: %w", h, err)
 	}
 	return append(b, rest...), nil
+}
+
+// listNames returns the names of every file of type t.
+func listNames(ctx context.Context, be Backend, t FileType) ([]string, error) {
+	var names []string
+	err := be.List(ctx, t, func(fi FileInfo) error { names = append(names, fi.Name); return nil })
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", t, err)
+	}
+	return names, nil
+}
+
+// readVerified reads a whole content-named file and checks its bytes against
+// its name. On a mismatch it returns the bytes too, with a DamagedError, for
+// callers that look further (check, salvage).
+func readVerified(ctx context.Context, be Backend, h Handle, buf ...[]byte) ([]byte, error) {
+	b, err := readWhole(ctx, be, h, buf...)
+	if err != nil {
+		return nil, err
+	}
+	if crypt.Hash(b).String() != h.Name {
+		return b, &DamagedError{File: h, Err: errHashMismatch}
+	}
+	return b, nil
 }

@@ -65,7 +65,13 @@ func (r *Repository) loadEntry(ctx context.Context, c *index.Cache, e index.Entr
 	}
 	stored, err := r.readPack(ctx, h, e)
 	if err != nil {
-		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v at offset %d: %v", e.ID.Short(), e.Offset, err)}
+		// A missing or short pack is damage; any other read error (a
+		// disk that went away, too many open files) may pass, and must
+		// not make 'repair snapshots' give up on data.
+		if errors.Is(err, ErrNotExist) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v at offset %d: %v", e.ID.Short(), e.Offset, err)}
+		}
+		return nil, fmt.Errorf("read %v, blob %v: %w", h, e.ID.Short(), err)
 	}
 	return r.openBlob(h, e.Blob, s, stored, dst)
 }

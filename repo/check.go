@@ -161,7 +161,18 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 	r.checkLocks(ctx, res)
 
 	say("checking index files and packs")
+	// Listed in the reverse of the write order (snapshots, index files,
+	// packs): everything a listed file refers to was written before it,
+	// so a backup committing meanwhile cannot look like damage.
+	snapNames, err := listNames(ctx, r.be, SnapshotFile)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := r.Index(ctx); err != nil {
+		return nil, err
+	}
+	files, err := listNames(ctx, r.be, IndexFile)
+	if err != nil {
 		return nil, err
 	}
 	for name, err := range r.damagedIndex {
@@ -169,7 +180,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 		res.hint("snap repair index")
 	}
 	disk := map[string]int64{}
-	err := r.be.List(ctx, PackFile, func(fi FileInfo) error {
+	err = r.be.List(ctx, PackFile, func(fi FileInfo) error {
 		if _, err := crypt.ParseID(fi.Name); err != nil {
 			res.warn("data/: unexpected file %q (not a pack name)", fi.Name)
 			return nil
@@ -179,10 +190,6 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
-	}
-	var files []string
-	if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error { files = append(files, fi.Name); return nil }); err != nil {
-		return nil, fmt.Errorf("list index files: %w", err)
 	}
 	sort.Strings(files)
 	packs := map[string]*checkPack{}
@@ -208,7 +215,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 			switch {
 			case !ok:
 				res.problem(Problem{File: Handle{Type: PackFile, Name: pn}.String(), Error: fmt.Sprintf("missing (index file %.8s lists it with %d blobs)", name, len(p.Blobs))})
-				res.hint("copy the missing packs back from another copy of the repository ('snap sync' destination), or run 'snap repair index' then 'snap repair snapshots'")
+				res.hint("if another copy of the repository (a 'snap sync' destination) has them: snap repair packs --from DIR; otherwise: snap repair index, then snap repair snapshots")
 				continue
 			case size != p.Size:
 				res.problem(Problem{File: Handle{Type: PackFile, Name: pn}.String(), Error: fmt.Sprintf("%d bytes, the index says %d (truncated or altered)", size, p.Size)})
@@ -233,7 +240,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 	}
 
 	say("checking snapshots")
-	snaps := r.checkSnapshots(ctx, res, present)
+	snaps := r.checkSnapshots(ctx, res, present, snapNames)
 
 	if o.ReadData {
 		say("reading pack data")
@@ -257,10 +264,7 @@ func errText(err error) string {
 func (r *Repository) checkKeys(ctx context.Context, res *CheckResult) {
 	_ = r.be.List(ctx, KeyFile, func(fi FileInfo) error {
 		h := Handle{Type: KeyFile, Name: fi.Name}
-		b, err := readFile(ctx, r.be, h)
-		if err == nil && crypt.Hash(b).String() != fi.Name {
-			err = errHashMismatch
-		}
+		b, err := readVerified(ctx, r.be, h)
 		if err == nil {
 			_, err = parseSlot(h, b)
 		}
@@ -273,8 +277,7 @@ func (r *Repository) checkKeys(ctx context.Context, res *CheckResult) {
 }
 
 func (r *Repository) checkLocks(ctx context.Context, res *CheckResult) {
-	var names []string
-	_ = r.be.List(ctx, LockFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil })
+	names, _ := listNames(ctx, r.be, LockFile)
 	host := hostname()
 	for _, n := range names {
 		li, err := r.loadLock(ctx, n)
@@ -288,20 +291,62 @@ func (r *Repository) checkLocks(ctx context.Context, res *CheckResult) {
 	}
 }
 
+// itemChecker finds the blobs an item needs that no pack holds, reading
+// each refs blob once however many items share it.
+type itemChecker struct {
+	r       *Repository
+	present *liveSet
+	seen    map[crypt.ID]refsResult
+}
+
+// refsResult is what one refs blob lists that is missing, or why it could
+// not be read.
+type refsResult struct {
+	missing []crypt.ID
+	err     error
+}
+
+func newItemChecker(r *Repository, present *liveSet) *itemChecker {
+	return &itemChecker{r: r, present: present, seen: map[crypt.ID]refsResult{}}
+}
+
+func (c *itemChecker) has(id crypt.ID) bool { _, ok := c.present.find(id); return ok }
+
+// missing returns the item's missing blobs, and the first error reading
+// one of its refs blobs.
+func (c *itemChecker) missing(ctx context.Context, it *Item) (missing []crypt.ID, readErr error) {
+	if it.Tree != nil && !c.has(*it.Tree) {
+		missing = append(missing, *it.Tree)
+	}
+	for _, ref := range it.Refs {
+		if !c.has(ref) {
+			missing = append(missing, ref)
+			continue
+		}
+		rr, ok := c.seen[ref]
+		if !ok {
+			ids, err := c.r.LoadRefs(ctx, []crypt.ID{ref})
+			rr.err = err
+			for _, id := range ids {
+				if !c.has(id) {
+					rr.missing = append(rr.missing, id)
+				}
+			}
+			c.seen[ref] = rr
+		}
+		missing = append(missing, rr.missing...)
+		if rr.err != nil && readErr == nil {
+			readErr = rr.err
+		}
+	}
+	return missing, readErr
+}
+
 // checkSnapshots loads every snapshot and checks that every blob each item
 // needs is in a pack. Refs blobs shared by snapshots are read once.
-func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, present *liveSet) []*Snapshot {
-	var names []string
-	_ = r.be.List(ctx, SnapshotFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil })
+func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, present *liveSet, names []string) []*Snapshot {
 	sort.Strings(names)
-	// Per refs blob: the ids it lists that are in no pack (nil: all there),
-	// or the error reading it.
-	type refsResult struct {
-		missing []crypt.ID
-		err     error
-	}
-	seen := map[crypt.ID]refsResult{}
-	has := func(id crypt.ID) bool { _, ok := present.find(id); return ok }
+	ic := newItemChecker(r, present)
 	var snaps []*Snapshot
 	for _, n := range names {
 		s, err := r.LoadSnapshot(ctx, n)
@@ -314,32 +359,7 @@ func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, prese
 		res.Snapshots++
 		for i := range s.Items {
 			it := &s.Items[i]
-			var missing []crypt.ID
-			var readErr error
-			if it.Tree != nil && !has(*it.Tree) {
-				missing = append(missing, *it.Tree)
-			}
-			for _, ref := range it.Refs {
-				if !has(ref) {
-					missing = append(missing, ref)
-					continue
-				}
-				rr, ok := seen[ref]
-				if !ok {
-					ids, err := r.LoadRefs(ctx, []crypt.ID{ref})
-					rr.err = err
-					for _, id := range ids {
-						if !has(id) {
-							rr.missing = append(rr.missing, id)
-						}
-					}
-					seen[ref] = rr
-				}
-				missing = append(missing, rr.missing...)
-				if rr.err != nil && readErr == nil {
-					readErr = rr.err
-				}
-			}
+			missing, readErr := ic.missing(ctx, it)
 			file := Handle{Type: SnapshotFile, Name: n}.String()
 			user := []string{fmt.Sprintf("snapshot %s item %q", s.ID.Short(), it.Name)}
 			if readErr != nil {
@@ -424,14 +444,14 @@ type packCheck struct {
 func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPack, h *crypt.Hasher) packCheck {
 	var out packCheck
 	file := Handle{Type: PackFile, Name: name}
-	raw, err := readWhole(ctx, r.be, file)
-	if err != nil {
+	raw, err := readVerified(ctx, r.be, file)
+	if errors.Is(err, ErrDamaged) && raw != nil {
+		// Damaged: look at each blob to name the ones that are lost.
+		out.problems = append(out.problems, Problem{File: file.String(), Error: errText(err)})
+	} else if err != nil {
 		out.problems = append(out.problems, Problem{File: file.String(), Error: "unreadable: " + err.Error()})
 		out.allBad = ip != nil
 		return out
-	}
-	if crypt.Hash(raw).String() != name {
-		out.problems = append(out.problems, Problem{File: file.String(), Error: errHashMismatch.Error()})
 	}
 	keys, blobs, err := r.parsePack(raw)
 	if err != nil {
@@ -552,19 +572,16 @@ func CheckKeyless(ctx context.Context, be Backend, readData bool, subset *Subset
 			case SnapshotFile:
 				res.Snapshots++
 			}
-			b, err := readWhole(ctx, be, h)
+			b, err := readVerified(ctx, be, h)
 			if errors.Is(err, ErrNotExist) {
 				continue // removed meanwhile (a lock)
-			}
-			if err == nil && crypt.Hash(b).String() != fi.Name {
-				err = errHashMismatch
 			}
 			if t == PackFile {
 				res.PacksRead++
 				res.BytesRead += int64(len(b))
 			}
 			if err != nil {
-				res.problem(Problem{File: h.String(), Error: err.Error()})
+				res.problem(Problem{File: h.String(), Error: errText(err)})
 			}
 		}
 	}

@@ -9,6 +9,10 @@ import (
 	"snap/crypt"
 )
 
+// errCopyStopped tells the reading side that the writing side gave up
+// (its error is the cause).
+var errCopyStopped = errors.New("copy stopped reading")
+
 // CopySnapshot copies snapshot s of src into dst, another repository with
 // its own keys and chunker parameters: every item is read back (decrypted)
 // and saved again through dst's writer, so it is re-chunked, deduplicated
@@ -61,8 +65,8 @@ func CopySnapshot(ctx context.Context, src *Repository, s *Snapshot, dst *Reposi
 			res, err = w.SaveStream(pr)
 			ids, size = res.Chunks, res.Size
 		}
-		pr.CloseWithError(errors.New("copy stopped reading"))
-		if rerr := <-done; rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
+		pr.CloseWithError(errCopyStopped)
+		if rerr := <-done; rerr != nil && !errors.Is(rerr, errCopyStopped) {
 			err = rerr // reading the source failed: that is the cause
 		}
 		if err == nil && size != it.Size {

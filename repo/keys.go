@@ -103,8 +103,8 @@ func OpenKey(ctx context.Context, be Backend, passphrase string) (*crypt.Master,
 	if _, err := loadConfigFile(ctx, be); err != nil {
 		return nil, "", err
 	}
-	var names []string
-	if err := be.List(ctx, KeyFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil }); err != nil {
+	names, err := listNames(ctx, be, KeyFile)
+	if err != nil {
 		return nil, "", err
 	}
 	sort.Strings(names)

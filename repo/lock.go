@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"snap/crypt"
 )
 
 // Lock timing (docs/format.md "Locks"). A held lock is rewritten every
@@ -44,7 +47,12 @@ type LockInfo struct {
 	User      string    `json:"user,omitempty"`
 	Exclusive bool      `json:"exclusive"`
 	Op        string    `json:"op,omitempty"`
-	Name      string    `json:"-"`
+	// Nonce is random per lock and kept across refreshes and an
+	// upgrade: a holder never conflicts with its own files.
+	Nonce string `json:"nonce,omitempty"`
+	Name  string `json:"-"`
+	// Unreadable marks a lock file that failed to load (RemoveLocks).
+	Unreadable bool `json:"-"`
 }
 
 // Stale reports whether the lock's holder is gone: not refreshed for a long
@@ -62,8 +70,8 @@ func (l *LockInfo) Stale(now time.Time, host string) bool {
 }
 
 func (l *LockInfo) String() string {
-	if l.PID == 0 && l.Host == "" {
-		return l.Op
+	if l.Unreadable {
+		return "an unreadable lock file"
 	}
 	kind := "shared"
 	if l.Exclusive {
@@ -132,24 +140,36 @@ type Lock struct {
 	done   chan struct{}
 }
 
-// Locks lists lock files.
+// Locks lists lock files. A holder refreshes its lock by writing a new file
+// and then removing the old one, so a file that vanishes between the
+// listing and the read may have a successor the listing missed: list again
+// until a listing reads whole.
 func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
-	var names []string
-	if err := r.be.List(ctx, LockFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil }); err != nil {
-		return nil, err
-	}
-	var out []*LockInfo
-	for _, n := range names {
-		li, err := r.loadLock(ctx, n)
-		if errors.Is(err, ErrNotExist) {
-			continue // released meanwhile
-		}
+	for attempt := 0; ; attempt++ {
+		names, err := listNames(ctx, r.be, LockFile)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, li)
+		var out []*LockInfo
+		vanished := false
+		for _, n := range names {
+			li, err := r.loadLock(ctx, n)
+			if errors.Is(err, ErrNotExist) {
+				vanished = true
+				continue
+			}
+			if errors.Is(err, ErrDamaged) {
+				return nil, fmt.Errorf("%w: lock file locks/%s is unreadable (%v); 'snap unlock' removes it", ErrLocked, n, err)
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, li)
+		}
+		if !vanished || attempt >= 20 {
+			return out, nil
+		}
 	}
-	return out, nil
 }
 
 func (r *Repository) loadLock(ctx context.Context, name string) (*LockInfo, error) {
@@ -176,9 +196,9 @@ func hostname() string {
 // that waits only for shared ones keeps its file while it waits, so new
 // shared lockers queue behind it instead of starving it.
 func (r *Repository) Lock(ctx context.Context, o LockOptions) (*Lock, error) {
-	l := &Lock{r: r, info: LockInfo{Host: hostname(), PID: os.Getpid(), Exclusive: o.Exclusive, Op: o.Op},
+	l := &Lock{r: r, info: LockInfo{Host: hostname(), PID: os.Getpid(), Exclusive: o.Exclusive, Op: o.Op, Nonce: newNonce()},
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if err := r.acquire(ctx, l, o, nil); err != nil {
+	if err := r.acquire(ctx, l, o); err != nil {
 		return nil, err
 	}
 	go l.refreshLoop()
@@ -186,9 +206,10 @@ func (r *Repository) Lock(ctx context.Context, o LockOptions) (*Lock, error) {
 }
 
 // acquire writes l's lock file and waits until no live lock conflicts with
-// it (other than the file keep names, if keep is set: the caller's own
-// shared lock, given up on success).
-func (r *Repository) acquire(ctx context.Context, l *Lock, o LockOptions, keep func() string) error {
+// it. A file it keeps while waiting is rewritten every lockRefresh, like a
+// held lock, so a long wait neither makes it stale to others nor leaves it
+// untrusted when the wait ends.
+func (r *Repository) acquire(ctx context.Context, l *Lock, o LockOptions) error {
 	poll := o.Poll
 	if poll <= 0 {
 		poll = 3 * time.Second
@@ -196,13 +217,17 @@ func (r *Repository) acquire(ctx context.Context, l *Lock, o LockOptions, keep f
 	start := time.Now()
 	notified := false
 	for {
-		if l.info.Name == "" {
+		if l.info.Name == "" || r.opts.Now().Sub(l.info.Time) >= lockRefresh {
+			old := l.info.Name
 			l.info.Time = r.opts.Now()
 			if err := l.write(ctx); err != nil {
 				return err
 			}
+			if old != "" {
+				_ = r.be.Remove(ctx, Handle{Type: LockFile, Name: old})
+			}
 		}
-		holder, err := r.conflict(ctx, &l.info, keep)
+		holder, err := r.conflict(ctx, &l.info)
 		if err != nil {
 			l.remove(ctx)
 			return err
@@ -237,20 +262,16 @@ func (r *Repository) acquire(ctx context.Context, l *Lock, o LockOptions, keep f
 	}
 }
 
-// conflict returns a live lock that conflicts with mine, ignoring mine and
-// the file keep names.
-func (r *Repository) conflict(ctx context.Context, mine *LockInfo, keep func() string) (*LockInfo, error) {
+// conflict returns a live lock that conflicts with mine, ignoring my own
+// files (same nonce).
+func (r *Repository) conflict(ctx context.Context, mine *LockInfo) (*LockInfo, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return nil, err
 	}
 	host := hostname()
-	kept := ""
-	if keep != nil {
-		kept = keep()
-	}
 	for _, li := range locks {
-		if li.Name == mine.Name || li.Name == kept || li.Stale(r.opts.Now(), host) {
+		if li.Name == mine.Name || (mine.Nonce != "" && li.Nonce == mine.Nonce) || li.Stale(r.opts.Now(), host) {
 			continue
 		}
 		if conflicts(mine, li) {
@@ -270,15 +291,10 @@ func (l *Lock) Upgrade(ctx context.Context, o LockOptions) error {
 		l.mu.Unlock()
 		return nil
 	}
-	x := &Lock{r: l.r, info: l.info}
+	x := &Lock{r: l.r, info: l.info} // same nonce: never in conflict with the shared file
 	l.mu.Unlock()
 	x.info.Exclusive, x.info.Name = true, ""
-	keep := func() string {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.info.Name
-	}
-	if err := l.r.acquire(ctx, x, o, keep); err != nil {
+	if err := l.r.acquire(ctx, x, o); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -385,8 +401,8 @@ func (l *Lock) Unlock() {
 // what it removed and what it left. Unreadable lock files count as stale:
 // a live holder rewrites its file every few minutes.
 func (r *Repository) RemoveLocks(ctx context.Context, all bool) (removed, kept []*LockInfo, err error) {
-	var names []string
-	if err := r.be.List(ctx, LockFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil }); err != nil {
+	names, err := listNames(ctx, r.be, LockFile)
+	if err != nil {
 		return nil, nil, err
 	}
 	host := hostname()
@@ -396,12 +412,12 @@ func (r *Repository) RemoveLocks(ctx context.Context, all bool) (removed, kept [
 			continue
 		}
 		if errors.Is(err, ErrDamaged) {
-			li, err = &LockInfo{Name: n, Op: "unreadable lock file"}, nil
+			li, err = &LockInfo{Name: n, Unreadable: true}, nil
 		}
 		if err != nil {
 			return removed, kept, err
 		}
-		if !all && li.Op != "unreadable lock file" && !li.Stale(r.opts.Now(), host) {
+		if !all && !li.Unreadable && !li.Stale(r.opts.Now(), host) {
 			kept = append(kept, li)
 			continue
 		}
@@ -411,4 +427,9 @@ func (r *Repository) RemoveLocks(ctx context.Context, all bool) (removed, kept [
 		removed = append(removed, li)
 	}
 	return removed, kept, nil
+}
+
+func newNonce() string {
+	k := crypt.NewRandomKey()
+	return hex.EncodeToString(k[:8])
 }

@@ -119,6 +119,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 		return nil, err
 	}
 	snaps = slices.DeleteFunc(snaps, func(s *Snapshot) bool { return o.Forgotten[s.ID] })
+	r.refreshIndex()
 	if _, err := r.Index(ctx); err != nil {
 		return nil, err
 	}
@@ -180,12 +181,12 @@ func repackError(err error) error {
 
 // plan decides per pack: delete those with nothing needed, repack the
 // emptiest partly used ones until the unused space left is within limit.
-func (sc *repoScan) plan(max MaxUnused) *PruneStats {
+func (sc *repoScan) plan(maxUnused MaxUnused) *PruneStats {
 	st := &PruneStats{Snapshots: len(sc.snaps), Packs: len(sc.packs)}
 	var candidates []*packInfo
 	var unused int64
 	for _, p := range sc.packs {
-		st.PackBytes += max64(p.diskSize, 0)
+		st.PackBytes += max(p.diskSize, 0)
 		switch {
 		case p.diskSize < 0:
 			p.action = packDropMissing
@@ -210,7 +211,7 @@ func (sc *repoScan) plan(max MaxUnused) *PruneStats {
 		a, b := candidates[i], candidates[j]
 		return float64(a.unused)/float64(a.size) > float64(b.unused)/float64(b.size)
 	})
-	limit := max.limit(st.UsedBytes)
+	limit := maxUnused.limit(st.UsedBytes)
 	for _, p := range candidates {
 		if unused <= limit {
 			break
@@ -236,13 +237,6 @@ func (sc *repoScan) plan(max MaxUnused) *PruneStats {
 	st.UnusedAfter = unused
 	st.FreedBytes = st.DeletedBytes - st.RepackedBytes
 	return st
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // repack copies the blobs whose kept copy is in p into new packs, verbatim:
@@ -290,6 +284,14 @@ func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []in
 	if len(superseded) == 0 && len(written) == 0 && len(sc.unindexed) == 0 {
 		return nil
 	}
+	// Packs no index listed at the scan may have been indexed since by a
+	// backup that was uploading them then: only those still unindexed now,
+	// with no backup running, are leftovers of crashed runs. (Looked up
+	// before this prune writes index files of its own.)
+	indexedNow, err := r.packsOfNewIndexFiles(ctx, sc)
+	if err != nil {
+		return err
+	}
 	if err := lock.Check(); err != nil {
 		return err
 	}
@@ -300,7 +302,6 @@ func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []in
 	}
 	sort.Strings(files)
 	keep := func(p index.Pack) bool { return sc.packs[sc.byID[p.ID]].action == packKeep }
-	var err error
 	st.IndexWritten, st.IndexDeleted, err = r.rewriteIndex(ctx, files, keep, written, lock)
 	if err != nil {
 		return err
@@ -312,13 +313,6 @@ func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []in
 				return err
 			}
 		}
-	}
-	// Packs no index listed at the scan may have been indexed since by a
-	// backup that was uploading them then: only those still unindexed now,
-	// with no backup running, are leftovers of crashed runs.
-	indexedNow, err := r.packsOfNewIndexFiles(ctx, sc)
-	if err != nil {
-		return err
 	}
 	deleted := 0
 	for _, fi := range sc.unindexed {
@@ -343,17 +337,17 @@ func (r *Repository) packsOfNewIndexFiles(ctx context.Context, sc *repoScan) (ma
 	for _, f := range sc.files {
 		known[f] = true
 	}
-	var fresh []string
-	if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error {
-		if !known[fi.Name] {
-			fresh = append(fresh, fi.Name)
-		}
-		return nil
-	}); err != nil {
+	names, err := listNames(ctx, r.be, IndexFile)
+	if err != nil {
 		return nil, err
 	}
+	return r.packsListedBy(ctx, slices.DeleteFunc(names, func(n string) bool { return known[n] }))
+}
+
+// packsListedBy returns the packs the named index files list.
+func (r *Repository) packsListedBy(ctx context.Context, files []string) (map[crypt.ID]bool, error) {
 	out := map[crypt.ID]bool{}
-	for _, f := range fresh {
+	for _, f := range files {
 		packs, err := r.LoadIndexFile(ctx, f)
 		if err != nil {
 			return nil, err
@@ -441,15 +435,12 @@ func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *
 // parses its header. It needs only the metadata key.
 func (r *Repository) readVerifiedPack(ctx context.Context, name string, buf ...[]byte) ([]byte, [][]byte, []index.Blob, error) {
 	h := Handle{Type: PackFile, Name: name}
-	b, err := readWhole(ctx, r.be, h, buf...)
+	b, err := readVerified(ctx, r.be, h, buf...)
 	if errors.Is(err, ErrNotExist) {
 		return nil, nil, nil, &DamagedError{File: h, Err: err}
 	}
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	if crypt.Hash(b).String() != name {
-		return nil, nil, nil, &DamagedError{File: h, Err: errHashMismatch}
 	}
 	keys, blobs, err := r.parsePack(b)
 	if err != nil {

@@ -73,8 +73,8 @@ type RepairIndexStats struct {
 // left in place ('snap repair packs' deals with them). Hold an exclusive
 // lock.
 func (r *Repository) RepairIndex(ctx context.Context, lock *Lock) (*RepairIndexStats, error) {
-	var old []string
-	if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error { old = append(old, fi.Name); return nil }); err != nil {
+	old, err := listNames(ctx, r.be, IndexFile)
+	if err != nil {
 		return nil, err
 	}
 	var packs []FileInfo
@@ -101,7 +101,6 @@ func (r *Repository) RepairIndex(ctx context.Context, lock *Lock) (*RepairIndexS
 		st.Packs++
 		st.Blobs += len(blobs)
 	}
-	var err error
 	st.IndexWritten, st.IndexDeleted, err = r.rewriteIndex(ctx, nil, nil, found, lock)
 	if err != nil {
 		return st, err
@@ -186,15 +185,14 @@ type RepairedPack struct {
 // aside the items that needed them). Salvage needs the full key to tell a
 // damaged data blob from an intact one.
 func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]RepairedPack, error) {
-	names := o.Packs
-	if len(names) == 0 {
-		// Every pack on disk, and every indexed pack that is missing.
-		seen := map[string]bool{}
+	// Every pack on disk, and every indexed pack that is missing.
+	seen := map[string]bool{}
+	{
 		if err := r.be.List(ctx, PackFile, func(fi FileInfo) error { seen[fi.Name] = true; return nil }); err != nil {
 			return nil, err
 		}
-		var files []string
-		if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error { files = append(files, fi.Name); return nil }); err != nil {
+		files, err := listNames(ctx, r.be, IndexFile)
+		if err != nil {
 			return nil, err
 		}
 		for _, f := range files {
@@ -206,6 +204,10 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 				seen[p.ID.String()] = true
 			}
 		}
+	}
+	listed := seen
+	names := o.Packs
+	if len(names) == 0 {
 		for n := range seen {
 			names = append(names, n)
 		}
@@ -221,15 +223,18 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 		if err != nil {
 			return nil, fmt.Errorf("%q is not a pack name", name)
 		}
-		raw, err := readWhole(ctx, r.be, Handle{Type: PackFile, Name: name})
-		if errors.Is(err, ErrNotExist) {
-			raw, err = nil, nil // missing: a copy may have it
-		}
-		if err != nil {
-			return nil, err
-		}
-		if raw != nil && crypt.Hash(raw) == id {
+		raw, err := readVerified(ctx, r.be, Handle{Type: PackFile, Name: name})
+		switch {
+		case err == nil:
 			continue // intact
+		case errors.Is(err, ErrNotExist):
+			if !listed[name] {
+				return out, fmt.Errorf("%w: no pack %s on disk or in the index (a typo?)", ErrNotFound, name)
+			}
+			raw = nil // missing: a copy may have it
+		case errors.Is(err, ErrDamaged) && raw != nil:
+		default:
+			return out, err
 		}
 		rp := RepairedPack{Pack: name, Lost: []string{}}
 		if o.From != nil {
@@ -263,8 +268,8 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 	// packs from the index, then delete the damaged files. A pack copied
 	// back that no index lists (its header was unreadable when the index
 	// was rebuilt) is indexed again.
-	var files []string
-	if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error { files = append(files, fi.Name); return nil }); err != nil {
+	files, err := listNames(ctx, r.be, IndexFile)
+	if err != nil {
 		return out, err
 	}
 	var supersede []string
@@ -344,15 +349,12 @@ func (r *Repository) salvage(ctx context.Context, raw []byte, h *crypt.Hasher, p
 // copyFrom copies file h from another copy of the repository if that copy
 // hashes to its name, and reports whether it did.
 func (r *Repository) copyFrom(ctx context.Context, from Backend, h Handle) (bool, error) {
-	b, err := readWhole(ctx, from, h)
-	if errors.Is(err, ErrNotExist) {
-		return false, nil
+	b, err := readVerified(ctx, from, h)
+	if errors.Is(err, ErrNotExist) || errors.Is(err, ErrDamaged) {
+		return false, nil // not there, or damaged there too
 	}
 	if err != nil {
 		return false, err
-	}
-	if crypt.Hash(b).String() != h.Name {
-		return false, nil // damaged there too
 	}
 	if err := r.be.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil {
 		return false, err
@@ -391,9 +393,9 @@ func (r *Repository) RepairSnapshots(ctx context.Context, o RepairSnapshotsOptio
 	if err != nil {
 		return nil, err
 	}
-	has := func(id crypt.ID) bool { _, ok := present.find(id); return ok }
-	var names []string
-	if err := r.be.List(ctx, SnapshotFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil }); err != nil {
+	ic := newItemChecker(r, present)
+	names, err := listNames(ctx, r.be, SnapshotFile)
+	if err != nil {
 		return nil, err
 	}
 	sort.Strings(names)
@@ -413,25 +415,13 @@ func (r *Repository) RepairSnapshots(ctx context.Context, o RepairSnapshotsOptio
 			if it.Error != "" {
 				continue
 			}
-			lost := 0
-			if it.Tree != nil && !has(*it.Tree) {
-				lost++
-			}
-			for _, ref := range it.Refs {
-				if !has(ref) {
-					lost++
-					continue
-				}
-				ids, err := r.LoadRefs(ctx, []crypt.ID{ref})
-				if err != nil {
-					lost++
-					continue
-				}
-				for _, id := range ids {
-					if !has(id) {
-						lost++
-					}
-				}
+			missing, err := ic.missing(ctx, it)
+			lost := len(missing)
+			switch {
+			case errors.Is(err, ErrBlobNotFound) || errors.Is(err, ErrDamaged):
+				lost++ // a refs blob that cannot be read: its ids are lost
+			case err != nil:
+				return res, fmt.Errorf("snapshot %s item %q: %w (nothing was changed for it; run repair again when the repository reads)", s.ID.Short(), it.Name, err)
 			}
 			if lost > 0 {
 				damaged = append(damaged, it.Name)
@@ -471,8 +461,8 @@ func (r *Repository) presentBlobs(ctx context.Context) (*liveSet, error) {
 	if err := r.be.List(ctx, PackFile, func(fi FileInfo) error { disk[fi.Name] = fi.Size; return nil }); err != nil {
 		return nil, err
 	}
-	var files []string
-	if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error { files = append(files, fi.Name); return nil }); err != nil {
+	files, err := listNames(ctx, r.be, IndexFile)
+	if err != nil {
 		return nil, err
 	}
 	set := &liveSet{}

@@ -230,6 +230,20 @@ func (r *Repository) Index(ctx context.Context) (*index.Cache, error) {
 	return c, nil
 }
 
+// refreshIndex forgets the memoized cache so the next Index call syncs it
+// again: for an operation that has just taken its lock, since another
+// process may have pruned since this one last looked.
+func (r *Repository) refreshIndex() {
+	if r.cache != nil {
+		r.cache.Close()
+		r.cache = nil
+	}
+	if r.cacheTmp != "" {
+		os.Remove(r.cacheTmp)
+		r.cacheTmp = ""
+	}
+}
+
 // privateIndex builds a cache of this process's own from scratch: for when
 // the shared one is stale and in use.
 func (r *Repository) privateIndex(ctx context.Context, dir string) (*index.Cache, error) {
@@ -260,9 +274,10 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 	}
 	var names []string
 	listed := map[string]bool{}
-	var newBytes int64
+	var newBytes, totalBytes int64
 	err = r.be.List(ctx, IndexFile, func(fi FileInfo) error {
 		listed[fi.Name] = true
+		totalBytes += fi.Size
 		if !have[fi.Name] {
 			names = append(names, fi.Name)
 			newBytes += fi.Size
@@ -289,7 +304,7 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 				r.damagedIndex = map[string]error{}
 			}
 			r.damagedIndex[name] = err
-			return nil, nil
+			return nil, index.ErrSkip
 		}
 		return packs, err
 	}
@@ -301,25 +316,19 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 		if err := c.Reset(); err != nil {
 			return err
 		}
-		var all []string
-		var total int64
-		err := r.be.List(ctx, IndexFile, func(fi FileInfo) error {
-			all = append(all, fi.Name)
-			total += fi.Size
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("list index files: %w", err)
+		all := make([]string, 0, len(listed))
+		for n := range listed {
+			all = append(all, n)
 		}
-		return c.BulkLoad(all, load, int(total/bytesPerBlob))
+		return c.BulkLoad(all, load, int(totalBytes/bytesPerBlob))
 	}
 	for _, name := range names {
 		packs, err := load(name)
+		if errors.Is(err, index.ErrSkip) {
+			continue
+		}
 		if err != nil {
 			return err
-		}
-		if packs == nil && r.damagedIndex[name] != nil {
-			continue
 		}
 		if overlay {
 			c.AddOverlay(packs)

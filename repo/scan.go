@@ -63,9 +63,19 @@ func (r *Repository) scanRepo(ctx context.Context, snaps []*Snapshot) (*repoScan
 	m.set.freeze()
 	sc := &repoScan{snaps: snaps, byID: map[crypt.ID]int32{}, live: &m.set}
 
+	// Index files are listed before packs, in the repository's write
+	// order: a pack an index file lists was durable before that file
+	// was written, so it is in the pack listing unless it is really gone.
+	// (Packs listed before a backup's new index file are merely
+	// unindexed here; phase 2 looks again.)
+	files, err := listNames(ctx, r.be, IndexFile)
+	if err != nil {
+		return nil, err
+	}
+	sc.files = files
 	disk := map[crypt.ID]int64{}
 	var diskNames []FileInfo
-	err := r.be.List(ctx, PackFile, func(fi FileInfo) error {
+	err = r.be.List(ctx, PackFile, func(fi FileInfo) error {
 		id, err := crypt.ParseID(fi.Name)
 		if err != nil {
 			return nil // not a pack name: not ours to judge here (check reports it)
@@ -76,9 +86,6 @@ func (r *Repository) scanRepo(ctx context.Context, snaps []*Snapshot) (*repoScan
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
-	}
-	if err := r.be.List(ctx, IndexFile, func(fi FileInfo) error { sc.files = append(sc.files, fi.Name); return nil }); err != nil {
-		return nil, fmt.Errorf("list index files: %w", err)
 	}
 	sort.Strings(sc.files)
 	for fi, name := range sc.files {

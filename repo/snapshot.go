@@ -137,8 +137,8 @@ func parseSnapshot(h Handle, plain []byte) (*Snapshot, error) {
 // Snapshots loads every snapshot, oldest first. A damaged snapshot is an
 // error naming it: listing never silently hides one.
 func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
-	var names []string
-	if err := r.be.List(ctx, SnapshotFile, func(fi FileInfo) error { names = append(names, fi.Name); return nil }); err != nil {
+	names, err := listNames(ctx, r.be, SnapshotFile)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]*Snapshot, 0, len(names))

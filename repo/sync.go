@@ -38,6 +38,8 @@ type SyncOptions struct {
 	Progress func(SyncStats)
 	// Workers copying packs at once; 0 means 4.
 	Workers int
+	// DestName names the destination in messages.
+	DestName string
 }
 
 // SyncStats count what a sync did.
@@ -83,7 +85,11 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 		extra   []string
 	}
 	plans := map[FileType]*plan{}
-	for _, t := range syncOrder {
+	// The source is listed in the reverse of the write order (snapshots
+	// first): a backup committing meanwhile adds files the listing misses
+	// at worst, never a snapshot whose packs it missed.
+	for i := len(syncOrder) - 1; i >= 0; i-- {
+		t := syncOrder[i]
 		have := map[string]int64{}
 		if err := dst.List(ctx, t, func(fi FileInfo) error { have[fi.Name] = fi.Size; return nil }); err != nil {
 			return st, fmt.Errorf("list destination %s: %w", t, err)
@@ -142,7 +148,7 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 				return nil
 			}
 			if errors.Is(err, ErrNotExist) {
-				return nil // removed at the source meanwhile (a lock)
+				return nil // removed at the source meanwhile (forgotten or pruned)
 			}
 			if err != nil {
 				return err
@@ -157,6 +163,21 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 	if o.Delete {
 		if len(st.Damaged) > 0 {
 			return st, fmt.Errorf("%w: not deleting anything at the destination while the source has damaged files", ErrDamaged)
+		}
+		// A pack the source's index lists but its disk lacks is lost at
+		// the source: the copy here is what mends it, never delete it.
+		indexed, err := r.indexedPacks(ctx)
+		if err != nil {
+			return st, err
+		}
+		var lost []string
+		for _, name := range plans[PackFile].extra {
+			if id, err := crypt.ParseID(name); err == nil && indexed[id] {
+				lost = append(lost, name)
+			}
+		}
+		if len(lost) > 0 {
+			return st, fmt.Errorf("%w: %d packs the source's index lists are missing at the source (first: %s); not deleting anything at the destination, which still has them: run 'snap repair packs --from %s' on the source", ErrDamaged, len(lost), lost[0], o.DestName)
 		}
 		for i := len(syncOrder) - 1; i >= 0; i-- {
 			t := syncOrder[i]
@@ -203,22 +224,17 @@ func (r *Repository) syncConfig(ctx context.Context, dst Backend) error {
 // copyVerified copies one content-named file: it must hash to its name at
 // the source, and again when read back from the destination.
 func copyVerified(ctx context.Context, src, dst Backend, h Handle) (int64, error) {
-	b, err := readWhole(ctx, src, h)
+	b, err := readVerified(ctx, src, h)
 	if err != nil {
 		return 0, err
-	}
-	if crypt.Hash(b).String() != h.Name {
-		return 0, &DamagedError{File: h, Err: errHashMismatch}
 	}
 	if err := dst.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil {
 		return 0, fmt.Errorf("destination: %w", err)
 	}
-	back, err := readWhole(ctx, dst, h)
-	if err != nil {
-		return 0, fmt.Errorf("destination: read back %v: %w", h, err)
-	}
-	if crypt.Hash(back).String() != h.Name {
+	if _, err := readVerified(ctx, dst, h, b); errors.Is(err, ErrDamaged) {
 		return 0, fmt.Errorf("destination: %v reads back different bytes than were written (a failing disk?)", h)
+	} else if err != nil {
+		return 0, fmt.Errorf("destination: read back %v: %w", h, err)
 	}
 	return int64(len(b)), nil
 }
@@ -252,4 +268,13 @@ feed:
 	close(work)
 	wg.Wait()
 	return context.Cause(ctx)
+}
+
+// indexedPacks returns every pack the index files list.
+func (r *Repository) indexedPacks(ctx context.Context) (map[crypt.ID]bool, error) {
+	files, err := listNames(ctx, r.be, IndexFile)
+	if err != nil {
+		return nil, err
+	}
+	return r.packsListedBy(ctx, files)
 }

@@ -27,7 +27,7 @@ func (f maxUnusedFlag) Set(s string) error {
 }
 
 func parseMaxUnused(s string) (repo.MaxUnused, error) {
-	bad := fmt.Errorf("invalid --max-unused %q: give a percentage of the used space (5%%), a size (100M, 2G) or unlimited", s)
+	bad := fmt.Errorf("invalid --max-unused %q: give a percentage of the packs' size (5%%), a size (100M, 2G) or unlimited", s)
 	switch {
 	case s == "unlimited":
 		return repo.MaxUnused{Unlimited: true}, nil
@@ -77,7 +77,7 @@ type pruneOptions struct {
 
 func (o *pruneOptions) AddFlags(fs *pflag.FlagSet) {
 	o.MaxUnused = repo.DefaultMaxUnused
-	fs.Var(maxUnusedFlag{&o.MaxUnused}, "max-unused", "unused space to tolerate in kept packs: a percentage of the used space, a size, or unlimited (only delete wholly unused packs)")
+	fs.Var(maxUnusedFlag{&o.MaxUnused}, "max-unused", "unused space to tolerate in kept packs: a percentage of the packs' size after prune, a size, or unlimited (only delete wholly unused packs)")
 }
 
 func init() {

@@ -234,9 +234,9 @@ func (j *job) run(ctx context.Context) error {
 	{
 		co := &checkOptions{}
 		if days := p.readDataDays(); days > 0 {
-			// Group n of days by the day of the year: every pack is read
-			// once in any days consecutive nights.
-			co.Subset = fmt.Sprintf("%d/%d", now().YearDay()%days+1, days)
+			// Group n of days by the day number: every pack is read once
+			// in any days consecutive nights.
+			co.Subset = fmt.Sprintf("%d/%d", int(now().Unix()/86400)%days+1, days)
 		}
 		res, err := check(ctx, j.quiet, co)
 		j.step("check", err)
@@ -368,9 +368,12 @@ func (j *job) writeMetrics(start time.Time, ok bool) {
 }
 
 // hooks runs a hook list in order with /bin/sh; the first failure stops it.
-// Their output goes to the log.
+// The log names a hook by its place (hooks.before[0]), never its command
+// line: the log's tail goes to monitors, and commands may carry tokens.
+// Its output goes to the local log only (--verbose) and to the error.
 func (j *job) hooks(ctx context.Context, which string, cmds []string, runErr string) error {
-	for _, c := range cmds {
+	for i, c := range cmds {
+		name := fmt.Sprintf("hooks.%s[%d]", which, i)
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c)
 		cmd.Env = append(os.Environ(), "SNAP_PROFILE="+j.name, "SNAP_ERROR="+runErr)
 		if j.snap != nil {
@@ -379,9 +382,10 @@ func (j *job) hooks(ctx context.Context, which string, cmds []string, runErr str
 		var out tailBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
-		j.log.Info("hook ran", "hook", which, "command", c, "output", strings.TrimSpace(out.String()), "ok", err == nil)
+		j.log.Info("hook ran", "hook", name, "ok", err == nil)
+		j.log.Debug("hook output", "hook", name, "output", strings.TrimSpace(out.String()))
 		if err != nil {
-			return fmt.Errorf("%s hook %q: %v: %s", which, c, err, strings.TrimSpace(out.String()))
+			return fmt.Errorf("%s failed (%v): %s", name, err, strings.TrimSpace(out.String()))
 		}
 	}
 	return nil
