@@ -445,7 +445,8 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 	var out packCheck
 	file := Handle{Type: PackFile, Name: name}
 	raw, err := readVerified(ctx, r.be, file)
-	if errors.Is(err, ErrDamaged) && raw != nil {
+	hashBad := errors.Is(err, ErrDamaged) && raw != nil
+	if hashBad {
 		// Damaged: look at each blob to name the ones that are lost.
 		out.problems = append(out.problems, Problem{File: file.String(), Error: errText(err)})
 	} else if err != nil {
@@ -472,6 +473,10 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 			s = r.meta
 		} else if s, err = r.sessionSealer(keys[b.KeySlot]); errors.Is(err, ErrWriteOnly) {
 			out.skipped++
+			if hashBad {
+				// Sealed to this key: any of them may be the damaged one.
+				out.badIDs = append(out.badIDs, b.ID)
+			}
 			continue
 		} else if err != nil {
 			out.problems = append(out.problems, Problem{File: file.String(), Blob: b.ID.Short(), Error: "session key: " + err.Error()})

@@ -39,7 +39,6 @@ func CopySnapshot(ctx context.Context, src *Repository, s *Snapshot, dst *Reposi
 			out.Items = append(out.Items, it)
 			continue
 		}
-		before := w.Stats().BytesQueued.Load()
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
@@ -79,7 +78,7 @@ func CopySnapshot(ctx context.Context, src *Repository, s *Snapshot, dst *Reposi
 			w.Abort()
 			return nil, fmt.Errorf("copy snapshot %s item %q: %w", s.ID.Short(), it.Name, err)
 		}
-		it.Added = w.Stats().BytesQueued.Load() - before
+		it.Added = w.Claim(ids, it.Refs)
 		out.Items = append(out.Items, it)
 	}
 	if err := w.Flush(); err != nil {

@@ -14,7 +14,7 @@ var (
 	// ErrVersion: the repository was written by a newer, incompatible snap.
 	ErrVersion = errors.New("unsupported repository format version")
 	// ErrWriteOnly: a write-only key was used for something that reads data.
-	ErrWriteOnly = errors.New("this key cannot decrypt data: it is a write-only key; use the full key (kept offline) to dump or restore")
+	ErrWriteOnly = errors.New("this key cannot decrypt data: it is a write-only key; give the full key (the one kept offline) with --key-file FILE or SNAP_KEY_FILE, or its passphrase")
 	// ErrDamaged: a repository file failed authentication or parsing.
 	ErrDamaged = errors.New("repository damaged")
 	// ErrNotFound: no snapshot or item matched.

@@ -248,7 +248,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 			}
 		}
 		if !r.CanRead() {
-			return out, fmt.Errorf("pack %s is damaged and no intact copy was found: salvaging its blobs needs the full key (or give --from a copy of the repository)", name)
+			return out, fmt.Errorf("pack %s is damaged and no intact copy was found; salvaging its blobs needs the full key, or give --from a copy of the repository: %w", name, ErrWriteOnly)
 		}
 		if raw != nil {
 			r.salvage(ctx, raw, h, pb, &rp)

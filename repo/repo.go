@@ -72,7 +72,7 @@ type InitOptions struct {
 // caller stores the key (AddKey with a passphrase, or a key file).
 func Init(ctx context.Context, be Backend, o InitOptions) (*crypt.Master, error) {
 	if _, err := be.Stat(ctx, Handle{Type: ConfigFile}); err == nil {
-		return nil, errors.New("a repository already exists there (config file found)")
+		return nil, errors.New("a repository already exists there (it has a config file): give another --repo, or use this one")
 	}
 	id := newRepoID()
 	m, err := crypt.NewMaster(id)

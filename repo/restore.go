@@ -95,6 +95,9 @@ func (r *Repository) loadOrdered(ctx context.Context, ids []crypt.ID, fn func(cr
 
 // StreamItem writes a stream item's bytes to w, verifying the total size.
 func (r *Repository) StreamItem(ctx context.Context, it *Item, w io.Writer) (int64, error) {
+	if err := it.available(); err != nil {
+		return 0, err
+	}
 	if it.Kind != KindStream {
 		return 0, fmt.Errorf("item %q is a %s item, not a stream", it.Name, it.Kind)
 	}

@@ -65,6 +65,9 @@ type RestoreStats struct {
 // RestoreTree writes a tree item under target, keeping modes, mtimes and,
 // when running as root, owners. Existing files are overwritten.
 func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (*RestoreStats, error) {
+	if err := it.available(); err != nil {
+		return nil, err
+	}
 	if it.Kind != KindTree || it.Tree == nil {
 		return nil, fmt.Errorf("item %q is a %s item, not a tree: use 'snap dump'", it.Name, it.Kind)
 	}
@@ -234,6 +237,9 @@ func setMeta(p string, n *Node, root bool) error {
 
 // WriteTar writes a tree item as a tar stream (PAX where needed).
 func (r *Repository) WriteTar(ctx context.Context, it *Item, w io.Writer) error {
+	if err := it.available(); err != nil {
+		return err
+	}
 	if it.Kind != KindTree || it.Tree == nil {
 		return fmt.Errorf("item %q is not a tree", it.Name)
 	}

@@ -71,6 +71,37 @@ type Item struct {
 	Error string `json:"error,omitempty"`
 }
 
+// ErrItemUnavailable: an item that failed at backup time or that 'snap
+// repair snapshots' set aside has nothing to restore. It is damage.
+var ErrItemUnavailable = fmt.Errorf("%w: item set aside", ErrDamaged)
+
+// available says whether an item has data to read.
+func (it *Item) available() error {
+	if it.Error != "" {
+		return fmt.Errorf("%w: item %q has nothing to restore: %s", ErrItemUnavailable, it.Name, it.Error)
+	}
+	return nil
+}
+
+// CheckItem is nil for an item with data; otherwise an error that names
+// the snapshot's intact items, to restore those instead.
+func (s *Snapshot) CheckItem(it *Item) error {
+	if it.Error == "" {
+		return nil
+	}
+	var ok []string
+	for _, o := range s.Items {
+		if o.Error == "" {
+			ok = append(ok, o.Name)
+		}
+	}
+	hint := "no item of this snapshot is intact: use an earlier snapshot"
+	if len(ok) > 0 {
+		hint = fmt.Sprintf("its intact items can be restored one by one: --item %s", strings.Join(ok, " --item "))
+	}
+	return fmt.Errorf("%w: snapshot %s, item %q has nothing to restore (%s); %s", ErrItemUnavailable, s.ID.Short(), it.Name, it.Error, hint)
+}
+
 // Item returns the named item.
 func (s *Snapshot) Item(name string) (*Item, error) {
 	var names []string
@@ -173,6 +204,9 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, e
 			if all[i].Status == StatusComplete {
 				return all[i], nil
 			}
+		}
+		if len(all) > 0 {
+			return nil, fmt.Errorf("%w: the repository has no complete snapshot, only %d partial ones (the newest: %s); give its id to restore its intact items", ErrNotFound, len(all), all[len(all)-1].ID.Short())
 		}
 		return nil, fmt.Errorf("%w: the repository has no complete snapshot", ErrNotFound)
 	}

@@ -45,7 +45,7 @@ type Writer struct {
 	pending sync.WaitGroup
 
 	mu         sync.Mutex
-	known      map[crypt.ID]struct{} // saved or queued by this run
+	known      map[crypt.ID]int64 // saved or queued by this run: plaintext length, -1 once claimed
 	cur        *packBuf
 	packs      []index.Pack // uploaded, not yet in an index file
 	indexBlobs int          // blobs of packs
@@ -100,7 +100,7 @@ func (r *Repository) NewWriter(ctx context.Context) (*Writer, error) {
 		r: r, idx: idx, session: crypt.NewSealer(key), wrapped: wrapped, enc: enc,
 		ctx: ctx, cancel: cancel,
 		jobs:    make(chan blobJob, n),
-		known:   map[crypt.ID]struct{}{},
+		known:   map[crypt.ID]int64{},
 		uploads: make(chan *packBuf, 1),
 		packMem: make(chan []byte, 3),
 	}
@@ -167,7 +167,7 @@ func (w *Writer) Save(typ uint8, id crypt.ID, data []byte, release func()) error
 	if !ok {
 		ok = w.idx.Has(id)
 		if !ok {
-			w.known[id] = struct{}{}
+			w.known[id] = int64(len(data))
 		}
 	}
 	w.mu.Unlock()
@@ -189,6 +189,24 @@ func (w *Writer) Save(typ uint8, id crypt.ID, data []byte, release func()) error
 		}
 		return context.Cause(w.ctx)
 	}
+}
+
+// Claim returns the plaintext bytes of the blobs among ids that this run
+// stored and no earlier Claim counted: what one item of a run added, with
+// a blob shared by items counted once, for the item that claims it first.
+func (w *Writer) Claim(ids ...[]crypt.ID) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var n int64
+	for _, list := range ids {
+		for _, id := range list {
+			if v, ok := w.known[id]; ok && v >= 0 {
+				n += v
+				w.known[id] = -1
+			}
+		}
+	}
+	return n
 }
 
 // SaveBlob hashes and stores one blob, returning its id.

@@ -112,7 +112,7 @@ func TestCheckRepairSync(t *testing.T) {
 	if got := e.ok(nil, "dump", "latest", "db.sql").stdout; got != string(db) || snaps[0].ID != dbID {
 		t.Fatal("the intact snapshot changed, or is not latest")
 	}
-	r = e.expect(ExitFailure, nil, "restore", snaps[1].ID, "--item", "app", "--target", filepath.Join(e.dir, "x"))
+	r = e.expect(ExitDamaged, nil, "restore", snaps[1].ID, "--item", "app", "--target", filepath.Join(e.dir, "x"))
 	if !strings.Contains(r.stderr, "damaged") {
 		t.Fatalf("restore of a set-aside item: %s", r.stderr)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
+	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -41,14 +43,22 @@ func runDump(ctx context.Context, g *globalOptions, _ *dumpOptions, args []strin
 	if err != nil {
 		return err
 	}
+	if err := s.CheckItem(it); err != nil {
+		return err
+	}
 	bw := bufio.NewWriterSize(g.stdout, 1<<20)
 	if it.Kind == repo.KindTree {
 		err = r.WriteTar(ctx, it, bw)
 	} else {
 		_, err = r.StreamItem(ctx, it, bw)
 	}
-	if err != nil {
-		return err
+	if err == nil {
+		err = bw.Flush()
 	}
-	return bw.Flush()
+	// The reader went away ('snap dump ... | head'): not a failure, and
+	// the deferred Close still releases the lock (SIGPIPE is ignored).
+	if errors.Is(err, syscall.EPIPE) {
+		return nil
+	}
+	return err
 }

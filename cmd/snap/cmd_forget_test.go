@@ -128,3 +128,28 @@ func TestForgetPruneWriteOnly(t *testing.T) {
 		t.Fatalf("%d snapshots after forget by id", n)
 	}
 }
+
+// TestItemAddedPerItem: items of one run are saved concurrently; each one's
+// "added" is what it added, not what the whole run had added meanwhile.
+func TestItemAddedPerItem(t *testing.T) {
+	e := newEnv(t)
+	e.ok(nil, "init")
+	a, b := randData(71, 3<<20), randData(72, 1<<20)
+	f := filepath.Join(e.dir, "b")
+	os.WriteFile(f, b, 0o600)
+	e.ok(bytes.NewReader(a), "backup", "--stdin", "--command", "cat "+f, "--item", "a", "--item", "b")
+	items := e.snapshots()[0].Items
+	for i, want := range []int{len(a), len(b)} {
+		// Its data plus a little for its reference list.
+		if got := items[i].Added; got < int64(want) || got > int64(want)+4096 {
+			t.Fatalf("item %s added %d bytes, its data is %d", items[i].Name, got, want)
+		}
+	}
+	// Night 2: the same data adds nothing.
+	e.ok(bytes.NewReader(a), "backup", "--stdin", "--command", "cat "+f, "--item", "a", "--item", "b")
+	for _, it := range e.snapshots()[1].Items {
+		if it.Added != 0 {
+			t.Fatalf("unchanged item %s added %d bytes", it.Name, it.Added)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/user"
 
@@ -56,9 +57,14 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 	if err := os.MkdirAll(g.Repo, 0o700); err != nil {
 		return err
 	}
-	wantSlot := g.KeyFile == "" || g.PasswordFile != "" || g.getenv("SNAP_PASSWORD") != ""
+	newPass := g.getenv("SNAP_NEW_PASSWORD")
+	wantSlot := g.KeyFile == "" || g.PasswordFile != "" || g.getenv("SNAP_PASSWORD") != "" || newPass != ""
 	var pass string
-	if wantSlot {
+	switch {
+	case !wantSlot:
+	case newPass != "":
+		pass = newPass // a new passphrase, as 'snap key add' takes it
+	default:
 		if pass, err = g.passphrase("New repository passphrase: ", true); err != nil {
 			return err
 		}
@@ -75,7 +81,7 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 	}
 	m, err := repo.Init(ctx, be, repo.InitOptions{Level: o.Compression, Chunker: &params})
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", g.Repo, err)
 	}
 	if g.KeyFile != "" {
 		if err := writeKeyFile(g.KeyFile, m); err != nil {

@@ -89,6 +89,9 @@ func runKey(ctx context.Context, g *globalOptions, o *keyOptions, args []string)
 			writeJSON(g.stdout, keys)
 			return nil
 		}
+		if len(keys) == 0 {
+			g.printf("no passphrase key slots: this repository opens only with key files (snap key add makes one)\n")
+		}
 		for _, k := range keys {
 			cur := " "
 			if k.ID == r.slot {

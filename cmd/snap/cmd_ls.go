@@ -68,6 +68,9 @@ func runLs(ctx context.Context, g *globalOptions, _ *lsOptions, args []string) e
 			if it.Kind == repo.KindTree {
 				extra = fmt.Sprintf("  %d files, %d dirs", it.Files, it.Dirs)
 			}
+			if it.Error != "" {
+				extra += "  NOT RESTORABLE: " + it.Error
+			}
 			fmt.Fprintf(g.stdout, "  %-24s %-6s %10s%s\n", it.Name, it.Kind, formatBytes(it.Size), extra)
 		}
 		return nil
@@ -76,13 +79,20 @@ func runLs(ctx context.Context, g *globalOptions, _ *lsOptions, args []string) e
 	if err != nil {
 		return err
 	}
+	if err := s.CheckItem(it); err != nil {
+		return err
+	}
 	if it.Kind != repo.KindTree {
 		fmt.Fprintf(g.stdout, "%s: stream of %d bytes\n", it.Name, it.Size)
 		return nil
 	}
 	var entries []lsEntry
 	err = r.WalkTree(ctx, *it.Tree, func(p string, n *repo.Node) error {
-		e := lsEntry{Path: p, Type: string(n.Type), Mode: os.FileMode(n.Mode & 0o777).String(), UID: n.UID, GID: n.GID, Size: n.Size, MTime: n.MTime, Link: n.Target}
+		typ := string(n.Type)
+		if n.Type == repo.NodeFile {
+			typ = "-"
+		}
+		e := lsEntry{Path: p, Type: typ, Mode: os.FileMode(n.Mode & 0o777).String(), UID: n.UID, GID: n.GID, Size: n.Size, MTime: n.MTime, Link: n.Target}
 		if g.JSON {
 			entries = append(entries, e)
 			return nil

@@ -131,12 +131,12 @@ func runRepair(ctx context.Context, g *globalOptions, o *repairOptions, args []s
 		if g.JSON {
 			writeJSON(g.stdout, res)
 		}
-		verb := "rewrote"
-		if o.DryRun {
-			verb = "would rewrite"
-		}
 		for _, s := range res.Rewritten {
-			g.printf("snapshot %.8s: %s as %.8s, items set aside: %s\n", s.Old, verb, s.New, strings.Join(s.Items, ", "))
+			if o.DryRun {
+				g.printf("snapshot %.8s: would be rewritten, items set aside: %s\n", s.Old, strings.Join(s.Items, ", "))
+			} else {
+				g.printf("snapshot %.8s: rewritten as %.8s (partial), items set aside: %s\n", s.Old, s.New, strings.Join(s.Items, ", "))
+			}
 		}
 		for _, n := range res.Unreadable {
 			warn(g, "snapshots/%s is unreadable: copy it back from another copy of the repository, or remove it with 'snap forget %.8s'", n, n)

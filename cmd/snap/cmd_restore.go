@@ -87,8 +87,8 @@ func runRestore(ctx context.Context, g *globalOptions, o *restoreOptions, args [
 		return err
 	}
 	for _, it := range items {
-		if it.Error != "" {
-			return fmt.Errorf("item %q failed at backup time (%s): nothing to restore", it.Name, it.Error)
+		if err := s.CheckItem(it); err != nil {
+			return err
 		}
 		switch it.Kind {
 		case repo.KindTree:

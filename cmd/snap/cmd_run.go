@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,7 +139,8 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, args []string)
 		}
 	}
 	if err != nil {
-		j.log.Error("run failed", "profile", name, "error", err.Error())
+		// Info: with --quiet the error is printed once, as snap's last line.
+		j.log.Info("run failed", "profile", name, "error", err.Error())
 		if herr := j.hooks(ctx, "on_failure", p.Hooks.OnFailure, err.Error()); herr != nil {
 			j.log.Warn("on_failure hook failed", "error", herr.Error())
 		}
@@ -228,7 +230,7 @@ func (j *job) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	j.log.Info("backup saved", "snapshot", j.snap.ID.Short(), "items", len(j.snap.Items), "bytes_read", j.bytesRead(), "bytes_added", j.snap.Stored, "seconds", fmt.Sprintf("%.1f", j.snap.Duration))
+	j.log.Info("backup saved", "snapshot", j.snap.ID.Short(), "items", len(j.snap.Items), "bytes_read", j.bytesRead(), "bytes_added", j.snap.Stored, "seconds", math.Round(j.snap.Duration*10)/10)
 	defer j.measure(ctx, r)
 
 	{

@@ -182,7 +182,20 @@ func scheduleInstall(ctx context.Context, g *globalOptions, o *scheduleOptions, 
 		what = "systemd timer"
 	}
 	reportSchedulePlan(g, p, fmt.Sprintf("installed a %s: 'snap run %s' daily at %s", what, profile, p.Time))
+	if kind == schedule.Cron && !cronDaemonPresent() {
+		warn(g, "no cron daemon is installed on this machine, so the job will not run until one is: apt-get install cron (or schedule 'snap run %s' another way)", profile)
+	}
 	return nil
+}
+
+// cronDaemonPresent looks for the cron daemons Debian and others ship.
+func cronDaemonPresent() bool {
+	for _, p := range []string{"/usr/sbin/cron", "/usr/sbin/crond", "/usr/bin/crond", "/usr/sbin/anacron"} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // checkScheduledProfile refuses a profile 'snap run' would not know.
@@ -197,7 +210,9 @@ func checkScheduledProfile(g *globalOptions, name string) error {
 		}
 	}
 	for n := range presets {
-		known = append(known, n)
+		if g.cfg == nil || g.cfg.Profiles[n] == nil {
+			known = append(known, n)
+		}
 	}
 	sort.Strings(known)
 	where := "no config file is in use"

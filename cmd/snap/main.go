@@ -51,6 +51,9 @@ func main() {
 	if p := os.Getenv("SNAP_MEMPROFILE"); p != "" {
 		go peakHeapProfile(p) // for performance work only
 	}
+	// A write to a closed pipe returns EPIPE instead of killing snap, so
+	// 'snap dump ... | head' still releases its lock.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()

@@ -82,7 +82,7 @@ func discover(ctx context.Context, project string) (*sources.Docker, *sources.Pl
 }
 
 func printPlan(g *globalOptions, plan *sources.Plan, verb string) {
-	fmt.Fprintf(g.stdout, "%s of Docker Compose project %q:\n", verb, plan.Project)
+	fmt.Fprintf(g.stdout, "%s Docker Compose project %q:\n", verb, plan.Project)
 	for _, it := range plan.Items {
 		fmt.Fprintf(g.stdout, "  %-18s %s\n", it.Name, it.Describe)
 	}
@@ -234,7 +234,6 @@ func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sour
 	for k, v := range pi.Meta {
 		it.Meta[k] = v
 	}
-	before := w.Stats().BytesQueued.Load()
 	var res repo.StreamResult
 	var err error
 	switch pi.Source {
@@ -270,7 +269,7 @@ func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sour
 		if terr != nil {
 			return it, nil, terr
 		}
-		return treeItem(w, it, tres, before, nil)
+		return treeItem(w, it, tres, nil)
 	case sources.SourceCommand:
 		res, err = pipeSource(w, func(out io.Writer) error {
 			rd, wait, err := startCommand(pi.Command)
@@ -291,7 +290,7 @@ func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sour
 		if terr != nil {
 			return it, nil, terr
 		}
-		return treeItem(w, it, tres, before, fc)
+		return treeItem(w, it, tres, fc)
 	default:
 		return it, nil, fmt.Errorf("unknown source %q", pi.Source)
 	}
@@ -302,18 +301,18 @@ func backupPlanItem(ctx context.Context, w *repo.Writer, r *openedRepo, pi *sour
 		return it, nil, err
 	}
 	it.Size = res.Size
-	it.Added = w.Stats().BytesQueued.Load() - before
+	it.Added = w.Claim(res.Chunks, it.Refs)
 	return it, nil, nil
 }
 
-func treeItem(w *repo.Writer, it repo.Item, tres repo.TreeResult, before int64, fc *repo.FilesCache) (repo.Item, *repo.FilesCache, error) {
+func treeItem(w *repo.Writer, it repo.Item, tres repo.TreeResult, fc *repo.FilesCache) (repo.Item, *repo.FilesCache, error) {
 	var err error
 	if it.Refs, err = w.SaveRefs(tres.Refs); err != nil {
 		return it, nil, err
 	}
 	root := tres.Root
 	it.Kind, it.Tree, it.Size, it.Files, it.Dirs = repo.KindTree, &root, tres.Size, tres.Files, tres.Dirs
-	it.Added = w.Stats().BytesQueued.Load() - before
+	it.Added = w.Claim(tres.Refs, it.Refs)
 	return it, fc, nil
 }
 
@@ -584,8 +583,8 @@ func confirm(g *globalOptions, yes bool) error {
 
 func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r *openedRepo, snap *repo.Snapshot, items []*repo.Item) error {
 	for _, it := range items {
-		if it.Error != "" {
-			return fmt.Errorf("item %q failed at backup time (%s): nothing to restore", it.Name, it.Error)
+		if err := snap.CheckItem(it); err != nil {
+			return err
 		}
 	}
 	d, plan, err := snapshotPlan(ctx, g, snap, o.Project)
