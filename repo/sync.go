@@ -15,8 +15,8 @@ import (
 // immutable and named by their hash, so a file the destination has is the
 // file the source has, and only missing files are copied:
 //
-//   - the config first (only into an empty destination), then key slots,
-//     packs, index files and snapshots, in the repository's own write order,
+//   - into an empty destination, key slots and then the config first; then
+//     the key slots, packs, index files and snapshots it lacks, in the repository's own write order,
 //     so the destination is a consistent repository at every moment and an
 //     interrupted sync resumes where it stopped;
 //   - every file is checked against its name before it is copied (damage
@@ -64,7 +64,7 @@ var syncOrder = []FileType{KeyFile, PackFile, IndexFile, SnapshotFile}
 // on r (op sync) so no prune removes files while they are copied.
 func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*SyncStats, error) {
 	st := &SyncStats{Damaged: []string{}}
-	if err := r.syncConfig(ctx, dst); err != nil {
+	if err := r.syncConfig(ctx, dst, st); err != nil {
 		return st, err
 	}
 	dr, err := Open(ctx, dst, r.master, Options{CacheDir: o.CacheDir, Now: r.opts.Now})
@@ -200,7 +200,7 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 
 // syncConfig copies the config into an empty destination, or checks that
 // the destination's is this repository's.
-func (r *Repository) syncConfig(ctx context.Context, dst Backend) error {
+func (r *Repository) syncConfig(ctx context.Context, dst Backend, st *SyncStats) error {
 	dc, err := loadConfigFile(ctx, dst)
 	switch {
 	case err == nil:
@@ -210,6 +210,23 @@ func (r *Repository) syncConfig(ctx context.Context, dst Backend) error {
 		return nil
 	case !errors.Is(err, ErrNoRepository):
 		return fmt.Errorf("destination: %w", err)
+	}
+	// Key slots go before the config: a destination that has a config
+	// opens with the same passphrases as the source, even if the sync
+	// stops right after.
+	keys, err := listNames(ctx, r.be, KeyFile)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		n, err := copyVerified(ctx, r.be, dst, Handle{Type: KeyFile, Name: k})
+		if err != nil && !errors.Is(err, ErrNotExist) {
+			return err
+		}
+		st.FilesToCopy++
+		st.FilesCopied++
+		st.BytesToCopy += n
+		st.BytesCopied += n
 	}
 	b, err := readFile(ctx, r.be, Handle{Type: ConfigFile})
 	if err != nil {
