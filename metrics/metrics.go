@@ -42,6 +42,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"snap/internal/atomicfile"
 )
 
 // ErrNoProfile: Run.Profile is empty; every metric is labelled by it.
@@ -144,7 +146,7 @@ func WriteTextfile(dir string, r Run) error {
 	} else if v, ok := readPrevious(path, r.Profile); ok {
 		last = v
 	}
-	if err := writeAtomic(dir, name, render(r, last)); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, name), render(r, last), 0o644); err != nil {
 		return fmt.Errorf("metrics: write %s: %w", path, err)
 	}
 	return nil
@@ -152,43 +154,6 @@ func WriteTextfile(dir string, r Run) error {
 
 func seconds(t time.Time) float64 {
 	return float64(t.UnixMilli()) / 1000
-}
-
-// writeAtomic writes data to a temp file in dir and renames it over name.
-// The temp name ends in .tmp, which the collector's *.prom glob skips.
-func writeAtomic(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil { // CreateTemp makes 0600; the collector may run as another user
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	// Make the rename itself durable. Best effort: the file is already in
-	// place, and the next run rewrites it anyway.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }
 
 // Metric names, shared by render and readPrevious.

@@ -58,6 +58,12 @@ func (f *fixture) open(m *crypt.Master) *repo.Repository {
 // backupStream stores one stream item as a snapshot and returns it and the
 // bytes the run added (plaintext of new blobs).
 func backupStream(r *repo.Repository, name string, rd io.Reader) (*repo.Snapshot, int64, error) {
+	return backupStreamLocked(r, nil, name, rd)
+}
+
+// backupStreamLocked is a backup as the command runs it when l is set:
+// under a held lock, checked before the commit.
+func backupStreamLocked(r *repo.Repository, l *repo.Lock, name string, rd io.Reader) (*repo.Snapshot, int64, error) {
 	ctx := context.Background()
 	w, err := r.NewWriter(ctx)
 	if err != nil {
@@ -75,6 +81,11 @@ func backupStream(r *repo.Repository, name string, rd io.Reader) (*repo.Snapshot
 	}
 	if err := w.Flush(); err != nil {
 		return nil, 0, err
+	}
+	if l != nil {
+		if err := l.Check(); err != nil {
+			return nil, 0, err
+		}
 	}
 	s := &repo.Snapshot{Time: time.Now(), Host: "test", Status: repo.StatusComplete,
 		Items: []repo.Item{{Name: name, Kind: repo.KindStream, Size: res.Size, Refs: refs}}}

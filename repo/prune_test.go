@@ -289,7 +289,7 @@ func TestPruneConcurrentWithBackups(t *testing.T) {
 					errs <- err
 					return
 				}
-				s, _, err := backupStreamChecked(r, l, fmt.Sprintf("w%d-%d", w, i), data)
+				s, _, err := backupStreamLocked(r, l, fmt.Sprintf("w%d-%d", w, i), bytes.NewReader(data))
 				l.Unlock()
 				if err != nil {
 					errs <- err
@@ -343,38 +343,6 @@ func TestPruneConcurrentWithBackups(t *testing.T) {
 		t.Fatalf("locked runs left %d unindexed packs", st.PacksUnindexed)
 	}
 	expectRestores(t, f.fresh(nil), want)
-}
-
-// backupStreamChecked is a backup as the command runs it: under a held
-// lock, checked before the commit.
-func backupStreamChecked(r *repo.Repository, l *repo.Lock, name string, data []byte) (*repo.Snapshot, int64, error) {
-	ctx := context.Background()
-	w, err := r.NewWriter(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	res, err := w.SaveStream(bytes.NewReader(data))
-	if err != nil {
-		w.Abort()
-		return nil, 0, err
-	}
-	refs, err := w.SaveRefs(res.Chunks)
-	if err != nil {
-		w.Abort()
-		return nil, 0, err
-	}
-	if err := w.Flush(); err != nil {
-		return nil, 0, err
-	}
-	if err := l.Check(); err != nil {
-		return nil, 0, err
-	}
-	s := &repo.Snapshot{Time: time.Now(), Host: "test", Status: repo.StatusComplete,
-		Items: []repo.Item{{Name: name, Kind: repo.KindStream, Size: res.Size, Refs: refs}}}
-	if _, err := r.SaveSnapshot(ctx, s); err != nil {
-		return nil, 0, err
-	}
-	return s, w.Stats().BytesQueued.Load(), nil
 }
 
 // TestPruneFaultInjection fails, or crashes, prune at every write and every

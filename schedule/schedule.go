@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"snap/internal/atomicfile"
 )
 
 // Kind is how a schedule is installed.
@@ -302,7 +304,7 @@ func (m *Manager) Apply(ctx context.Context, p *Plan) error {
 		var err error
 		switch {
 		case s.Write != nil:
-			err = writeAtomic(m.abs(s.Write.Path), []byte(s.Write.Content), s.Write.Mode)
+			err = atomicfile.WriteFile(m.abs(s.Write.Path), []byte(s.Write.Content), s.Write.Mode)
 		case s.Remove != "":
 			err = os.Remove(m.abs(s.Remove))
 			if errors.Is(err, fs.ErrNotExist) {
@@ -593,40 +595,6 @@ func cronArg(s string) string {
 		s = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}
 	return strings.ReplaceAll(s, "%", `\%`)
-}
-
-// writeAtomic writes through a temporary file in the same directory, so a
-// crash leaves the old file or the new one. The temporary name starts with
-// a dot, which cron and systemd both ignore.
-func writeAtomic(p string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(p)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(mode); err != nil { // CreateTemp makes 0600; cron wants 0644, not group-writable
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), p); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
 }
 
 // syncDir makes a rename or remove durable; best effort, the change itself
