@@ -85,23 +85,29 @@ func expectRestores(t *testing.T, r *repo.Repository, want map[crypt.ID]map[stri
 	}
 }
 
-func TestPruneDeletesUnusedPacks(t *testing.T) {
-	f := newFixture(t, nil, testChunker())
-	ctx := context.Background()
+// forgetFirstOfTwo backs up two random streams of size bytes as two
+// snapshots and forgets the first: its packs are then wholly unused.
+func forgetFirstOfTwo(t *testing.T, f *fixture, seed uint64, size int) (a, b []byte, kept *repo.Snapshot) {
+	t.Helper()
 	r := f.open(nil)
-	a, b := randBytes(1, 10<<20), randBytes(2, 10<<20)
+	a, b = randBytes(seed, size), randBytes(seed+1, size)
 	sa, _, err := backupStream(r, "s", bytes.NewReader(a))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, _, err := backupStream(r, "s", bytes.NewReader(b))
-	if err != nil {
+	if kept, _, err = backupStream(r, "s", bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
-	_, before := packBytes(t, f.be)
-	if err := r.ForgetSnapshot(ctx, sa.ID); err != nil {
+	if err := r.ForgetSnapshot(context.Background(), sa.ID); err != nil {
 		t.Fatal(err)
 	}
+	return a, b, kept
+}
+
+func TestPruneDeletesUnusedPacks(t *testing.T) {
+	f := newFixture(t, nil, testChunker())
+	_, b, sb := forgetFirstOfTwo(t, f, 1, 10<<20)
+	_, before := packBytes(t, f.be) // forget only removed a snapshot file
 	dry := mustPrune(t, f.open(nil), repo.PruneOptions{DryRun: true})
 	if n, size := packBytes(t, f.be); size != before || n == 0 {
 		t.Fatal("a dry run changed the repository")
@@ -207,19 +213,7 @@ func TestPruneRepacksWithWriteOnlyKey(t *testing.T) {
 func TestPruneKeepsWhatAConcurrentBackupNeeds(t *testing.T) {
 	f := newFixture(t, nil, testChunker())
 	ctx := context.Background()
-	r := f.open(nil)
-	a, b := randBytes(5, 8<<20), randBytes(6, 8<<20)
-	sa, _, err := backupStream(r, "s", bytes.NewReader(a))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, _, err := backupStream(r, "s", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.ForgetSnapshot(ctx, sa.ID); err != nil {
-		t.Fatal(err)
-	}
+	a, b, sb := forgetFirstOfTwo(t, f, 5, 8<<20)
 	var s3 *repo.Snapshot
 	var added int64
 	o := repo.PruneOptions{}

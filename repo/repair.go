@@ -221,7 +221,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 	for _, name := range names {
 		id, err := crypt.ParseID(name)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not a pack name", name)
+			return nil, fmt.Errorf("%q is not a pack name: give the 64-hex names that 'snap check' prints (data/ab/NAME)", name)
 		}
 		raw, err := readVerified(ctx, r.be, Handle{Type: PackFile, Name: name})
 		switch {

@@ -111,15 +111,7 @@ func runSchedule(ctx context.Context, g *globalOptions, o *scheduleOptions, args
 		if err != nil {
 			return err
 		}
-		if o.DryRun {
-			printSchedulePlan(g, p)
-			return nil
-		}
-		if err := m.Apply(ctx, p); err != nil {
-			return err
-		}
-		reportSchedulePlan(g, p, fmt.Sprintf("removed the schedule of profile %s", p.Profile))
-		return nil
+		return applySchedulePlan(ctx, g, m, p, o.DryRun, fmt.Sprintf("removed the schedule of profile %s", p.Profile))
 	}
 	return usagef("unknown subcommand %q: use install, list or remove", sub)
 }
@@ -170,21 +162,29 @@ func scheduleInstall(ctx context.Context, g *globalOptions, o *scheduleOptions, 
 	if err != nil {
 		return err
 	}
-	if o.DryRun {
+	what := "cron file"
+	if kind == schedule.Systemd {
+		what = "systemd timer"
+	}
+	if err := applySchedulePlan(ctx, g, m, p, o.DryRun, fmt.Sprintf("installed a %s: 'snap run %s' daily at %s", what, profile, p.Time)); err != nil || o.DryRun {
+		return err
+	}
+	if kind == schedule.Cron && !cronDaemonPresent() {
+		warn(g, "no cron daemon is installed on this machine, so the job will not run until one is: apt-get install cron (or schedule 'snap run %s' another way)", profile)
+	}
+	return nil
+}
+
+// applySchedulePlan prints a plan (dry run) or carries it out and says so.
+func applySchedulePlan(ctx context.Context, g *globalOptions, m *schedule.Manager, p *schedule.Plan, dryRun bool, done string) error {
+	if dryRun {
 		printSchedulePlan(g, p)
 		return nil
 	}
 	if err := m.Apply(ctx, p); err != nil {
 		return err
 	}
-	what := "cron file"
-	if kind == schedule.Systemd {
-		what = "systemd timer"
-	}
-	reportSchedulePlan(g, p, fmt.Sprintf("installed a %s: 'snap run %s' daily at %s", what, profile, p.Time))
-	if kind == schedule.Cron && !cronDaemonPresent() {
-		warn(g, "no cron daemon is installed on this machine, so the job will not run until one is: apt-get install cron (or schedule 'snap run %s' another way)", profile)
-	}
+	reportSchedulePlan(g, p, done)
 	return nil
 }
 

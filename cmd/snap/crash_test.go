@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -94,15 +95,7 @@ func TestKill9DuringBackup(t *testing.T) {
 	committed := 0
 	for i := range iters {
 		data := randData(uint64(100+i), 40<<20)
-		cmd := exec.Command(bin, "backup", "--stdin", "--item", "s", tree)
-		cmd.Env, cmd.Stdin = env, bytes.NewReader(data)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		delay := time.Duration(rng.Int64N(int64(span) * 11 / 10))
-		timer := time.AfterFunc(delay, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
-		_ = cmd.Wait()
-		timer.Stop()
+		delay := killAt(t, bin, env, bytes.NewReader(data), rng, span, "backup", "--stdin", "--item", "s", tree)
 
 		// Every snapshot is listed; new ones, the first and the latest
 		// restore to exactly what was sent (all of them at the end: a
@@ -147,12 +140,12 @@ func killIterations() int {
 	return iters
 }
 
-// killAt runs the snap binary with args and kills it after a random part
-// of span (sometimes after it finished).
-func killAt(t *testing.T, bin string, env []string, rng *rand.Rand, span time.Duration, args ...string) time.Duration {
+// killAt runs the snap binary with args (and stdin, if not nil) and kills
+// it after a random part of span (sometimes after it finished).
+func killAt(t *testing.T, bin string, env []string, stdin io.Reader, rng *rand.Rand, span time.Duration, args ...string) time.Duration {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = env
+	cmd.Env, cmd.Stdin = env, stdin
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +233,7 @@ func TestKill9DuringPrune(t *testing.T) {
 	for i := range iters {
 		forgetOldest()
 		backup()
-		delay := killAt(t, bin, env, rng, span, "prune", "--max-unused", "0%")
+		delay := killAt(t, bin, env, nil, rng, span, "prune", "--max-unused", "0%")
 		t.Logf("iteration %d: killed after %v", i, delay)
 		verify(i, false)
 	}
@@ -286,7 +279,7 @@ func TestKill9DuringSync(t *testing.T) {
 			delete(want, snaps[0].ID)
 			e.ok(nil, "prune")
 		}
-		delay := killAt(t, bin, env, rng, span, "sync", dest, "--delete")
+		delay := killAt(t, bin, env, nil, rng, span, "sync", dest, "--delete")
 		if r := e.run(nil, "check", "--repo", dest); r.code != 0 && r.code != ExitNoRepo {
 			t.Fatalf("iteration %d (killed after %v): the destination has problems: %s", i, delay, r.stderr)
 		}
