@@ -34,8 +34,7 @@ fingerprint() {
 
 step "snap init: the full key goes in a 0600 file that stays offline"
 "$SNAP" init --key-file "$work/full.key"
-"$SNAP" key export --write-only --key-file "$work/full.key" > "$work/host.key"
-chmod 600 "$work/host.key"
+"$SNAP" key export --write-only --key-file "$work/full.key" --output "$work/host.key"
 
 step "snap backup n8n --dry-run (what the nightly job will take)"
 "$SNAP" backup n8n --dry-run --key-file "$work/host.key"

@@ -2,19 +2,24 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 
 	"github.com/spf13/pflag"
 
 	"snap/crypt"
+	"snap/internal/atomicfile"
 	"snap/repo"
 )
 
 type keyOptions struct {
 	NewPasswordFile string
 	WriteOnly       bool
+	Output          string
+	Force           bool
 }
 
 func init() {
@@ -26,19 +31,25 @@ func init() {
        snap key add [--new-password-file F] [--write-only]
        snap key remove ID
        snap key passwd [--new-password-file F]
-       snap key export [--write-only] > FILE
+       snap key export [--write-only] --output FILE [--force]
+       snap key export [--write-only] | COMMAND
 
 The new passphrase comes from --new-password-file, SNAP_NEW_PASSWORD or a
 prompt. 'key export --write-only' prints a key that can back up, list,
 forget, prune and check but never decrypt data: give that one to the server
-that runs the nightly backup, and keep the full key offline.
+that runs the nightly backup, and keep the full key offline. --output
+writes the key file with mode 0600 whatever the umask (a shell redirect
+makes it 0644, which snap then refuses to read), atomically, and never over
+an existing file unless --force.
 
 Examples:
-  snap key export --write-only > /etc/snap/host.key && chmod 600 /etc/snap/host.key
+  snap key export --write-only --output /etc/snap/host.key
   snap key add --new-password-file /root/second-pass`,
 		flags: func(fs *pflag.FlagSet) {
 			fs.StringVar(&o.NewPasswordFile, "new-password-file", "", "read the new passphrase from this file")
 			fs.BoolVar(&o.WriteOnly, "write-only", false, "add or export a write-only key")
+			fs.StringVarP(&o.Output, "output", "o", "", "export: write the key to this file (mode 0600, atomic)")
+			fs.BoolVar(&o.Force, "force", false, "export: replace an existing --output file")
 		},
 		run: func(ctx context.Context, g *globalOptions, args []string) error {
 			return runKey(ctx, g, &o, args)
@@ -140,11 +151,34 @@ func runKey(ctx context.Context, g *globalOptions, o *keyOptions, args []string)
 		if o.WriteOnly {
 			m = m.WriteOnly()
 		}
+		if o.Output != "" {
+			return exportKeyFile(g, o, m)
+		}
 		if f, ok := g.stdout.(*os.File); ok && isTerminal(f) {
-			return usagef("refusing to print a key to a terminal: redirect to a file (snap key export > key && chmod 600 key)")
+			return usagef("refusing to print a key to a terminal: use --output FILE (written with mode 0600)")
 		}
 		_, err := g.stdout.Write(crypt.MarshalKeyFile(m))
 		return err
 	}
 	return usagef("unknown key command %q: use list, add, remove, passwd or export", sub)
+}
+
+// exportKeyFile writes a key file with mode 0600 whatever the umask, never
+// half-written, and over an existing file only with --force.
+func exportKeyFile(g *globalOptions, o *keyOptions, m *crypt.Master) error {
+	data := crypt.MarshalKeyFile(m)
+	var err error
+	if o.Force {
+		err = atomicfile.WriteFile(o.Output, data, 0o600)
+	} else {
+		err = atomicfile.WriteNew(o.Output, data, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return usagef("%s already exists: choose another path, or add --force to replace it", o.Output)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("writing key file: %w", err)
+	}
+	g.printf("%s key written to %s (mode 0600)\n", m.Kind(), o.Output)
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -256,4 +257,34 @@ func TestKeyCommands(t *testing.T) {
 		t.Fatalf("removed %d keys, want 1", removed)
 	}
 	e.ok(nil, "snapshots")
+}
+
+// TestKeyExportOutput: --output writes 0600 whatever the umask, the key
+// opens the repository, and an existing file is kept unless --force.
+func TestKeyExportOutput(t *testing.T) {
+	e := newEnv(t)
+	full := filepath.Join(e.dir, "full.key")
+	e.vars["SNAP_PASSWORD"] = ""
+	e.ok(nil, "init", "--key-file", full)
+	wo := filepath.Join(e.dir, "host.key")
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	e.ok(nil, "key", "export", "--write-only", "--key-file", full, "--output", wo)
+	fi, err := os.Stat(wo)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("exported key: mode %v, err %v", fi.Mode().Perm(), err)
+	}
+	e.ok(strings.NewReader("x"), "backup", "--stdin", "--key-file", wo)
+	before, _ := os.ReadFile(wo)
+	r := e.expect(ExitUsage, nil, "key", "export", "--key-file", full, "--output", wo)
+	if !strings.Contains(r.stderr, "already exists") || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("overwrite without --force: %s", r.stderr)
+	}
+	if after, _ := os.ReadFile(wo); !bytes.Equal(before, after) {
+		t.Fatal("existing key file changed without --force")
+	}
+	e.ok(nil, "key", "export", "--key-file", full, "--output", wo, "--force")
+	if after, _ := os.ReadFile(wo); !strings.Contains(string(after), "AGE-SECRET-KEY") {
+		t.Fatal("--force did not replace the file with the full key")
+	}
 }

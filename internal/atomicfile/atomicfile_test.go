@@ -28,3 +28,24 @@ func TestWriteFile(t *testing.T) {
 		t.Fatal("write into a missing directory succeeded")
 	}
 }
+
+func TestWriteNew(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "key")
+	if err := WriteNew(p, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, err %v", fi.Mode(), err)
+	}
+	if err := WriteNew(p, []byte("other"), 0o600); !os.IsExist(err) {
+		t.Fatalf("second WriteNew: %v, want an exists error", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "secret" {
+		t.Fatalf("existing file changed to %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+}
