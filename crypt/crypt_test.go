@@ -98,14 +98,30 @@ func TestKeyFileRoundTrip(t *testing.T) {
 	}
 }
 
+// FuzzParseKeyFile: what parses re-marshals to a key file that parses to
+// the same master, and marshalling that again gives the same bytes.
 func FuzzParseKeyFile(f *testing.F) {
 	m, _ := NewMaster("r")
 	f.Add(MarshalKeyFile(m))
 	f.Add(MarshalKeyFile(m.WriteOnly()))
+	f.Add([]byte(katFullKeyFile))
+	f.Add([]byte(katWriteOnlyKeyFile))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseKeyFile(b)
-		if err == nil && m.Kind() == KindFull && m.DataIdentity == nil {
-			t.Fatal("full key without identity")
+		if err != nil {
+			return
+		}
+		enc := MarshalKeyFile(m)
+		again, err := ParseKeyFile(enc)
+		if err != nil {
+			t.Fatalf("a parsed key file re-marshals to one that does not parse: %v\n%s", err, enc)
+		}
+		if again.RepoID != m.RepoID || again.MetaKey != m.MetaKey || again.Kind() != m.Kind() ||
+			(m.DataIdentity != nil && again.DataIdentity.String() != m.DataIdentity.String()) {
+			t.Fatalf("key file round trip: %+v != %+v", again, m)
+		}
+		if !bytes.Equal(MarshalKeyFile(again), enc) {
+			t.Fatal("MarshalKeyFile is not canonical")
 		}
 	})
 }
