@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 5s
 FUZZ_TARGETS := repo:FuzzParsePackHeader repo:FuzzParseIndex repo:FuzzParseTree repo:FuzzParseRefs \
-	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile \
+	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzOpenConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile \
 	repo/retention:FuzzParseDuration metrics:FuzzReadPrevious metrics:FuzzRoundTrip
 
 .PHONY: build test deps lint unit race fuzz crash bench bench-small demo clean

@@ -22,6 +22,15 @@ func unhex(t *testing.T, s string) []byte {
 	return b
 }
 
+// katBytes decodes pinned hex, for fuzz seeds.
+func katBytes(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // katKey returns the key whose byte i is base+i.
 func katKey(base byte) crypt.Key {
 	var k crypt.Key
