@@ -369,10 +369,10 @@ const katSlotFile = `{
 func TestKnownKeySlot(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	be := NewLocal(dir)
-	if err := be.Save(ctx, Handle{Type: ConfigFile}, bytes.NewReader([]byte(katConfigFile)), int64(len(katConfigFile))); err != nil {
+	if err := os.WriteFile(dir+"/config", []byte(katConfigFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	be := NewLocal(dir)
 	id, _ := age.ParseX25519Identity(katIdentity)
 	m := &crypt.Master{RepoID: katRepoID, MetaKey: katMetaKey, DataIdentity: id}
 	name, err := AddKey(ctx, be, m, KeyParams{Passphrase: "correct horse battery staple", WorkFactor: 10, Host: "web1", User: "root",
