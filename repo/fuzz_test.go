@@ -8,6 +8,7 @@ import (
 
 	"snap/crypt"
 	"snap/index"
+	"snap/repo/backend"
 )
 
 func sampleBlobs() ([][]byte, []index.Blob) {
@@ -128,7 +129,7 @@ func FuzzParseSnapshot(f *testing.F) {
 	f.Add([]byte(`{"version":1,"items":[{"name":"t","kind":"tree"}]}`))
 	name := crypt.Hash([]byte("s")).String()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = parseSnapshot(Handle{Type: SnapshotFile, Name: name}, b)
+		_, _ = parseSnapshot(backend.Handle{Type: backend.SnapshotFile, Name: name}, b)
 	})
 }
 

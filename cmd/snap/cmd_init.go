@@ -50,7 +50,7 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 	if len(args) != 0 {
 		return usagef("init takes no arguments")
 	}
-	be, err := g.backend()
+	be, err := g.repoBackend()
 	if err != nil {
 		return err
 	}

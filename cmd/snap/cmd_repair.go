@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/backend/local"
 )
 
 type repairOptions struct {
@@ -98,7 +99,7 @@ func runRepair(ctx context.Context, g *globalOptions, o *repairOptions, args []s
 	case "packs":
 		po := repo.RepairPacksOptions{Packs: rest, Lock: lock}
 		if o.From != "" {
-			po.From = repo.NewLocal(o.From)
+			po.From = local.New(o.From)
 		}
 		fixed, err := r.RepairPacks(ctx, po)
 		if g.JSON {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/backend/local"
 )
 
 type syncOptions struct {
@@ -81,7 +82,7 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 			fmt.Fprintf(tty, "\r\033[K%d/%d files, %s/%s", st.FilesCopied, st.FilesToCopy, formatBytes(st.BytesCopied), formatBytes(st.BytesToCopy))
 		}
 	}
-	st, err := r.Sync(ctx, repo.NewLocal(abs), so)
+	st, err := r.Sync(ctx, local.New(abs), so)
 	if tty != nil {
 		fmt.Fprint(tty, "\r\033[K")
 	}

@@ -18,6 +18,8 @@ import (
 
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/backend"
+	"snap/repo/backend/local"
 )
 
 // globalOptions are the flags every command takes.
@@ -92,11 +94,11 @@ func (g *globalOptions) fillFromEnv() error {
 	return nil
 }
 
-func (g *globalOptions) backend() (*repo.Local, error) {
+func (g *globalOptions) repoBackend() (backend.Backend, error) {
 	if g.Repo == "" {
 		return nil, usagef("no repository given: use --repo DIR or set SNAP_REPO")
 	}
-	return repo.NewLocal(g.Repo), nil
+	return local.New(g.Repo), nil
 }
 
 // printf writes progress and summaries unless --quiet or --json.
@@ -268,7 +270,7 @@ func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
 
 // openWith opens the repository with options of the caller's.
 func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRepo, error) {
-	be, err := g.backend()
+	be, err := g.repoBackend()
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +282,7 @@ func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRe
 		}
 	} else {
 		// Fail on a missing repository before asking for a passphrase.
-		if _, err := be.Stat(ctx, repo.Handle{Type: repo.ConfigFile}); errors.Is(err, repo.ErrNotExist) {
+		if _, err := be.Stat(ctx, backend.Handle{Type: backend.ConfigFile}); errors.Is(err, backend.ErrNotExist) {
 			return nil, fmt.Errorf("%w at %s (create one with 'snap init')", repo.ErrNoRepository, g.Repo)
 		}
 		p, err := g.passphrase("Repository passphrase: ", false)
