@@ -19,7 +19,6 @@ import (
 	"snap/crypt"
 	"snap/repo"
 	"snap/repo/backend"
-	"snap/repo/backend/local"
 )
 
 // globalOptions are the flags every command takes.
@@ -92,13 +91,6 @@ func (g *globalOptions) fillFromEnv() error {
 	}
 	fill(&g.CacheDir, cfg.CacheDir)
 	return nil
-}
-
-func (g *globalOptions) repoBackend() (backend.Backend, error) {
-	if g.Repo == "" {
-		return nil, usagef("no repository given: use --repo DIR or set SNAP_REPO")
-	}
-	return local.New(g.Repo), nil
 }
 
 // printf writes progress and summaries unless --quiet or --json.
@@ -270,7 +262,7 @@ func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
 
 // openWith opens the repository with options of the caller's.
 func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRepo, error) {
-	be, err := g.repoBackend()
+	be, err := g.repoBackend(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -55,15 +55,6 @@ func Open(ctx context.Context, loc Location, o Options) (backend.Backend, error)
 	return open(ctx, loc, o)
 }
 
-// ParseAndOpen parses s and opens it.
-func ParseAndOpen(ctx context.Context, s string, o Options) (backend.Backend, error) {
-	loc, err := Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	return Open(ctx, loc, o)
-}
-
 func openLocal(_ context.Context, loc Location, o Options) (backend.Backend, error) {
 	dir := loc.(Local).Path
 	if o.Create {
