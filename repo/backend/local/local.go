@@ -108,8 +108,9 @@ func (l *Local) Save(ctx context.Context, h backend.Handle, rd backend.RewindRea
 			os.Remove(tmp)
 		}
 	}()
-	// One byte more than promised shows a reader that is longer.
-	n, err := io.Copy(f, io.LimitReader(rd, rd.Length()+1))
+	// Copied whole (a ByteReader writes in one call), then the count is
+	// checked: a reader longer than promised fails too.
+	n, err := io.Copy(f, rd)
 	if err != nil {
 		return wrapNoSpace(fmt.Errorf("write %v: %w", h, err))
 	}
