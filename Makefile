@@ -5,7 +5,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 5s
 FUZZ_TARGETS := repo:FuzzParsePackHeader repo:FuzzParseIndex repo:FuzzParseTree repo:FuzzParseRefs \
 	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzOpenConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile \
-	repo/retention:FuzzParseDuration metrics:FuzzReadPrevious metrics:FuzzRoundTrip
+	repo/retention:FuzzParseDuration repo/backend/location:FuzzParse metrics:FuzzReadPrevious metrics:FuzzRoundTrip
 
 .PHONY: build test deps lint unit race fuzz crash bench bench-small demo clean
 
@@ -28,6 +28,7 @@ lint:
 unit:
 	$(GO) test -count=1 -timeout 20m ./...
 
+# ./repo/... includes the backends and their shared suite (repo/backend/...).
 race:
 	$(GO) test -count=1 -race -short -timeout 20m ./repo/... ./index/... ./crypt/... ./notify/... ./metrics/...
 

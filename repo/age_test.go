@@ -11,7 +11,8 @@ import (
 
 	"snap/crypt"
 	"snap/index"
-	"snap/repo"
+	"snap/repo/backend"
+	"snap/repo/backend/local"
 )
 
 // requireTool finds a host tool; in CI (CI=true) a missing tool is a
@@ -34,13 +35,13 @@ func requireTool(t *testing.T, name string) string {
 func TestSessionKeyOpensWithAgeTool(t *testing.T) {
 	agePath := requireTool(t, "age")
 	root := t.TempDir()
-	f := newFixture(t, repo.NewLocal(root), testChunker())
+	f := newFixture(t, local.New(root), testChunker())
 	r := f.open(nil)
 	data := randBytes(31, 200<<10)
 	if _, _, err := backupStream(r, "s", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	packs := listFiles(t, f.be, repo.PackFile)
+	packs := listFiles(t, f.be, backend.PackFile)
 	keys, blobs, err := r.ReadPackHeader(context.Background(), packs[0])
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestSessionKeyOpensWithAgeTool(t *testing.T) {
 	var k crypt.Key
 	copy(k[:], out)
 	s := crypt.NewSealer(k)
-	rd, _ := f.be.Open(context.Background(), repo.Handle{Type: repo.PackFile, Name: packs[0]}, 0, 0)
+	rd, _ := f.be.Open(context.Background(), backend.Handle{Type: backend.PackFile, Name: packs[0]}, 0, 0)
 	pack, _ := io.ReadAll(rd)
 	rd.Close()
 	opened := 0

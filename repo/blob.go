@@ -8,6 +8,7 @@ import (
 
 	"snap/crypt"
 	"snap/index"
+	"snap/repo/backend"
 )
 
 // Blob plaintext starts with one byte naming its compression.
@@ -44,7 +45,7 @@ func (r *Repository) LoadBlob(ctx context.Context, id crypt.ID, dst []byte) ([]b
 }
 
 func (r *Repository) loadEntry(ctx context.Context, c *index.Cache, e index.Entry, dst []byte) ([]byte, error) {
-	h := Handle{Type: PackFile, Name: e.Pack.String()}
+	h := backend.Handle{Type: backend.PackFile, Name: e.Pack.String()}
 	var s *crypt.Sealer
 	if e.Type == index.TypeRefs {
 		s = r.meta
@@ -68,7 +69,7 @@ func (r *Repository) loadEntry(ctx context.Context, c *index.Cache, e index.Entr
 		// A missing or short pack is damage; any other read error (a
 		// disk that went away, too many open files) may pass, and must
 		// not make 'repair snapshots' give up on data.
-		if errors.Is(err, ErrNotExist) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, backend.ErrNotExist) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v at offset %d: %v", e.ID.Short(), e.Offset, err)}
 		}
 		return nil, fmt.Errorf("read %v, blob %v: %w", h, e.ID.Short(), err)
@@ -78,9 +79,9 @@ func (r *Repository) loadEntry(ctx context.Context, c *index.Cache, e index.Entr
 
 // readPack reads a blob's stored bytes, through a cache of open packs when
 // the backend supports random access.
-func (r *Repository) readPack(ctx context.Context, h Handle, e index.Entry) ([]byte, error) {
+func (r *Repository) readPack(ctx context.Context, h backend.Handle, e index.Entry) ([]byte, error) {
 	stored := make([]byte, e.Length)
-	if op, ok := r.be.(ReaderAtOpener); ok {
+	if op, ok := r.be.(backend.ReaderAtOpener); ok {
 		f, release, err := r.packFile(ctx, op, h)
 		if err != nil {
 			return nil, fmt.Errorf("blob %v: %w", e.ID.Short(), err)
@@ -104,12 +105,12 @@ const maxOpenPacks = 32
 // openPack is a cached open pack; refs counts readers so an evicted file is
 // closed only when the last one is done.
 type openPack struct {
-	f       ReaderAtCloser
+	f       backend.ReaderAtCloser
 	refs    int
 	evicted bool
 }
 
-func (r *Repository) packFile(ctx context.Context, op ReaderAtOpener, h Handle) (ReaderAtCloser, func(), error) {
+func (r *Repository) packFile(ctx context.Context, op backend.ReaderAtOpener, h backend.Handle) (backend.ReaderAtCloser, func(), error) {
 	r.packsMu.Lock()
 	defer r.packsMu.Unlock()
 	p, ok := r.packs[h.Name]
@@ -145,7 +146,7 @@ func (r *Repository) packFile(ctx context.Context, op ReaderAtOpener, h Handle) 
 }
 
 // openBlob authenticates, decrypts and decompresses one stored blob.
-func (r *Repository) openBlob(h Handle, b index.Blob, s *crypt.Sealer, stored, dst []byte) ([]byte, error) {
+func (r *Repository) openBlob(h backend.Handle, b index.Blob, s *crypt.Sealer, stored, dst []byte) ([]byte, error) {
 	plain, err := s.Open(nil, stored, blobAD(b.Type, b.ID))
 	if err != nil {
 		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}

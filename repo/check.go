@@ -12,6 +12,7 @@ import (
 
 	"snap/crypt"
 	"snap/index"
+	"snap/repo/backend"
 )
 
 // Subset selects the packs a partial data check reads: pack group N of M
@@ -164,23 +165,23 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 	// Listed in the reverse of the write order (snapshots, index files,
 	// packs): everything a listed file refers to was written before it,
 	// so a backup committing meanwhile cannot look like damage.
-	snapNames, err := listNames(ctx, r.be, SnapshotFile)
+	snapNames, err := listNames(ctx, r.be, backend.SnapshotFile)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := r.Index(ctx); err != nil {
 		return nil, err
 	}
-	files, err := listNames(ctx, r.be, IndexFile)
+	files, err := listNames(ctx, r.be, backend.IndexFile)
 	if err != nil {
 		return nil, err
 	}
 	for name, err := range r.damagedIndex {
-		res.problem(Problem{File: Handle{Type: IndexFile, Name: name}.String(), Error: errText(err)})
+		res.problem(Problem{File: backend.Handle{Type: backend.IndexFile, Name: name}.String(), Error: errText(err)})
 		res.hint("snap repair index")
 	}
 	disk := map[string]int64{}
-	err = r.be.List(ctx, PackFile, func(fi FileInfo) error {
+	err = r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
 		if _, err := crypt.ParseID(fi.Name); err != nil {
 			res.warn("data/: unexpected file %q (not a pack name)", fi.Name)
 			return nil
@@ -201,7 +202,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 		res.IndexFiles++
 		ps, err := r.LoadIndexFile(ctx, name)
 		if err != nil {
-			res.problem(Problem{File: Handle{Type: IndexFile, Name: name}.String(), Error: errText(err)})
+			res.problem(Problem{File: backend.Handle{Type: backend.IndexFile, Name: name}.String(), Error: errText(err)})
 			res.hint("snap repair index")
 			continue
 		}
@@ -214,11 +215,11 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 			size, ok := disk[pn]
 			switch {
 			case !ok:
-				res.problem(Problem{File: Handle{Type: PackFile, Name: pn}.String(), Error: fmt.Sprintf("missing (index file %.8s lists it with %d blobs)", name, len(p.Blobs))})
+				res.problem(Problem{File: backend.Handle{Type: backend.PackFile, Name: pn}.String(), Error: fmt.Sprintf("missing (index file %.8s lists it with %d blobs)", name, len(p.Blobs))})
 				res.hint("if another copy of the repository (a 'snap sync' destination) has them: snap repair packs --from DIR; otherwise: snap repair index, then snap repair snapshots")
 				continue
 			case size != p.Size:
-				res.problem(Problem{File: Handle{Type: PackFile, Name: pn}.String(), Error: fmt.Sprintf("%d bytes, the index says %d (truncated or altered)", size, p.Size)})
+				res.problem(Problem{File: backend.Handle{Type: backend.PackFile, Name: pn}.String(), Error: fmt.Sprintf("%d bytes, the index says %d (truncated or altered)", size, p.Size)})
 				res.hint("snap repair packs")
 				continue
 			}
@@ -262,8 +263,8 @@ func errText(err error) string {
 }
 
 func (r *Repository) checkKeys(ctx context.Context, res *CheckResult) {
-	_ = r.be.List(ctx, KeyFile, func(fi FileInfo) error {
-		h := Handle{Type: KeyFile, Name: fi.Name}
+	_ = r.be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
+		h := backend.Handle{Type: backend.KeyFile, Name: fi.Name}
 		b, err := readVerified(ctx, r.be, h)
 		if err == nil {
 			_, err = parseSlot(h, b)
@@ -277,12 +278,12 @@ func (r *Repository) checkKeys(ctx context.Context, res *CheckResult) {
 }
 
 func (r *Repository) checkLocks(ctx context.Context, res *CheckResult) {
-	names, _ := listNames(ctx, r.be, LockFile)
+	names, _ := listNames(ctx, r.be, backend.LockFile)
 	host := hostname()
 	for _, n := range names {
 		li, err := r.loadLock(ctx, n)
 		switch {
-		case errors.Is(err, ErrNotExist):
+		case errors.Is(err, backend.ErrNotExist):
 		case err != nil:
 			res.warn("locks/%s is unreadable (%s): 'snap unlock' removes it", n, errText(err))
 		case li.Stale(r.opts.Now(), host):
@@ -351,7 +352,7 @@ func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, prese
 	for _, n := range names {
 		s, err := r.LoadSnapshot(ctx, n)
 		if err != nil {
-			res.problem(Problem{File: Handle{Type: SnapshotFile, Name: n}.String(), Error: errText(err)})
+			res.problem(Problem{File: backend.Handle{Type: backend.SnapshotFile, Name: n}.String(), Error: errText(err)})
 			res.hint("copy the snapshot file back from another copy of the repository, or remove it ('snap forget ID')")
 			continue
 		}
@@ -360,7 +361,7 @@ func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, prese
 		for i := range s.Items {
 			it := &s.Items[i]
 			missing, readErr := ic.missing(ctx, it)
-			file := Handle{Type: SnapshotFile, Name: n}.String()
+			file := backend.Handle{Type: backend.SnapshotFile, Name: n}.String()
 			user := []string{fmt.Sprintf("snapshot %s item %q", s.ID.Short(), it.Name)}
 			if readErr != nil {
 				res.problem(Problem{File: file, Error: fmt.Sprintf("item %q: cannot read its reference list: %s", it.Name, errText(readErr)), Users: user})
@@ -443,7 +444,7 @@ type packCheck struct {
 
 func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPack, h *crypt.Hasher) packCheck {
 	var out packCheck
-	file := Handle{Type: PackFile, Name: name}
+	file := backend.Handle{Type: backend.PackFile, Name: name}
 	raw, err := readVerified(ctx, r.be, file)
 	hashBad := errors.Is(err, ErrDamaged) && raw != nil
 	if hashBad {
@@ -540,7 +541,7 @@ func (r *Repository) attachUsers(ctx context.Context, res *CheckResult, snaps []
 		if len(users) == 0 {
 			users = []string{"no snapshot (the blobs were not needed)"}
 		}
-		file := Handle{Type: PackFile, Name: name}.String()
+		file := backend.Handle{Type: backend.PackFile, Name: name}.String()
 		for i := range res.Problems {
 			if res.Problems[i].File == file && res.Problems[i].Users == nil {
 				res.Problems[i].Users = users
@@ -553,35 +554,35 @@ func (r *Repository) attachUsers(ctx context.Context, res *CheckResult, snaps []
 // bytes hash to its name and that the config is readable: what a disk that
 // only holds copies can check. Packs are read only if readData (all, or
 // subset).
-func CheckKeyless(ctx context.Context, be Backend, readData bool, subset *Subset) (*CheckResult, error) {
+func CheckKeyless(ctx context.Context, be backend.Backend, readData bool, subset *Subset) (*CheckResult, error) {
 	res := &CheckResult{Problems: []Problem{}, Warnings: []string{}}
 	if _, err := loadConfigFile(ctx, be); err != nil {
 		return nil, err
 	}
-	for _, t := range []FileType{KeyFile, IndexFile, SnapshotFile, LockFile, PackFile} {
-		var infos []FileInfo
-		if err := be.List(ctx, t, func(fi FileInfo) error { infos = append(infos, fi); return nil }); err != nil {
+	for _, t := range []backend.FileType{backend.KeyFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile, backend.PackFile} {
+		var infos []backend.FileInfo
+		if err := be.List(ctx, t, func(fi backend.FileInfo) error { infos = append(infos, fi); return nil }); err != nil {
 			return nil, fmt.Errorf("list %s: %w", t, err)
 		}
 		for _, fi := range infos {
-			h := Handle{Type: t, Name: fi.Name}
-			if t == PackFile {
+			h := backend.Handle{Type: t, Name: fi.Name}
+			if t == backend.PackFile {
 				res.Packs++
 				if !readData || !subset.selects(fi.Name) {
 					continue
 				}
 			}
 			switch t {
-			case IndexFile:
+			case backend.IndexFile:
 				res.IndexFiles++
-			case SnapshotFile:
+			case backend.SnapshotFile:
 				res.Snapshots++
 			}
 			b, err := readVerified(ctx, be, h)
-			if errors.Is(err, ErrNotExist) {
+			if errors.Is(err, backend.ErrNotExist) {
 				continue // removed meanwhile (a lock)
 			}
-			if t == PackFile {
+			if t == backend.PackFile {
 				res.PacksRead++
 				res.BytesRead += int64(len(b))
 			}

@@ -10,6 +10,8 @@ import (
 
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/backend"
+	"snap/repo/backend/local"
 )
 
 // openCheck opens the repository as 'snap check' does: a fresh cache, and
@@ -109,41 +111,41 @@ func TestSubset(t *testing.T) {
 // damage is one way a repository file gets hurt.
 type damage struct {
 	name     string
-	ft       repo.FileType
-	harm     func(t *testing.T, root string, h repo.Handle)
+	ft       backend.FileType
+	harm     func(t *testing.T, root string, h backend.Handle)
 	readData bool // found only by reading data
 	keyless  bool // a keyless check finds it too
 }
 
-func flipAt(off int64) func(*testing.T, string, repo.Handle) {
-	return func(t *testing.T, root string, h repo.Handle) { flipByte(t, filePath(root, h), off) }
+func flipAt(off int64) func(*testing.T, string, backend.Handle) {
+	return func(t *testing.T, root string, h backend.Handle) { flipByte(t, filePath(root, h), off) }
 }
 
-func truncateTo(n int64) func(*testing.T, string, repo.Handle) {
-	return func(t *testing.T, root string, h repo.Handle) {
+func truncateTo(n int64) func(*testing.T, string, backend.Handle) {
+	return func(t *testing.T, root string, h backend.Handle) {
 		if err := os.Truncate(filePath(root, h), n); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func deleteFile(t *testing.T, root string, h repo.Handle) {
+func deleteFile(t *testing.T, root string, h backend.Handle) {
 	if err := os.Remove(filePath(root, h)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 var damages = []damage{
-	{"pack blob byte", repo.PackFile, flipAt(100), true, true},
-	{"pack header byte", repo.PackFile, flipAt(-10), true, true},
-	{"pack truncated", repo.PackFile, truncateTo(1000), false, true},
-	{"pack deleted", repo.PackFile, deleteFile, false, false},
-	{"index byte", repo.IndexFile, flipAt(50), false, true},
-	{"index truncated", repo.IndexFile, truncateTo(20), false, true},
-	{"index deleted", repo.IndexFile, deleteFile, false, false},
-	{"snapshot byte", repo.SnapshotFile, flipAt(40), false, true},
-	{"snapshot truncated", repo.SnapshotFile, truncateTo(30), false, true},
-	{"key slot byte", repo.KeyFile, flipAt(30), false, true},
+	{"pack blob byte", backend.PackFile, flipAt(100), true, true},
+	{"pack header byte", backend.PackFile, flipAt(-10), true, true},
+	{"pack truncated", backend.PackFile, truncateTo(1000), false, true},
+	{"pack deleted", backend.PackFile, deleteFile, false, false},
+	{"index byte", backend.IndexFile, flipAt(50), false, true},
+	{"index truncated", backend.IndexFile, truncateTo(20), false, true},
+	{"index deleted", backend.IndexFile, deleteFile, false, false},
+	{"snapshot byte", backend.SnapshotFile, flipAt(40), false, true},
+	{"snapshot truncated", backend.SnapshotFile, truncateTo(30), false, true},
+	{"key slot byte", backend.KeyFile, flipAt(30), false, true},
 }
 
 // TestCheckFindsDamage hurts each kind of file in each way, in each file of
@@ -159,8 +161,8 @@ func TestCheckFindsDamage(t *testing.T) {
 	for _, d := range damages {
 		for k := 0; ; k++ {
 			root := t.TempDir()
-			f := newFixture(t, repo.NewLocal(root), testChunker())
-			if d.ft == repo.KeyFile {
+			f := newFixture(t, local.New(root), testChunker())
+			if d.ft == backend.KeyFile {
 				if _, err := repo.AddKey(ctx, f.be, f.master, repo.KeyParams{Passphrase: "x", WorkFactor: 10}); err != nil {
 					t.Fatal(err)
 				}
@@ -171,7 +173,7 @@ func TestCheckFindsDamage(t *testing.T) {
 				break
 			}
 			tried++
-			h := repo.Handle{Type: d.ft, Name: names[k]}
+			h := backend.Handle{Type: d.ft, Name: names[k]}
 			d.harm(t, root, h)
 
 			res := runCheck(t, f, nil, repo.CheckOptions{ReadData: d.readData})
@@ -197,10 +199,10 @@ func TestCheckFindsDamage(t *testing.T) {
 			// What the damage did not touch still restores; what it
 			// touched fails loudly, never with wrong bytes.
 			restored := restoreBoth(t, f, stream, tree, data, dir)
-			if restored == 0 && d.ft != repo.KeyFile {
+			if restored == 0 && d.ft != backend.KeyFile {
 				t.Fatalf("%s: neither snapshot restores", d.name)
 			}
-			if d.ft == repo.KeyFile && restored != 2 {
+			if d.ft == backend.KeyFile && restored != 2 {
 				t.Fatalf("%s: a damaged key slot broke restores", d.name)
 			}
 			passed++
@@ -254,23 +256,23 @@ func TestRepairAfterDamage(t *testing.T) {
 	ctx := context.Background()
 	tried, passed := 0, 0
 	for _, d := range damages {
-		if d.ft == repo.KeyFile {
+		if d.ft == backend.KeyFile {
 			continue
 		}
 		for _, withCopy := range []bool{false, true} {
-			if withCopy && d.ft != repo.PackFile {
+			if withCopy && d.ft != backend.PackFile {
 				continue
 			}
 			tried++
 			root := t.TempDir()
-			f := newFixture(t, repo.NewLocal(root), testChunker())
+			f := newFixture(t, local.New(root), testChunker())
 			stream, tree, data, dir := twoRuns(t, f)
 			copyDir := t.TempDir()
 			if err := os.CopyFS(copyDir, os.DirFS(root)); err != nil {
 				t.Fatal(err)
 			}
 			names := listFiles(t, f.be, d.ft)
-			h := repo.Handle{Type: d.ft, Name: names[len(names)-1]}
+			h := backend.Handle{Type: d.ft, Name: names[len(names)-1]}
 			d.harm(t, root, h)
 
 			var held *repo.Lock
@@ -292,7 +294,7 @@ func TestRepairAfterDamage(t *testing.T) {
 			r = f.openCheck(nil)
 			o := repo.RepairPacksOptions{Lock: lock(r)}
 			if withCopy {
-				o.From = repo.NewLocal(copyDir)
+				o.From = local.New(copyDir)
 			}
 			fixed, err := r.RepairPacks(ctx, o)
 			if err != nil {
@@ -306,7 +308,7 @@ func TestRepairAfterDamage(t *testing.T) {
 				t.Fatalf("%s: repair snapshots: %v", d.name, err)
 			}
 			held.Unlock()
-			if d.ft == repo.SnapshotFile {
+			if d.ft == backend.SnapshotFile {
 				// The hint: copy it back, or forget it.
 				if err := f.be.Remove(ctx, h); err != nil {
 					t.Fatal(err)
@@ -333,11 +335,11 @@ func TestRepairAfterDamage(t *testing.T) {
 			switch {
 			case withCopy && d.name != "pack deleted" && restored != 2:
 				t.Fatalf("%s: with an intact copy only %d snapshots restore", d.name, restored)
-			case d.ft == repo.IndexFile && (restored != 2 || partial != 0):
+			case d.ft == backend.IndexFile && (restored != 2 || partial != 0):
 				t.Fatalf("%s: an index file is only a summary, yet %d restore, %d partial", d.name, restored, partial)
 			case restored == 0:
 				t.Fatalf("%s: nothing restores after repair", d.name)
-			case restored+partial < 2 && d.ft != repo.SnapshotFile:
+			case restored+partial < 2 && d.ft != backend.SnapshotFile:
 				t.Fatalf("%s: a snapshot neither restores nor is marked partial", d.name)
 			}
 			passed++

@@ -14,6 +14,7 @@ import (
 
 	"snap/chunk"
 	"snap/crypt"
+	"snap/repo/backend"
 )
 
 // configFile is the config's outer JSON: version and id in the clear.
@@ -90,13 +91,13 @@ func peekConfig(b []byte) (*configFile, error) {
 	var f configFile
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&f); err != nil {
-		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: err}
+		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
 	}
 	if f.Version != FormatVersion {
 		return nil, fmt.Errorf("%w: the repository has format version %d, this snap reads version %d: use a newer snap", ErrVersion, f.Version, FormatVersion)
 	}
 	if len(f.ID) != 64 {
-		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: errors.New("bad repository id")}
+		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: errors.New("bad repository id")}
 	}
 	return &f, nil
 }
@@ -112,27 +113,27 @@ func openConfig(f *configFile, meta *crypt.Sealer) (*Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(plain))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: err}
+		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
 	}
 	cfg := &Config{ID: f.ID, Chunker: s.Chunker, PackSize: s.PackSize, Level: s.Level}
 	if err := s.Chunker.Validate(); err != nil {
-		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: err}
+		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
 	}
 	if len(s.IDKey) != crypt.KeySize || s.PackSize < 1<<20 || s.PackSize > 256<<20 || s.Compression != "zstd" || zstdLevels[s.Level] == 0 {
-		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: errors.New("bad sealed settings")}
+		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: errors.New("bad sealed settings")}
 	}
 	copy(cfg.IDKey[:], s.IDKey)
 	r, err := age.ParseX25519Recipient(s.DataRecipient)
 	if err != nil {
-		return nil, &DamagedError{File: Handle{Type: ConfigFile}, Err: err}
+		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
 	}
 	cfg.Recipient = r
 	return cfg, nil
 }
 
-func loadConfigFile(ctx context.Context, be Backend) (*configFile, error) {
-	b, err := readFile(ctx, be, Handle{Type: ConfigFile})
-	if errors.Is(err, ErrNotExist) {
+func loadConfigFile(ctx context.Context, be backend.Backend) (*configFile, error) {
+	b, err := readFile(ctx, be, backend.Handle{Type: backend.ConfigFile})
+	if errors.Is(err, backend.ErrNotExist) {
 		return nil, ErrNoRepository
 	}
 	if err != nil {

@@ -10,20 +10,22 @@ import (
 	"testing"
 
 	"snap/repo"
-	"snap/repo/backendtest"
+	"snap/repo/backend"
+	"snap/repo/backend/backendtest"
+	"snap/repo/backend/local"
 )
 
-func listFiles(t *testing.T, be repo.Backend, ft repo.FileType) []string {
+func listFiles(t *testing.T, be backend.Backend, ft backend.FileType) []string {
 	t.Helper()
 	var out []string
-	if err := be.List(context.Background(), ft, func(fi repo.FileInfo) error { out = append(out, fi.Name); return nil }); err != nil {
+	if err := be.List(context.Background(), ft, func(fi backend.FileInfo) error { out = append(out, fi.Name); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func filePath(root string, h repo.Handle) string {
-	if h.Type == repo.PackFile {
+func filePath(root string, h backend.Handle) string {
+	if h.Type == backend.PackFile {
 		return filepath.Join(root, "data", h.Name[:2], h.Name)
 	}
 	return filepath.Join(root, string(h.Type), h.Name)
@@ -50,21 +52,21 @@ func TestTamperDetection(t *testing.T) {
 	data := randBytes(11, 2<<20)
 	cases := []struct {
 		name string
-		ft   repo.FileType
+		ft   backend.FileType
 		harm func(t *testing.T, p string)
 	}{
-		{"pack blob byte", repo.PackFile, func(t *testing.T, p string) { flipByte(t, p, 100) }},
-		{"pack header byte", repo.PackFile, func(t *testing.T, p string) { flipByte(t, p, -10) }},
-		{"pack truncated", repo.PackFile, func(t *testing.T, p string) { _ = os.Truncate(p, 1000) }},
-		{"index byte", repo.IndexFile, func(t *testing.T, p string) { flipByte(t, p, 50) }},
-		{"index truncated", repo.IndexFile, func(t *testing.T, p string) { _ = os.Truncate(p, 20) }},
-		{"snapshot byte", repo.SnapshotFile, func(t *testing.T, p string) { flipByte(t, p, 40) }},
-		{"snapshot truncated", repo.SnapshotFile, func(t *testing.T, p string) { _ = os.Truncate(p, 30) }},
+		{"pack blob byte", backend.PackFile, func(t *testing.T, p string) { flipByte(t, p, 100) }},
+		{"pack header byte", backend.PackFile, func(t *testing.T, p string) { flipByte(t, p, -10) }},
+		{"pack truncated", backend.PackFile, func(t *testing.T, p string) { _ = os.Truncate(p, 1000) }},
+		{"index byte", backend.IndexFile, func(t *testing.T, p string) { flipByte(t, p, 50) }},
+		{"index truncated", backend.IndexFile, func(t *testing.T, p string) { _ = os.Truncate(p, 20) }},
+		{"snapshot byte", backend.SnapshotFile, func(t *testing.T, p string) { flipByte(t, p, 40) }},
+		{"snapshot truncated", backend.SnapshotFile, func(t *testing.T, p string) { _ = os.Truncate(p, 30) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			root := t.TempDir()
-			f := newFixture(t, repo.NewLocal(root), testChunker())
+			f := newFixture(t, local.New(root), testChunker())
 			if _, _, err := backupStream(f.open(nil), "s", bytes.NewReader(data)); err != nil {
 				t.Fatal(err)
 			}
@@ -72,12 +74,12 @@ func TestTamperDetection(t *testing.T) {
 			if len(names) == 0 {
 				t.Fatalf("no %s files", c.ft)
 			}
-			h := repo.Handle{Type: c.ft, Name: names[0]}
+			h := backend.Handle{Type: c.ft, Name: names[0]}
 			c.harm(t, filePath(root, h))
 
 			f.cache = t.TempDir() // a fresh cache: read everything from the repository
 			err := tryRestore(f)
-			if err == nil && c.ft == repo.PackFile {
+			if err == nil && c.ft == backend.PackFile {
 				// The data is intact (restore reads only blobs): the
 				// structure check finds it.
 				_, _, err = f.open(nil).ReadPackHeader(context.Background(), names[0])
@@ -90,7 +92,7 @@ func TestTamperDetection(t *testing.T) {
 			}
 			// Pack damage found by reading a blob names the pack; damage
 			// to metadata files names the file.
-			if !strings.Contains(err.Error(), names[0][:8]) && !(c.ft == repo.PackFile && strings.Contains(err.Error(), "blob")) {
+			if !strings.Contains(err.Error(), names[0][:8]) && !(c.ft == backend.PackFile && strings.Contains(err.Error(), "blob")) {
 				t.Fatalf("error does not name the damaged file %s: %v", names[0][:8], err)
 			}
 		})
@@ -115,7 +117,7 @@ func tryRestore(f *fixture) error {
 
 func TestWrongKeyAndVersion(t *testing.T) {
 	root := t.TempDir()
-	f := newFixture(t, repo.NewLocal(root), testChunker())
+	f := newFixture(t, local.New(root), testChunker())
 	other := newFixture(t, nil, testChunker())
 	_, err := repo.Open(context.Background(), f.be, other.master, repo.Options{CacheDir: t.TempDir()})
 	if !errors.Is(err, repo.ErrWrongKey) {
@@ -136,7 +138,7 @@ func TestWrongKeyAndVersion(t *testing.T) {
 	if !errors.Is(err, repo.ErrVersion) {
 		t.Fatalf("version 2: %v", err)
 	}
-	_, err = repo.Open(context.Background(), repo.NewLocal(t.TempDir()), f.master, repo.Options{})
+	_, err = repo.Open(context.Background(), local.New(t.TempDir()), f.master, repo.Options{})
 	if !errors.Is(err, repo.ErrNoRepository) {
 		t.Fatalf("empty dir: %v", err)
 	}
@@ -155,7 +157,7 @@ func TestFaultInjection(t *testing.T) {
 	tried, passed := 0, 0
 	for _, mode := range modes {
 		for n := 1; ; n++ {
-			inner := repo.NewLocal(t.TempDir())
+			inner := local.New(t.TempDir())
 			f := newFixture(t, inner, testChunker())
 			s1, _, err := backupStream(f.open(nil), "s", bytes.NewReader(day1))
 			if err != nil {
@@ -163,7 +165,7 @@ func TestFaultInjection(t *testing.T) {
 			}
 			fb := &backendtest.Faulty{Backend: inner, N: n, Fault: mode.fault}
 			if mode.fault == backendtest.TruncateSave {
-				fb.Only = repo.PackFile // an atomic store never shows a truncated metadata file
+				fb.Only = backend.PackFile // an atomic store never shows a truncated metadata file
 			}
 			f.be = fb
 			_, _, err = backupStream(f.open(nil), "s", bytes.NewReader(day2))
@@ -177,7 +179,7 @@ func TestFaultInjection(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s at write %d: backup reported success", mode.name, n)
 			}
-			if mode.fault == backendtest.NoSpace && !errors.Is(err, repo.ErrNoSpace) {
+			if mode.fault == backendtest.NoSpace && !errors.Is(err, backend.ErrNoSpace) {
 				t.Fatalf("nospace at write %d: error %v is not ErrNoSpace", n, err)
 			}
 			// The repository as the next run sees it: no fault.

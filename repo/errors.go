@@ -3,6 +3,8 @@ package repo
 import (
 	"errors"
 	"fmt"
+
+	"snap/repo/backend"
 )
 
 // Sentinel errors callers map to exit codes with errors.Is.
@@ -25,7 +27,7 @@ var (
 
 // DamagedError names the file that failed authentication or parsing.
 type DamagedError struct {
-	File Handle
+	File backend.Handle
 	Err  error
 }
 

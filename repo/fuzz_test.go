@@ -13,6 +13,7 @@ import (
 
 	"snap/crypt"
 	"snap/index"
+	"snap/repo/backend"
 )
 
 func sampleBlobs() ([][]byte, []index.Blob) {
@@ -166,7 +167,7 @@ func FuzzParseSnapshot(f *testing.F) {
 	f.Add([]byte(`{"version":1,"items":[{"name":"t","kind":"tree"}]}`))
 	f.Add([]byte(katSnapshotJSON))
 	name := crypt.Hash([]byte("s")).String()
-	h := Handle{Type: SnapshotFile, Name: name}
+	h := backend.Handle{Type: backend.SnapshotFile, Name: name}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := parseSnapshot(h, b)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/backend"
+	"snap/repo/backend/local"
 )
 
 // testChunker uses small bounds so boundary tests stay fast; the seed is
@@ -24,16 +26,16 @@ func testChunker() *chunk.Params {
 
 type fixture struct {
 	t      *testing.T
-	be     repo.Backend
+	be     backend.Backend
 	master *crypt.Master
 	cache  string
 	clock  time.Time
 }
 
-func newFixture(t *testing.T, be repo.Backend, params *chunk.Params) *fixture {
+func newFixture(t *testing.T, be backend.Backend, params *chunk.Params) *fixture {
 	t.Helper()
 	if be == nil {
-		be = repo.NewLocal(t.TempDir())
+		be = local.New(t.TempDir())
 	}
 	m, err := repo.Init(context.Background(), be, repo.InitOptions{Chunker: params, PackSize: 4 << 20})
 	if err != nil {

@@ -24,6 +24,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"snap/crypt"
+	"snap/repo/backend"
+	"snap/repo/backend/local"
 	"snap/index"
 )
 
@@ -191,7 +193,7 @@ func TestKnownSnapshotJSON(t *testing.T) {
 		t.Errorf("snapshot JSON\n%s\npinned\n%s", got, katSnapshotJSON)
 	}
 	name := crypt.Hash([]byte("a snapshot file")).String()
-	s, err := parseSnapshot(Handle{Type: SnapshotFile, Name: name}, []byte(katSnapshotJSON))
+	s, err := parseSnapshot(backend.Handle{Type: backend.SnapshotFile, Name: name}, []byte(katSnapshotJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +307,7 @@ func TestKnownPack(t *testing.T) {
 	if len(blobs) != len(plains) {
 		t.Fatalf("%d blobs", len(blobs))
 	}
-	handle := Handle{Type: PackFile, Name: crypt.Hash(pack).String()}
+	handle := backend.Handle{Type: backend.PackFile, Name: crypt.Hash(pack).String()}
 	for i, b := range blobs {
 		if b.Type != types[i] || b.ID != h.ID(plains[i]) || b.PlainLen != uint64(len(plains[i])) {
 			t.Errorf("blob %d: %+v", i, b)
@@ -372,7 +374,7 @@ func TestKnownKeySlot(t *testing.T) {
 	if err := os.WriteFile(dir+"/config", []byte(katConfigFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	be := NewLocal(dir)
+	be := local.New(dir)
 	id, _ := age.ParseX25519Identity(katIdentity)
 	m := &crypt.Master{RepoID: katRepoID, MetaKey: katMetaKey, DataIdentity: id}
 	name, err := AddKey(ctx, be, m, KeyParams{Passphrase: "correct horse battery staple", WorkFactor: 10, Host: "web1", User: "root",

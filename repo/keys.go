@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"snap/crypt"
+	"snap/repo/backend"
 )
 
 // KeyInfo describes a passphrase-protected key slot (keys/<id>).
@@ -43,7 +43,7 @@ type KeyParams struct {
 
 // AddKey stores m in a new key slot protected by a passphrase and returns
 // the slot id.
-func AddKey(ctx context.Context, be Backend, m *crypt.Master, p KeyParams) (string, error) {
+func AddKey(ctx context.Context, be backend.Backend, m *crypt.Master, p KeyParams) (string, error) {
 	if p.Passphrase == "" {
 		return "", errors.New("empty passphrase")
 	}
@@ -60,13 +60,13 @@ func AddKey(ctx context.Context, be Backend, m *crypt.Master, p KeyParams) (stri
 		return "", err
 	}
 	name := crypt.Hash(b).String()
-	if err := be.Save(ctx, Handle{Type: KeyFile, Name: name}, bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := be.Save(ctx, backend.Handle{Type: backend.KeyFile, Name: name}, backend.NewByteReader(b)); err != nil {
 		return "", fmt.Errorf("save key: %w", err)
 	}
 	return name, nil
 }
 
-func parseSlot(h Handle, b []byte) (*slotFile, error) {
+func parseSlot(h backend.Handle, b []byte) (*slotFile, error) {
 	var s slotFile
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, &DamagedError{File: h, Err: err}
@@ -78,10 +78,10 @@ func parseSlot(h Handle, b []byte) (*slotFile, error) {
 }
 
 // ListKeys returns the key slots, oldest first.
-func ListKeys(ctx context.Context, be Backend) ([]KeyInfo, error) {
+func ListKeys(ctx context.Context, be backend.Backend) ([]KeyInfo, error) {
 	var out []KeyInfo
-	err := be.List(ctx, KeyFile, func(fi FileInfo) error {
-		h := Handle{Type: KeyFile, Name: fi.Name}
+	err := be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
+		h := backend.Handle{Type: backend.KeyFile, Name: fi.Name}
 		b, err := readFile(ctx, be, h)
 		if err != nil {
 			return err
@@ -99,17 +99,17 @@ func ListKeys(ctx context.Context, be Backend) ([]KeyInfo, error) {
 
 // OpenKey finds the key slot the passphrase opens. It returns the master
 // and the slot id, or ErrWrongKey.
-func OpenKey(ctx context.Context, be Backend, passphrase string) (*crypt.Master, string, error) {
+func OpenKey(ctx context.Context, be backend.Backend, passphrase string) (*crypt.Master, string, error) {
 	if _, err := loadConfigFile(ctx, be); err != nil {
 		return nil, "", err
 	}
-	names, err := listNames(ctx, be, KeyFile)
+	names, err := listNames(ctx, be, backend.KeyFile)
 	if err != nil {
 		return nil, "", err
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		h := Handle{Type: KeyFile, Name: name}
+		h := backend.Handle{Type: backend.KeyFile, Name: name}
 		b, err := readFile(ctx, be, h)
 		if err != nil {
 			return nil, "", err
@@ -139,7 +139,7 @@ func OpenKey(ctx context.Context, be Backend, passphrase string) (*crypt.Master,
 
 // RemoveKey removes key slot id (a unique prefix works). It refuses to
 // remove the last full key slot, which would lock everyone out.
-func RemoveKey(ctx context.Context, be Backend, id string) (string, error) {
+func RemoveKey(ctx context.Context, be backend.Backend, id string) (string, error) {
 	keys, err := ListKeys(ctx, be)
 	if err != nil {
 		return "", err
@@ -163,5 +163,5 @@ func RemoveKey(ctx context.Context, be Backend, id string) (string, error) {
 	if match.Kind == crypt.KindFull && full == 1 {
 		return "", errors.New("refusing to remove the last full key slot: add another key first ('snap key add')")
 	}
-	return match.ID, be.Remove(ctx, Handle{Type: KeyFile, Name: match.ID})
+	return match.ID, be.Remove(ctx, backend.Handle{Type: backend.KeyFile, Name: match.ID})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"snap/crypt"
+	"snap/repo/backend"
 )
 
 // Lock timing (docs/format.md "Locks"). A held lock is rewritten every
@@ -146,7 +147,7 @@ type Lock struct {
 // until a listing reads whole.
 func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 	for attempt := 0; ; attempt++ {
-		names, err := listNames(ctx, r.be, LockFile)
+		names, err := listNames(ctx, r.be, backend.LockFile)
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +155,7 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 		vanished := false
 		for _, n := range names {
 			li, err := r.loadLock(ctx, n)
-			if errors.Is(err, ErrNotExist) {
+			if errors.Is(err, backend.ErrNotExist) {
 				vanished = true
 				continue
 			}
@@ -173,7 +174,7 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 }
 
 func (r *Repository) loadLock(ctx context.Context, name string) (*LockInfo, error) {
-	h := Handle{Type: LockFile, Name: name}
+	h := backend.Handle{Type: backend.LockFile, Name: name}
 	plain, err := r.loadSealedFile(ctx, h, adLock)
 	if err != nil {
 		return nil, err
@@ -224,7 +225,7 @@ func (r *Repository) acquire(ctx context.Context, l *Lock, o LockOptions) error 
 				return err
 			}
 			if old != "" {
-				_ = r.be.Remove(ctx, Handle{Type: LockFile, Name: old})
+				_ = r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: old})
 			}
 		}
 		holder, err := r.conflict(ctx, &l.info)
@@ -309,7 +310,7 @@ func (l *Lock) write(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := l.r.saveSealedFile(ctx, LockFile, b, adLock)
+	id, err := l.r.saveSealedFile(ctx, backend.LockFile, b, adLock)
 	if err != nil {
 		return fmt.Errorf("write lock: %w", err)
 	}
@@ -319,7 +320,7 @@ func (l *Lock) write(ctx context.Context) error {
 
 func (l *Lock) remove(ctx context.Context) {
 	if l.info.Name != "" {
-		_ = l.r.be.Remove(ctx, Handle{Type: LockFile, Name: l.info.Name})
+		_ = l.r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: l.info.Name})
 		l.info.Name = ""
 	}
 }
@@ -349,7 +350,7 @@ func (l *Lock) Refresh(ctx context.Context) error {
 		return l.errLost()
 	}
 	old := l.info
-	if _, err := l.r.be.Stat(ctx, Handle{Type: LockFile, Name: old.Name}); errors.Is(err, ErrNotExist) {
+	if _, err := l.r.be.Stat(ctx, backend.Handle{Type: backend.LockFile, Name: old.Name}); errors.Is(err, backend.ErrNotExist) {
 		l.lost = true
 		return l.errLost()
 	}
@@ -359,7 +360,7 @@ func (l *Lock) Refresh(ctx context.Context) error {
 		return err
 	}
 	l.lastOK = l.info.Time
-	_ = l.r.be.Remove(ctx, Handle{Type: LockFile, Name: old.Name})
+	_ = l.r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: old.Name})
 	return nil
 }
 
@@ -401,14 +402,14 @@ func (l *Lock) Unlock() {
 // what it removed and what it left. Unreadable lock files count as stale:
 // a live holder rewrites its file every few minutes.
 func (r *Repository) RemoveLocks(ctx context.Context, all bool) (removed, kept []*LockInfo, err error) {
-	names, err := listNames(ctx, r.be, LockFile)
+	names, err := listNames(ctx, r.be, backend.LockFile)
 	if err != nil {
 		return nil, nil, err
 	}
 	host := hostname()
 	for _, n := range names {
 		li, err := r.loadLock(ctx, n)
-		if errors.Is(err, ErrNotExist) {
+		if errors.Is(err, backend.ErrNotExist) {
 			continue
 		}
 		if errors.Is(err, ErrDamaged) {
@@ -421,7 +422,7 @@ func (r *Repository) RemoveLocks(ctx context.Context, all bool) (removed, kept [
 			kept = append(kept, li)
 			continue
 		}
-		if err := r.be.Remove(ctx, Handle{Type: LockFile, Name: n}); err != nil && !errors.Is(err, ErrNotExist) {
+		if err := r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: n}); err != nil && !errors.Is(err, backend.ErrNotExist) {
 			return removed, kept, err
 		}
 		removed = append(removed, li)

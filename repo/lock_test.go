@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"snap/repo"
+	"snap/repo/backend"
 )
 
 func shared(op string) repo.LockOptions { return repo.LockOptions{Op: op} }
@@ -240,8 +241,8 @@ func TestRemoveLocks(t *testing.T) {
 	}
 	f.clock = f.clock.Add(2 * time.Hour)
 	garbage := []byte("not a lock")
-	h := repo.Handle{Type: repo.LockFile, Name: "00" + string(bytes.Repeat([]byte("1"), 62))}
-	if err := f.be.Save(ctx, h, bytes.NewReader(garbage), int64(len(garbage))); err != nil {
+	h := backend.Handle{Type: backend.LockFile, Name: "00" + string(bytes.Repeat([]byte("1"), 62))}
+	if err := f.be.Save(ctx, h, backend.NewByteReader(garbage)); err != nil {
 		t.Fatal(err)
 	}
 	removed, kept, err := r.RemoveLocks(ctx, false)

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 
 	"snap/crypt"
 	"snap/index"
+	"snap/repo/backend"
 )
 
 // Prune removes what no snapshot needs (docs/format.md "Prune").
@@ -173,7 +173,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 
 // repackError says what a full disk during repacking means.
 func repackError(err error) error {
-	if errors.Is(err, ErrNoSpace) {
+	if errors.Is(err, backend.ErrNoSpace) {
 		return fmt.Errorf("%w (nothing was deleted; 'snap prune --max-unused unlimited' deletes wholly unused packs, which needs no room for repacking)", err)
 	}
 	return err
@@ -337,7 +337,7 @@ func (r *Repository) packsOfNewIndexFiles(ctx context.Context, sc *repoScan) (ma
 	for _, f := range sc.files {
 		known[f] = true
 	}
-	names, err := listNames(ctx, r.be, IndexFile)
+	names, err := listNames(ctx, r.be, backend.IndexFile)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +363,7 @@ func (r *Repository) removePack(ctx context.Context, name string, lock *Lock) er
 	if err := lock.Check(); err != nil {
 		return err
 	}
-	if err := r.be.Remove(ctx, Handle{Type: PackFile, Name: name}); err != nil && !errors.Is(err, ErrNotExist) {
+	if err := r.be.Remove(ctx, backend.Handle{Type: backend.PackFile, Name: name}); err != nil && !errors.Is(err, backend.ErrNotExist) {
 		return fmt.Errorf("remove pack: %w", err)
 	}
 	return nil
@@ -377,7 +377,7 @@ func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *
 		known[s.ID] = true
 	}
 	var fresh []*Snapshot
-	err := r.be.List(ctx, SnapshotFile, func(fi FileInfo) error {
+	err := r.be.List(ctx, backend.SnapshotFile, func(fi backend.FileInfo) error {
 		id, err := crypt.ParseID(fi.Name)
 		if err == nil && known[id] {
 			return nil
@@ -434,9 +434,9 @@ func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *
 // readVerifiedPack reads a whole pack, checks its bytes against its name and
 // parses its header. It needs only the metadata key.
 func (r *Repository) readVerifiedPack(ctx context.Context, name string, buf ...[]byte) ([]byte, [][]byte, []index.Blob, error) {
-	h := Handle{Type: PackFile, Name: name}
+	h := backend.Handle{Type: backend.PackFile, Name: name}
 	b, err := readVerified(ctx, r.be, h, buf...)
-	if errors.Is(err, ErrNotExist) {
+	if errors.Is(err, backend.ErrNotExist) {
 		return nil, nil, nil, &DamagedError{File: h, Err: err}
 	}
 	if err != nil {
@@ -507,7 +507,7 @@ func (pb *packBuilder) flush(ctx context.Context) error {
 	}
 	buf := sealPack(pb.r.meta, pb.buf, pb.keys, pb.blobs)
 	id := crypt.Hash(buf)
-	if err := pb.r.be.Save(ctx, Handle{Type: PackFile, Name: id.String()}, bytes.NewReader(buf), int64(len(buf))); err != nil {
+	if err := pb.r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, backend.NewByteReader(buf)); err != nil {
 		return fmt.Errorf("save pack: %w", err)
 	}
 	pb.written = append(pb.written, index.Pack{ID: id, Size: int64(len(buf)), Keys: pb.keys, Blobs: pb.blobs})
@@ -541,7 +541,7 @@ func (iw *indexWriter) flush(ctx context.Context) error {
 	if len(iw.packs) == 0 {
 		return nil
 	}
-	if _, err := iw.r.saveSealedFile(ctx, IndexFile, marshalIndex(iw.packs), adIndex); err != nil {
+	if _, err := iw.r.saveSealedFile(ctx, backend.IndexFile, marshalIndex(iw.packs), adIndex); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	iw.files++

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -15,7 +14,9 @@ import (
 
 	"snap/crypt"
 	"snap/repo"
-	"snap/repo/backendtest"
+	"snap/repo/backend"
+	"snap/repo/backend/backendtest"
+	"snap/repo/backend/local"
 )
 
 // pruneRepo prunes the way 'snap prune' does: a shared prune lock,
@@ -44,9 +45,9 @@ func mustPrune(t *testing.T, r *repo.Repository, o repo.PruneOptions) *repo.Prun
 	return st
 }
 
-func packBytes(t *testing.T, be repo.Backend) (n int, size int64) {
+func packBytes(t *testing.T, be backend.Backend) (n int, size int64) {
 	t.Helper()
-	err := be.List(context.Background(), repo.PackFile, func(fi repo.FileInfo) error { n++; size += fi.Size; return nil })
+	err := be.List(context.Background(), backend.PackFile, func(fi backend.FileInfo) error { n++; size += fi.Size; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +355,7 @@ func TestPruneFaultInjection(t *testing.T) {
 	// One setup, copied for every case: mixed packs (repack) and a
 	// forgotten snapshot's own packs (delete).
 	template := t.TempDir()
-	tf := newFixture(t, repo.NewLocal(template), testChunker())
+	tf := newFixture(t, local.New(template), testChunker())
 	s1, s2, a := mixedRepo(t, tf)
 	tr := tf.open(nil)
 	extra, _, err := backupStream(tr, "x", bytes.NewReader(randBytes(9, 5<<20)))
@@ -375,7 +376,7 @@ func TestPruneFaultInjection(t *testing.T) {
 			if err := os.CopyFS(dir, os.DirFS(template)); err != nil {
 				t.Fatal(err)
 			}
-			inner := repo.NewLocal(dir)
+			inner := local.New(dir)
 			f := &fixture{t: t, be: inner, master: tf.master, cache: t.TempDir(), clock: tf.clock}
 			fb := &backendtest.Faulty{Backend: inner, N: n, Fault: mode.fault}
 			f.be = fb
@@ -418,7 +419,7 @@ func TestPruneRefusesWhenDamaged(t *testing.T) {
 	for _, harm := range []string{"missing", "flipped"} {
 		t.Run(harm, func(t *testing.T) {
 			root := t.TempDir()
-			f := newFixture(t, repo.NewLocal(root), testChunker())
+			f := newFixture(t, local.New(root), testChunker())
 			s1, s2, _ := mixedRepo(t, f)
 			r := f.open(nil)
 			if err := r.ForgetSnapshot(ctx, s1.ID); err != nil {
@@ -434,7 +435,7 @@ func TestPruneRefusesWhenDamaged(t *testing.T) {
 				want[id] = true
 			}
 			var packs []string
-			for _, name := range listFiles(t, f.be, repo.PackFile) {
+			for _, name := range listFiles(t, f.be, backend.PackFile) {
 				_, blobs, err := r.ReadPackHeader(ctx, name)
 				if err != nil {
 					t.Fatal(err)
@@ -447,7 +448,7 @@ func TestPruneRefusesWhenDamaged(t *testing.T) {
 				}
 			}
 			sort.Strings(packs)
-			h := repo.Handle{Type: repo.PackFile, Name: packs[0]}
+			h := backend.Handle{Type: backend.PackFile, Name: packs[0]}
 			if harm == "missing" {
 				if err := f.be.Remove(ctx, h); err != nil {
 					t.Fatal(err)
@@ -482,9 +483,9 @@ func TestPruneRefusesWhenDamaged(t *testing.T) {
 }
 
 // listAll returns every pack, index and snapshot file name.
-func listAll(t *testing.T, be repo.Backend) map[string]bool {
+func listAll(t *testing.T, be backend.Backend) map[string]bool {
 	out := map[string]bool{}
-	for _, ft := range []repo.FileType{repo.PackFile, repo.IndexFile, repo.SnapshotFile} {
+	for _, ft := range []backend.FileType{backend.PackFile, backend.IndexFile, backend.SnapshotFile} {
 		for _, n := range listFiles(t, be, ft) {
 			out[string(ft)+"/"+n] = true
 		}
@@ -494,13 +495,13 @@ func listAll(t *testing.T, be repo.Backend) map[string]bool {
 
 // notifyingBackend reports each saved pack.
 type notifyingBackend struct {
-	repo.Backend
+	backend.Backend
 	packs chan string
 }
 
-func (n *notifyingBackend) Save(ctx context.Context, h repo.Handle, rd io.Reader, size int64) error {
-	err := n.Backend.Save(ctx, h, rd, size)
-	if err == nil && h.Type == repo.PackFile {
+func (n *notifyingBackend) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
+	err := n.Backend.Save(ctx, h, rd)
+	if err == nil && h.Type == backend.PackFile {
 		select {
 		case n.packs <- h.Name:
 		default:

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,6 +11,7 @@ import (
 
 	"snap/crypt"
 	"snap/index"
+	"snap/repo/backend"
 )
 
 // The repairs, each under an exclusive lock and each ordered so that a
@@ -51,7 +51,7 @@ func (r *Repository) rewriteIndex(ctx context.Context, supersede []string, keep 
 		return iw.files, 0, err
 	}
 	for _, name := range supersede {
-		if err := r.be.Remove(ctx, Handle{Type: IndexFile, Name: name}); err != nil && !errors.Is(err, ErrNotExist) {
+		if err := r.be.Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: name}); err != nil && !errors.Is(err, backend.ErrNotExist) {
 			return iw.files, deleted, fmt.Errorf("remove index file: %w", err)
 		}
 		deleted++
@@ -73,12 +73,12 @@ type RepairIndexStats struct {
 // left in place ('snap repair packs' deals with them). Hold an exclusive
 // lock.
 func (r *Repository) RepairIndex(ctx context.Context, lock *Lock) (*RepairIndexStats, error) {
-	old, err := listNames(ctx, r.be, IndexFile)
+	old, err := listNames(ctx, r.be, backend.IndexFile)
 	if err != nil {
 		return nil, err
 	}
-	var packs []FileInfo
-	if err := r.be.List(ctx, PackFile, func(fi FileInfo) error { packs = append(packs, fi); return nil }); err != nil {
+	var packs []backend.FileInfo
+	if err := r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error { packs = append(packs, fi); return nil }); err != nil {
 		return nil, err
 	}
 	sort.Slice(packs, func(i, j int) bool { return packs[i].Name < packs[j].Name })
@@ -109,7 +109,7 @@ func (r *Repository) RepairIndex(ctx context.Context, lock *Lock) (*RepairIndexS
 		return st, err
 	}
 	for _, name := range old {
-		if err := r.be.Remove(ctx, Handle{Type: IndexFile, Name: name}); err != nil && !errors.Is(err, ErrNotExist) {
+		if err := r.be.Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: name}); err != nil && !errors.Is(err, backend.ErrNotExist) {
 			return st, fmt.Errorf("remove index file: %w", err)
 		}
 		st.IndexDeleted++
@@ -120,7 +120,7 @@ func (r *Repository) RepairIndex(ctx context.Context, lock *Lock) (*RepairIndexS
 // readPackTrailer reads only a pack's header (by its length field at the
 // end), not its blobs.
 func (r *Repository) readPackTrailer(ctx context.Context, name string, size int64) ([][]byte, []index.Blob, error) {
-	h := Handle{Type: PackFile, Name: name}
+	h := backend.Handle{Type: backend.PackFile, Name: name}
 	read := func(off, n int64) ([]byte, error) {
 		rd, err := r.be.Open(ctx, h, off, n)
 		if err != nil {
@@ -164,7 +164,7 @@ type RepairPacksOptions struct {
 	Packs []string
 	// From is another copy of the repository (a sync destination) to take
 	// intact copies of damaged packs from.
-	From Backend
+	From backend.Backend
 	Lock *Lock
 }
 
@@ -188,10 +188,10 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 	// Every pack on disk, and every indexed pack that is missing.
 	seen := map[string]bool{}
 	{
-		if err := r.be.List(ctx, PackFile, func(fi FileInfo) error { seen[fi.Name] = true; return nil }); err != nil {
+		if err := r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error { seen[fi.Name] = true; return nil }); err != nil {
 			return nil, err
 		}
-		files, err := listNames(ctx, r.be, IndexFile)
+		files, err := listNames(ctx, r.be, backend.IndexFile)
 		if err != nil {
 			return nil, err
 		}
@@ -223,11 +223,11 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 		if err != nil {
 			return nil, fmt.Errorf("%q is not a pack name: give the 64-hex names that 'snap check' prints (data/ab/NAME)", name)
 		}
-		raw, err := readVerified(ctx, r.be, Handle{Type: PackFile, Name: name})
+		raw, err := readVerified(ctx, r.be, backend.Handle{Type: backend.PackFile, Name: name})
 		switch {
 		case err == nil:
 			continue // intact
-		case errors.Is(err, ErrNotExist):
+		case errors.Is(err, backend.ErrNotExist):
 			if !listed[name] {
 				return out, fmt.Errorf("%w: no pack %s on disk or in the index (a typo?)", ErrNotFound, name)
 			}
@@ -238,7 +238,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 		}
 		rp := RepairedPack{Pack: name, Lost: []string{}}
 		if o.From != nil {
-			if ok, err := r.copyFrom(ctx, o.From, Handle{Type: PackFile, Name: name}); err != nil {
+			if ok, err := r.copyFrom(ctx, o.From, backend.Handle{Type: backend.PackFile, Name: name}); err != nil {
 				return out, err
 			} else if ok {
 				rp.FromCopy = true
@@ -268,7 +268,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 	// packs from the index, then delete the damaged files. A pack copied
 	// back that no index lists (its header was unreadable when the index
 	// was rebuilt) is indexed again.
-	files, err := listNames(ctx, r.be, IndexFile)
+	files, err := listNames(ctx, r.be, backend.IndexFile)
 	if err != nil {
 		return out, err
 	}
@@ -292,7 +292,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 		if indexed[id] {
 			continue
 		}
-		fi, err := r.be.Stat(ctx, Handle{Type: PackFile, Name: id.String()})
+		fi, err := r.be.Stat(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()})
 		if err != nil {
 			return out, err
 		}
@@ -321,7 +321,7 @@ func (r *Repository) salvage(ctx context.Context, raw []byte, h *crypt.Hasher, p
 		rp.Lost = append(rp.Lost, "all (header unreadable)")
 		return
 	}
-	file := Handle{Type: PackFile, Name: rp.Pack}
+	file := backend.Handle{Type: backend.PackFile, Name: rp.Pack}
 	for _, b := range blobs {
 		s := r.meta
 		var wrapped []byte
@@ -348,15 +348,15 @@ func (r *Repository) salvage(ctx context.Context, raw []byte, h *crypt.Hasher, p
 
 // copyFrom copies file h from another copy of the repository if that copy
 // hashes to its name, and reports whether it did.
-func (r *Repository) copyFrom(ctx context.Context, from Backend, h Handle) (bool, error) {
+func (r *Repository) copyFrom(ctx context.Context, from backend.Backend, h backend.Handle) (bool, error) {
 	b, err := readVerified(ctx, from, h)
-	if errors.Is(err, ErrNotExist) || errors.Is(err, ErrDamaged) {
+	if errors.Is(err, backend.ErrNotExist) || errors.Is(err, ErrDamaged) {
 		return false, nil // not there, or damaged there too
 	}
 	if err != nil {
 		return false, err
 	}
-	if err := r.be.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := r.be.Save(ctx, h, backend.NewByteReader(b)); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -394,7 +394,7 @@ func (r *Repository) RepairSnapshots(ctx context.Context, o RepairSnapshotsOptio
 		return nil, err
 	}
 	ic := newItemChecker(r, present)
-	names, err := listNames(ctx, r.be, SnapshotFile)
+	names, err := listNames(ctx, r.be, backend.SnapshotFile)
 	if err != nil {
 		return nil, err
 	}
@@ -458,10 +458,10 @@ func (r *Repository) RepairSnapshots(ctx context.Context, o RepairSnapshotsOptio
 // their indexed size.
 func (r *Repository) presentBlobs(ctx context.Context) (*liveSet, error) {
 	disk := map[string]int64{}
-	if err := r.be.List(ctx, PackFile, func(fi FileInfo) error { disk[fi.Name] = fi.Size; return nil }); err != nil {
+	if err := r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error { disk[fi.Name] = fi.Size; return nil }); err != nil {
 		return nil, err
 	}
-	files, err := listNames(ctx, r.be, IndexFile)
+	files, err := listNames(ctx, r.be, backend.IndexFile)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/index"
+	"snap/repo/backend"
 )
 
 // Options tune how a repository is opened.
@@ -37,7 +37,7 @@ type Options struct {
 
 // Repository is an opened repository.
 type Repository struct {
-	be     Backend
+	be     backend.Backend
 	cfg    *Config
 	master *crypt.Master
 	meta   *crypt.Sealer
@@ -70,8 +70,8 @@ type InitOptions struct {
 
 // Init creates a repository in be and returns its new full master key. The
 // caller stores the key (AddKey with a passphrase, or a key file).
-func Init(ctx context.Context, be Backend, o InitOptions) (*crypt.Master, error) {
-	if _, err := be.Stat(ctx, Handle{Type: ConfigFile}); err == nil {
+func Init(ctx context.Context, be backend.Backend, o InitOptions) (*crypt.Master, error) {
+	if _, err := be.Stat(ctx, backend.Handle{Type: backend.ConfigFile}); err == nil {
 		return nil, errors.New("a repository already exists there (it has a config file): give another --repo, or use this one")
 	}
 	id := newRepoID()
@@ -96,7 +96,7 @@ func Init(ctx context.Context, be Backend, o InitOptions) (*crypt.Master, error)
 	}
 	cfg.Recipient = m.DataIdentity.Recipient()
 	b := marshalConfig(cfg, crypt.NewSealer(m.MetaKey))
-	if err := be.Save(ctx, Handle{Type: ConfigFile}, bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := be.Save(ctx, backend.Handle{Type: backend.ConfigFile}, backend.NewByteReader(b)); err != nil {
 		return nil, fmt.Errorf("write config: %w", err)
 	}
 	return m, nil
@@ -104,7 +104,7 @@ func Init(ctx context.Context, be Backend, o InitOptions) (*crypt.Master, error)
 
 // Open opens the repository in be with master key m and brings the local
 // index cache up to date.
-func Open(ctx context.Context, be Backend, m *crypt.Master, o Options) (*Repository, error) {
+func Open(ctx context.Context, be backend.Backend, m *crypt.Master, o Options) (*Repository, error) {
 	f, err := loadConfigFile(ctx, be)
 	if err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func (r *Repository) Close() error {
 func (r *Repository) Config() *Config { return r.cfg }
 
 // Backend returns the storage.
-func (r *Repository) Backend() Backend { return r.be }
+func (r *Repository) Backend() backend.Backend { return r.be }
 
 // Master returns the key the repository was opened with.
 func (r *Repository) Master() *crypt.Master { return r.master }
@@ -275,7 +275,7 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 	var names []string
 	listed := map[string]bool{}
 	var newBytes, totalBytes int64
-	err = r.be.List(ctx, IndexFile, func(fi FileInfo) error {
+	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
 		listed[fi.Name] = true
 		totalBytes += fi.Size
 		if !have[fi.Name] {
@@ -299,7 +299,7 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 	}
 	load := func(name string) ([]index.Pack, error) {
 		packs, err := r.LoadIndexFile(ctx, name)
-		if err != nil && r.opts.SkipDamagedIndex && (errors.Is(err, ErrDamaged) || errors.Is(err, ErrNotExist)) {
+		if err != nil && r.opts.SkipDamagedIndex && (errors.Is(err, ErrDamaged) || errors.Is(err, backend.ErrNotExist)) {
 			if r.damagedIndex == nil {
 				r.damagedIndex = map[string]error{}
 			}
@@ -341,7 +341,7 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 
 // LoadIndexFile reads, verifies and parses one index file.
 func (r *Repository) LoadIndexFile(ctx context.Context, name string) ([]index.Pack, error) {
-	h := Handle{Type: IndexFile, Name: name}
+	h := backend.Handle{Type: backend.IndexFile, Name: name}
 	plain, err := r.loadSealedFile(ctx, h, adIndex)
 	if err != nil {
 		return nil, err
@@ -358,7 +358,7 @@ func (r *Repository) LoadIndexFile(ctx context.Context, name string) ([]index.Pa
 
 // loadSealedFile reads a content-named metadata file, checks its name
 // against its hash and opens it with the metadata key.
-func (r *Repository) loadSealedFile(ctx context.Context, h Handle, ad []byte) ([]byte, error) {
+func (r *Repository) loadSealedFile(ctx context.Context, h backend.Handle, ad []byte) ([]byte, error) {
 	b, err := readFile(ctx, r.be, h)
 	if err != nil {
 		return nil, err
@@ -375,10 +375,10 @@ func (r *Repository) loadSealedFile(ctx context.Context, h Handle, ad []byte) ([
 
 // saveSealedFile seals plain with the metadata key and saves it under the
 // hash of the sealed bytes.
-func (r *Repository) saveSealedFile(ctx context.Context, t FileType, plain, ad []byte) (crypt.ID, error) {
+func (r *Repository) saveSealedFile(ctx context.Context, t backend.FileType, plain, ad []byte) (crypt.ID, error) {
 	b := r.meta.Seal(nil, plain, ad)
 	id := crypt.Hash(b)
-	if err := r.be.Save(ctx, Handle{Type: t, Name: id.String()}, bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := r.be.Save(ctx, backend.Handle{Type: t, Name: id.String()}, backend.NewByteReader(b)); err != nil {
 		return id, err
 	}
 	return id, nil

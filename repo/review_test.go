@@ -13,19 +13,21 @@ import (
 
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/backend"
+	"snap/repo/backend/local"
 )
 
 // hookBackend runs a function once, before a List of a type starts
 // (beforeList) or after it has listed and before the lister sees the names
 // (afterList): to put another process's action exactly between two steps.
 type hookBackend struct {
-	repo.Backend
+	backend.Backend
 	mu         sync.Mutex
-	afterList  map[repo.FileType]func()
-	beforeList map[repo.FileType]func()
+	afterList  map[backend.FileType]func()
+	beforeList map[backend.FileType]func()
 }
 
-func (h *hookBackend) take(m map[repo.FileType]func(), t repo.FileType) func() {
+func (h *hookBackend) take(m map[backend.FileType]func(), t backend.FileType) func() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f := m[t]
@@ -33,12 +35,12 @@ func (h *hookBackend) take(m map[repo.FileType]func(), t repo.FileType) func() {
 	return f
 }
 
-func (h *hookBackend) List(ctx context.Context, t repo.FileType, fn func(repo.FileInfo) error) error {
+func (h *hookBackend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
 	if f := h.take(h.beforeList, t); f != nil {
 		f()
 	}
-	var infos []repo.FileInfo
-	if err := h.Backend.List(ctx, t, func(fi repo.FileInfo) error { infos = append(infos, fi); return nil }); err != nil {
+	var infos []backend.FileInfo
+	if err := h.Backend.List(ctx, t, func(fi backend.FileInfo) error { infos = append(infos, fi); return nil }); err != nil {
 		return err
 	}
 	if f := h.take(h.afterList, t); f != nil {
@@ -52,20 +54,20 @@ func (h *hookBackend) List(ctx context.Context, t repo.FileType, fn func(repo.Fi
 	return nil
 }
 
-func (h *hookBackend) on(t repo.FileType, f func()) {
+func (h *hookBackend) on(t backend.FileType, f func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.afterList == nil {
-		h.afterList = map[repo.FileType]func(){}
+		h.afterList = map[backend.FileType]func(){}
 	}
 	h.afterList[t] = f
 }
 
-func (h *hookBackend) before(t repo.FileType, f func()) {
+func (h *hookBackend) before(t backend.FileType, f func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.beforeList == nil {
-		h.beforeList = map[repo.FileType]func(){}
+		h.beforeList = map[backend.FileType]func(){}
 	}
 	h.beforeList[t] = f
 }
@@ -83,7 +85,7 @@ func TestLockSeenDuringRefresh(t *testing.T) {
 	}
 	defer backup.Unlock()
 	f.be = hb
-	hb.on(repo.LockFile, func() {
+	hb.on(backend.LockFile, func() {
 		if err := backup.Refresh(ctx); err != nil {
 			t.Error(err)
 		}
@@ -177,9 +179,9 @@ func TestPruneBackupBetweenListings(t *testing.T) {
 			}
 			// No step of prune lists packs before its scan does.
 			if when == "before" {
-				hb.before(repo.PackFile, backup)
+				hb.before(backend.PackFile, backup)
 			} else {
-				hb.on(repo.PackFile, backup)
+				hb.on(backend.PackFile, backup)
 			}
 			f.be = hb
 			mustPrune(t, f.open(nil), repo.PruneOptions{})
@@ -198,12 +200,12 @@ func TestSyncDeleteKeepsWhatTheSourceLost(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil, testChunker())
 	_, s2, a := mixedRepo(t, f)
-	dst := repo.NewLocal(t.TempDir())
+	dst := local.New(t.TempDir())
 	if _, err := syncTo(f, dst, repo.SyncOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	packs := listFiles(t, f.be, repo.PackFile)
-	if err := f.be.Remove(ctx, repo.Handle{Type: repo.PackFile, Name: packs[0]}); err != nil {
+	packs := listFiles(t, f.be, backend.PackFile)
+	if err := f.be.Remove(ctx, backend.Handle{Type: backend.PackFile, Name: packs[0]}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := syncTo(f, dst, repo.SyncOptions{Delete: true})
@@ -237,10 +239,10 @@ func (f *fixture) snapshotIDs(t *testing.T) []crypt.ID {
 }
 
 // flakyBackend fails pack reads with a plain I/O error (not damage).
-type flakyBackend struct{ repo.Backend }
+type flakyBackend struct{ backend.Backend }
 
-func (b flakyBackend) Open(ctx context.Context, h repo.Handle, off, n int64) (io.ReadCloser, error) {
-	if h.Type == repo.PackFile {
+func (b flakyBackend) Open(ctx context.Context, h backend.Handle, off, n int64) (io.ReadCloser, error) {
+	if h.Type == backend.PackFile {
 		return nil, fmt.Errorf("read %v: input/output error (the USB disk hiccupped)", h)
 	}
 	return b.Backend.Open(ctx, h, off, n)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"snap/crypt"
+	"snap/repo/backend"
 )
 
 // packInfo is what a scan learns of one indexed pack: one small record per
@@ -45,9 +46,9 @@ type repoScan struct {
 	packs     []*packInfo
 	byID      map[crypt.ID]int32
 	live      *liveSet
-	unindexed []FileInfo // pack files no index file lists
-	missing   []crypt.ID // needed blobs in no usable pack
-	plainLive int64      // plaintext bytes of needed blobs
+	unindexed []backend.FileInfo // pack files no index file lists
+	missing   []crypt.ID         // needed blobs in no usable pack
+	plainLive int64              // plaintext bytes of needed blobs
 }
 
 // scanRepo marks every blob the snapshots need, then reads every index file
@@ -68,14 +69,14 @@ func (r *Repository) scanRepo(ctx context.Context, snaps []*Snapshot) (*repoScan
 	// was written, so it is in the pack listing unless it is really gone.
 	// (Packs listed before a backup's new index file are merely
 	// unindexed here; phase 2 looks again.)
-	files, err := listNames(ctx, r.be, IndexFile)
+	files, err := listNames(ctx, r.be, backend.IndexFile)
 	if err != nil {
 		return nil, err
 	}
 	sc.files = files
 	disk := map[crypt.ID]int64{}
-	var diskNames []FileInfo
-	err = r.be.List(ctx, PackFile, func(fi FileInfo) error {
+	var diskNames []backend.FileInfo
+	err = r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
 		id, err := crypt.ParseID(fi.Name)
 		if err != nil {
 			return nil // not a pack name: not ours to judge here (check reports it)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"snap/crypt"
+	"snap/repo/backend"
 )
 
 // Snapshot statuses.
@@ -122,7 +123,7 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (crypt.ID, e
 	if err != nil {
 		return crypt.ID{}, err
 	}
-	id, err := r.saveSealedFile(ctx, SnapshotFile, plain, adSnapshot)
+	id, err := r.saveSealedFile(ctx, backend.SnapshotFile, plain, adSnapshot)
 	if err != nil {
 		return id, fmt.Errorf("save snapshot: %w", err)
 	}
@@ -132,7 +133,7 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (crypt.ID, e
 
 // LoadSnapshot reads one snapshot by full id.
 func (r *Repository) LoadSnapshot(ctx context.Context, name string) (*Snapshot, error) {
-	h := Handle{Type: SnapshotFile, Name: name}
+	h := backend.Handle{Type: backend.SnapshotFile, Name: name}
 	plain, err := r.loadSealedFile(ctx, h, adSnapshot)
 	if err != nil {
 		return nil, err
@@ -140,7 +141,7 @@ func (r *Repository) LoadSnapshot(ctx context.Context, name string) (*Snapshot, 
 	return parseSnapshot(h, plain)
 }
 
-func parseSnapshot(h Handle, plain []byte) (*Snapshot, error) {
+func parseSnapshot(h backend.Handle, plain []byte) (*Snapshot, error) {
 	var s Snapshot
 	dec := json.NewDecoder(bytes.NewReader(plain))
 	if err := dec.Decode(&s); err != nil {
@@ -168,7 +169,7 @@ func parseSnapshot(h Handle, plain []byte) (*Snapshot, error) {
 // Snapshots loads every snapshot, oldest first. A damaged snapshot is an
 // error naming it: listing never silently hides one.
 func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
-	names, err := listNames(ctx, r.be, SnapshotFile)
+	names, err := listNames(ctx, r.be, backend.SnapshotFile)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +222,7 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string) (*Snapshot, e
 // without reading it (so a damaged snapshot can still be forgotten).
 func (r *Repository) SnapshotName(ctx context.Context, ref string) (string, error) {
 	var match []string
-	err := r.be.List(ctx, SnapshotFile, func(fi FileInfo) error {
+	err := r.be.List(ctx, backend.SnapshotFile, func(fi backend.FileInfo) error {
 		if strings.HasPrefix(fi.Name, ref) {
 			match = append(match, fi.Name)
 		}
@@ -261,7 +262,7 @@ func (r *Repository) LoadRefs(ctx context.Context, refs []crypt.ID) ([]crypt.ID,
 // ForgetSnapshot removes a snapshot manifest. The blobs only it needed stay
 // until a prune.
 func (r *Repository) ForgetSnapshot(ctx context.Context, id crypt.ID) error {
-	if err := r.be.Remove(ctx, Handle{Type: SnapshotFile, Name: id.String()}); err != nil {
+	if err := r.be.Remove(ctx, backend.Handle{Type: backend.SnapshotFile, Name: id.String()}); err != nil {
 		return fmt.Errorf("remove snapshot %s: %w", id.Short(), err)
 	}
 	return nil

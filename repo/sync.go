@@ -1,13 +1,13 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 
 	"snap/crypt"
+	"snap/repo/backend"
 )
 
 // Sync copies a repository file by file to another place (a mounted disk):
@@ -58,11 +58,11 @@ var ErrOtherRepository = errors.New("the destination holds another repository")
 
 // syncOrder is the order files are copied in: what a file refers to is
 // always copied before it.
-var syncOrder = []FileType{KeyFile, PackFile, IndexFile, SnapshotFile}
+var syncOrder = []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile}
 
 // Sync copies r's files to dst (see above). The caller holds a shared lock
 // on r (op sync) so no prune removes files while they are copied.
-func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*SyncStats, error) {
+func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOptions) (*SyncStats, error) {
 	st := &SyncStats{Damaged: []string{}}
 	if err := r.syncConfig(ctx, dst, st); err != nil {
 		return st, err
@@ -81,21 +81,21 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 	defer lock.Unlock()
 
 	type plan struct {
-		missing []FileInfo
+		missing []backend.FileInfo
 		extra   []string
 	}
-	plans := map[FileType]*plan{}
+	plans := map[backend.FileType]*plan{}
 	// The source is listed in the reverse of the write order (snapshots
 	// first): a backup committing meanwhile adds files the listing misses
 	// at worst, never a snapshot whose packs it missed.
 	for i := len(syncOrder) - 1; i >= 0; i-- {
 		t := syncOrder[i]
 		have := map[string]int64{}
-		if err := dst.List(ctx, t, func(fi FileInfo) error { have[fi.Name] = fi.Size; return nil }); err != nil {
+		if err := dst.List(ctx, t, func(fi backend.FileInfo) error { have[fi.Name] = fi.Size; return nil }); err != nil {
 			return st, fmt.Errorf("list destination %s: %w", t, err)
 		}
 		p := &plan{}
-		err := r.be.List(ctx, t, func(fi FileInfo) error {
+		err := r.be.List(ctx, t, func(fi backend.FileInfo) error {
 			size, ok := have[fi.Name]
 			delete(have, fi.Name)
 			if ok && size == fi.Size {
@@ -132,14 +132,14 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 			return st, err
 		}
 		workers := 1
-		if t == PackFile {
+		if t == backend.PackFile {
 			workers = o.Workers
 			if workers <= 0 {
 				workers = 4
 			}
 		}
-		err := forEachParallel(ctx, plans[t].missing, workers, func(fi FileInfo) error {
-			h := Handle{Type: t, Name: fi.Name}
+		err := forEachParallel(ctx, plans[t].missing, workers, func(fi backend.FileInfo) error {
+			h := backend.Handle{Type: t, Name: fi.Name}
 			n, err := copyVerified(ctx, r.be, dst, h)
 			if errors.Is(err, ErrDamaged) {
 				mu.Lock()
@@ -147,7 +147,7 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 				mu.Unlock()
 				return nil
 			}
-			if errors.Is(err, ErrNotExist) {
+			if errors.Is(err, backend.ErrNotExist) {
 				return nil // removed at the source meanwhile (forgotten or pruned)
 			}
 			if err != nil {
@@ -171,7 +171,7 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 			return st, err
 		}
 		var lost []string
-		for _, name := range plans[PackFile].extra {
+		for _, name := range plans[backend.PackFile].extra {
 			if id, err := crypt.ParseID(name); err == nil && indexed[id] {
 				lost = append(lost, name)
 			}
@@ -185,7 +185,7 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 				if err := lock.Check(); err != nil {
 					return st, err
 				}
-				if err := dst.Remove(ctx, Handle{Type: t, Name: name}); err != nil && !errors.Is(err, ErrNotExist) {
+				if err := dst.Remove(ctx, backend.Handle{Type: t, Name: name}); err != nil && !errors.Is(err, backend.ErrNotExist) {
 					return st, fmt.Errorf("destination: %w", err)
 				}
 				st.FilesDeleted++
@@ -200,7 +200,7 @@ func (r *Repository) Sync(ctx context.Context, dst Backend, o SyncOptions) (*Syn
 
 // syncConfig copies the config into an empty destination, or checks that
 // the destination's is this repository's.
-func (r *Repository) syncConfig(ctx context.Context, dst Backend, st *SyncStats) error {
+func (r *Repository) syncConfig(ctx context.Context, dst backend.Backend, st *SyncStats) error {
 	dc, err := loadConfigFile(ctx, dst)
 	switch {
 	case err == nil:
@@ -214,13 +214,13 @@ func (r *Repository) syncConfig(ctx context.Context, dst Backend, st *SyncStats)
 	// Key slots go before the config: a destination that has a config
 	// opens with the same passphrases as the source, even if the sync
 	// stops right after.
-	keys, err := listNames(ctx, r.be, KeyFile)
+	keys, err := listNames(ctx, r.be, backend.KeyFile)
 	if err != nil {
 		return err
 	}
 	for _, k := range keys {
-		n, err := copyVerified(ctx, r.be, dst, Handle{Type: KeyFile, Name: k})
-		if err != nil && !errors.Is(err, ErrNotExist) {
+		n, err := copyVerified(ctx, r.be, dst, backend.Handle{Type: backend.KeyFile, Name: k})
+		if err != nil && !errors.Is(err, backend.ErrNotExist) {
 			return err
 		}
 		st.FilesToCopy++
@@ -228,11 +228,11 @@ func (r *Repository) syncConfig(ctx context.Context, dst Backend, st *SyncStats)
 		st.BytesToCopy += n
 		st.BytesCopied += n
 	}
-	b, err := readFile(ctx, r.be, Handle{Type: ConfigFile})
+	b, err := readFile(ctx, r.be, backend.Handle{Type: backend.ConfigFile})
 	if err != nil {
 		return err
 	}
-	if err := dst.Save(ctx, Handle{Type: ConfigFile}, bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := dst.Save(ctx, backend.Handle{Type: backend.ConfigFile}, backend.NewByteReader(b)); err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
 	return nil
@@ -240,12 +240,12 @@ func (r *Repository) syncConfig(ctx context.Context, dst Backend, st *SyncStats)
 
 // copyVerified copies one content-named file: it must hash to its name at
 // the source, and again when read back from the destination.
-func copyVerified(ctx context.Context, src, dst Backend, h Handle) (int64, error) {
+func copyVerified(ctx context.Context, src, dst backend.Backend, h backend.Handle) (int64, error) {
 	b, err := readVerified(ctx, src, h)
 	if err != nil {
 		return 0, err
 	}
-	if err := dst.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := dst.Save(ctx, h, backend.NewByteReader(b)); err != nil {
 		return 0, fmt.Errorf("destination: %w", err)
 	}
 	if _, err := readVerified(ctx, dst, h, b); errors.Is(err, ErrDamaged) {
@@ -289,7 +289,7 @@ feed:
 
 // indexedPacks returns every pack the index files list.
 func (r *Repository) indexedPacks(ctx context.Context) (map[crypt.ID]bool, error) {
-	files, err := listNames(ctx, r.be, IndexFile)
+	files, err := listNames(ctx, r.be, backend.IndexFile)
 	if err != nil {
 		return nil, err
 	}

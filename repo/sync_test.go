@@ -10,10 +10,13 @@ import (
 
 	"snap/crypt"
 	"snap/repo"
-	"snap/repo/backendtest"
+	"snap/repo/backend"
+	"snap/repo/backend/backendtest"
+	"snap/repo/backend/local"
+	"snap/repo/backend/mem"
 )
 
-func syncTo(f *fixture, dst repo.Backend, o repo.SyncOptions) (*repo.SyncStats, error) {
+func syncTo(f *fixture, dst backend.Backend, o repo.SyncOptions) (*repo.SyncStats, error) {
 	ctx := context.Background()
 	r := f.open(nil)
 	l, err := r.Lock(ctx, repo.LockOptions{Op: repo.OpSync})
@@ -27,11 +30,11 @@ func syncTo(f *fixture, dst repo.Backend, o repo.SyncOptions) (*repo.SyncStats, 
 }
 
 // fileSet lists every repository file with its size.
-func fileSet(t *testing.T, be repo.Backend) map[string]int64 {
+func fileSet(t *testing.T, be backend.Backend) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, ft := range []repo.FileType{repo.KeyFile, repo.PackFile, repo.IndexFile, repo.SnapshotFile} {
-		err := be.List(context.Background(), ft, func(fi repo.FileInfo) error { out[string(ft)+"/"+fi.Name] = fi.Size; return nil })
+	for _, ft := range []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile} {
+		err := be.List(context.Background(), ft, func(fi backend.FileInfo) error { out[string(ft)+"/"+fi.Name] = fi.Size; return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,18 +43,28 @@ func fileSet(t *testing.T, be repo.Backend) map[string]int64 {
 }
 
 // copyFixture is the destination opened as a repository of its own.
-func copyFixture(f *fixture, dst repo.Backend) *fixture {
+func copyFixture(f *fixture, dst backend.Backend) *fixture {
 	return &fixture{t: f.t, be: dst, master: f.master, cache: f.t.TempDir(), clock: f.clock}
 }
 
+// TestSyncCopiesAndDeletes syncs into a directory and into memory: the
+// repository logic runs on any backend.
 func TestSyncCopiesAndDeletes(t *testing.T) {
+	for name, newDst := range map[string]func(t *testing.T) backend.Backend{
+		"local": func(t *testing.T) backend.Backend { return local.New(t.TempDir()) },
+		"mem":   func(*testing.T) backend.Backend { return mem.New() },
+	} {
+		t.Run(name, func(t *testing.T) { testSyncCopiesAndDeletes(t, newDst(t)) })
+	}
+}
+
+func testSyncCopiesAndDeletes(t *testing.T, dst backend.Backend) {
 	ctx := context.Background()
 	f := newFixture(t, nil, testChunker())
 	if _, err := repo.AddKey(ctx, f.be, f.master, repo.KeyParams{Passphrase: "pw", WorkFactor: 10}); err != nil {
 		t.Fatal(err)
 	}
 	s1, s2, a := mixedRepo(t, f)
-	dst := repo.NewLocal(t.TempDir())
 	st, err := syncTo(f, dst, repo.SyncOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -118,10 +131,10 @@ func TestSyncInterrupted(t *testing.T) {
 	tried, passed := 0, 0
 	for _, mode := range []backendtest.Fault{backendtest.FailAfter, backendtest.NoSpace, backendtest.TruncateSave} {
 		for n := 1; ; n++ {
-			inner := repo.NewLocal(t.TempDir())
+			inner := local.New(t.TempDir())
 			fb := &backendtest.Faulty{Backend: inner, N: n, Fault: mode}
 			if mode == backendtest.TruncateSave {
-				fb.Only = repo.PackFile // an atomic store never shows a truncated metadata file
+				fb.Only = backend.PackFile // an atomic store never shows a truncated metadata file
 			}
 			_, err := syncTo(f, fb, repo.SyncOptions{})
 			if !fb.Hit() {
@@ -134,11 +147,11 @@ func TestSyncInterrupted(t *testing.T) {
 			if err == nil {
 				t.Fatalf("fault %d at write %d: sync reported success", mode, n)
 			}
-			if mode == backendtest.NoSpace && !errors.Is(err, repo.ErrNoSpace) {
+			if mode == backendtest.NoSpace && !errors.Is(err, backend.ErrNoSpace) {
 				t.Fatalf("no space: %v", err)
 			}
 			cf := copyFixture(f, inner)
-			if _, err := inner.Stat(ctx, repo.Handle{Type: repo.ConfigFile}); err == nil {
+			if _, err := inner.Stat(ctx, backend.Handle{Type: backend.ConfigFile}); err == nil {
 				// Whatever got there is a repository with no problems:
 				// truncated files (a non-atomic store) aside, which
 				// the next sync replaces.
@@ -171,12 +184,12 @@ func TestSyncInterrupted(t *testing.T) {
 // not copied; the rest is.
 func TestSyncDoesNotSpreadDamage(t *testing.T) {
 	root := t.TempDir()
-	f := newFixture(t, repo.NewLocal(root), testChunker())
+	f := newFixture(t, local.New(root), testChunker())
 	mixedRepo(t, f)
-	packs := listFiles(t, f.be, repo.PackFile)
+	packs := listFiles(t, f.be, backend.PackFile)
 	sort.Strings(packs)
-	flipByte(t, filePath(root, repo.Handle{Type: repo.PackFile, Name: packs[0]}), 7)
-	dst := repo.NewLocal(t.TempDir())
+	flipByte(t, filePath(root, backend.Handle{Type: backend.PackFile, Name: packs[0]}), 7)
+	dst := local.New(t.TempDir())
 	st, err := syncTo(f, dst, repo.SyncOptions{Delete: true})
 	if !errors.Is(err, repo.ErrDamaged) || len(st.Damaged) != 1 {
 		t.Fatalf("sync of a damaged source: %v %+v", err, st)
@@ -189,8 +202,8 @@ func TestSyncDoesNotSpreadDamage(t *testing.T) {
 		t.Fatalf("%d files copied", len(got))
 	}
 	// A destination file of the wrong size (a half-made copy) is replaced.
-	other := listFiles(t, dst, repo.IndexFile)[0]
-	p := filePath(dst.Root(), repo.Handle{Type: repo.IndexFile, Name: other})
+	other := listFiles(t, dst, backend.IndexFile)[0]
+	p := filePath(dst.Root(), backend.Handle{Type: backend.IndexFile, Name: other})
 	if err := os.Truncate(p, 10); err != nil {
 		t.Fatal(err)
 	}

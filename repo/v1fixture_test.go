@@ -36,6 +36,7 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/backend/local"
 )
 
 var updateFixture = flag.Bool("update-fixture", false, "make testdata/v1fixture (only if absent; never run by make or CI)")
@@ -362,7 +363,7 @@ func TestMakeV1Fixture(t *testing.T) {
 	if err := os.MkdirAll(repoDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	be := repo.NewLocal(repoDir)
+	be := local.New(repoDir)
 	m, err := repo.Init(ctx, be, repo.InitOptions{Chunker: fixtureParams(), PackSize: 1 << 20, Level: repo.DefaultLevel})
 	if err != nil {
 		t.Fatal(err)
@@ -534,7 +535,7 @@ func TestV1Fixture(t *testing.T) {
 	if got := sha256Hex(mustRead(t, filepath.Join(repoDir, "config"))); got != fixtureConfigSHA256 {
 		t.Fatalf("the fixture's config changed: SHA-256 %s", got)
 	}
-	be := repo.NewLocal(repoDir)
+	be := local.New(repoDir)
 
 	if _, _, err := repo.OpenKey(ctx, be, "wrong"); !errors.Is(err, repo.ErrWrongKey) {
 		t.Fatalf("a wrong passphrase: %v", err)

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/index"
+	"snap/repo/backend"
 )
 
 var debugBlobs = os.Getenv("SNAP_DEBUG_BLOBS") != ""
@@ -317,8 +317,8 @@ func (w *Writer) upload() {
 		}
 		w.finishPack(p)
 		id := crypt.Hash(p.buf)
-		h := Handle{Type: PackFile, Name: id.String()}
-		if err := w.r.be.Save(w.ctx, h, bytes.NewReader(p.buf), int64(len(p.buf))); err != nil {
+		h := backend.Handle{Type: backend.PackFile, Name: id.String()}
+		if err := w.r.be.Save(w.ctx, h, backend.NewByteReader(p.buf)); err != nil {
 			w.fail(fmt.Errorf("save pack: %w", err))
 			continue
 		}
@@ -375,7 +375,7 @@ func (w *Writer) Flush() error {
 
 // saveIndex writes an index file for packs that are durable.
 func (w *Writer) saveIndex(packs []index.Pack) error {
-	if _, err := w.r.saveSealedFile(w.ctx, IndexFile, marshalIndex(packs), adIndex); err != nil {
+	if _, err := w.r.saveSealedFile(w.ctx, backend.IndexFile, marshalIndex(packs), adIndex); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	// This process sees the run's blobs at once; the cache file learns

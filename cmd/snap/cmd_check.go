@@ -70,7 +70,7 @@ func check(ctx context.Context, g *globalOptions, o *checkOptions) (*repo.CheckR
 	readData := o.ReadData || subset != nil
 	var res *repo.CheckResult
 	if o.Keyless {
-		be, err := g.backend()
+		be, err := g.repoBackend(ctx)
 		if err != nil {
 			return nil, err
 		}

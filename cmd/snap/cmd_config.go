@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/metrics"
-	"snap/repo"
+	"snap/repo/backend"
 )
 
 type configOptions struct {
@@ -63,7 +63,7 @@ func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []s
 		r, err := g.open(ctx)
 		if err == nil {
 			n := 0
-			_ = r.Backend().List(ctx, repo.SnapshotFile, func(repo.FileInfo) error { n++; return nil })
+			_ = r.Backend().List(ctx, backend.SnapshotFile, func(backend.FileInfo) error { n++; return nil })
 			kind := "full key"
 			if !r.CanRead() {
 				kind = "write-only key"

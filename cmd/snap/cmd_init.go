@@ -11,6 +11,7 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/backend/location"
 )
 
 type initOptions struct {
@@ -50,11 +51,12 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 	if len(args) != 0 {
 		return usagef("init takes no arguments")
 	}
-	be, err := g.backend()
+	loc, err := g.location()
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(g.Repo, 0o700); err != nil {
+	be, err := openLocation(ctx, "", loc, location.Options{Create: true})
+	if err != nil {
 		return err
 	}
 	newPass := g.getenv("SNAP_NEW_PASSWORD")

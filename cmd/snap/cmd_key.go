@@ -13,6 +13,7 @@ import (
 	"snap/crypt"
 	"snap/internal/atomicfile"
 	"snap/repo"
+	"snap/repo/backend"
 )
 
 type keyOptions struct {
@@ -142,7 +143,7 @@ func runKey(ctx context.Context, g *globalOptions, o *keyOptions, args []string)
 		if err != nil {
 			return err
 		}
-		if err := be.Remove(ctx, repo.Handle{Type: repo.KeyFile, Name: r.slot}); err != nil {
+		if err := be.Remove(ctx, backend.Handle{Type: backend.KeyFile, Name: r.slot}); err != nil {
 			return fmt.Errorf("new key %.8s added but old key not removed: %w", id, err)
 		}
 		g.printf("passphrase changed (key %.8s replaces %.8s)\n", id, r.slot)

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/backend"
+	"snap/repo/backend/location"
 )
 
 type repairOptions struct {
@@ -67,6 +71,13 @@ func runRepair(ctx context.Context, g *globalOptions, o *repairOptions, args []s
 	if what != "packs" && o.From != "" {
 		return usagef("--from is for repair packs")
 	}
+	var from backend.Backend
+	if o.From != "" {
+		var err error
+		if from, err = openCopy(ctx, o.From); err != nil {
+			return err
+		}
+	}
 	tmp, err := os.MkdirTemp("", "snap-repair-cache-")
 	if err != nil {
 		return err
@@ -97,9 +108,7 @@ func runRepair(ctx context.Context, g *globalOptions, o *repairOptions, args []s
 		g.printf("indexed %d packs (%d blobs) in %d new index files; removed %d old index files\n", st.Packs, st.Blobs, st.IndexWritten, st.IndexDeleted)
 	case "packs":
 		po := repo.RepairPacksOptions{Packs: rest, Lock: lock}
-		if o.From != "" {
-			po.From = repo.NewLocal(o.From)
-		}
+		po.From = from
 		fixed, err := r.RepairPacks(ctx, po)
 		if g.JSON {
 			writeJSON(g.stdout, fixed)
@@ -159,4 +168,26 @@ func shorten(ids []string, n int) []string {
 		out = append(out, shortID(id))
 	}
 	return out
+}
+
+// openCopy opens repair's --from. A copy that is not there is a usage
+// error: taken for a copy without the pack, it would make repair salvage
+// (and lose blobs) instead of replacing the pack whole.
+func openCopy(ctx context.Context, s string) (backend.Backend, error) {
+	loc, err := parseLocation("--from", s)
+	if err != nil {
+		return nil, err
+	}
+	be, err := openLocation(ctx, "--from", loc, location.Options{})
+	if err != nil {
+		return nil, err
+	}
+	_, err = be.Stat(ctx, backend.Handle{Type: backend.ConfigFile})
+	if errors.Is(err, backend.ErrNotExist) {
+		return nil, usagef("--from %s: no repository there (give a copy of this repository, such as a 'snap sync' destination)", s)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--from %s: %w", s, err)
+	}
+	return be, nil
 }

@@ -17,6 +17,7 @@ import (
 	"snap/metrics"
 	"snap/notify"
 	"snap/repo"
+	"snap/repo/backend"
 	"snap/repo/retention"
 )
 
@@ -340,10 +341,10 @@ func (j *job) pruneDue(r *openedRepo) (stamp string, due bool) {
 func (j *job) measure(ctx context.Context, r *openedRepo) {
 	m := &metrics.Repo{}
 	be := r.Backend()
-	for _, t := range []repo.FileType{repo.PackFile, repo.IndexFile, repo.SnapshotFile, repo.KeyFile} {
-		_ = be.List(ctx, t, func(fi repo.FileInfo) error {
+	for _, t := range []backend.FileType{backend.PackFile, backend.IndexFile, backend.SnapshotFile, backend.KeyFile} {
+		_ = be.List(ctx, t, func(fi backend.FileInfo) error {
 			m.SizeBytes += fi.Size
-			if t == repo.SnapshotFile {
+			if t == backend.SnapshotFile {
 				m.Snapshots++
 			}
 			return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/backend/location"
 	"snap/schedule"
 )
 
@@ -287,7 +288,16 @@ func scheduleJob(g *globalOptions, profile string, hour, minute int) (schedule.J
 	var errs []error
 	jg.Repo, jg.CacheDir = cfg.Repository, cfg.CacheDir
 	if g.Repo != cfg.Repository {
-		errs = append(errs, add("SNAP_REPO", g.Repo, &jg.Repo))
+		loc, err := g.location()
+		if err != nil {
+			return j, nil, err
+		}
+		if l, ok := loc.(location.Local); ok {
+			errs = append(errs, add("SNAP_REPO", l.Path, &jg.Repo))
+		} else {
+			jg.Repo = loc.String()
+			j.Env = append(j.Env, schedule.Var{Name: "SNAP_REPO", Value: jg.Repo})
+		}
 	}
 	switch {
 	case keyFile != "" && keyFile == cfgKey:

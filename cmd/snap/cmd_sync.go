@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/backend/location"
 )
 
 type syncOptions struct {
@@ -59,15 +60,31 @@ Examples:
 
 // syncRepo copies r to dest under a shared lock on r; snap run calls it.
 func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string, o *syncOptions) (*repo.SyncStats, error) {
-	abs, err := filepath.Abs(dest)
+	src, err := g.location()
 	if err != nil {
 		return nil, err
 	}
-	if src, _ := filepath.Abs(g.Repo); src == abs {
+	dloc, err := parseLocation("sync destination", dest)
+	if err != nil {
+		return nil, err
+	}
+	if sameLocation(src, dloc) {
 		return nil, usagef("sync destination %s is the repository itself", dest)
 	}
-	if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("sync destination %s: not a directory (is the disk mounted? create the directory to start a new copy)", dest)
+	if l, ok := dloc.(location.Local); ok {
+		// Never start a copy on the disk under an unmounted mount point.
+		abs, err := filepath.Abs(l.Path)
+		if err != nil {
+			return nil, err
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("sync destination %s: not a directory (is the disk mounted? create the directory to start a new copy)", dest)
+		}
+		dloc = location.Local{Path: abs}
+	}
+	dst, err := openLocation(ctx, "sync destination", dloc, location.Options{})
+	if err != nil {
+		return nil, err
 	}
 	lock, err := g.lock(ctx, r, repo.OpSync, false)
 	if err != nil {
@@ -81,7 +98,7 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 			fmt.Fprintf(tty, "\r\033[K%d/%d files, %s/%s", st.FilesCopied, st.FilesToCopy, formatBytes(st.BytesCopied), formatBytes(st.BytesToCopy))
 		}
 	}
-	st, err := r.Sync(ctx, repo.NewLocal(abs), so)
+	st, err := r.Sync(ctx, dst, so)
 	if tty != nil {
 		fmt.Fprint(tty, "\r\033[K")
 	}

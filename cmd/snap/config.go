@@ -12,6 +12,7 @@ import (
 
 	"snap/notify"
 	"snap/repo"
+	"snap/repo/backend/location"
 	"snap/repo/retention"
 	"snap/sources"
 )
@@ -211,8 +212,15 @@ func loadConfig(path string, explicit bool) (*configFile, error) {
 			return nil, bad(name, "check: read_data_days must be 0 (structure only) or more")
 		}
 		for _, d := range p.Sync {
-			if !filepath.IsAbs(d) {
+			loc, err := location.Parse(d)
+			if err != nil {
+				return nil, bad(name, "sync target: %v", err)
+			}
+			if l, ok := loc.(location.Local); ok && !filepath.IsAbs(l.Path) {
 				return nil, bad(name, "sync target %q must be an absolute path", d)
+			}
+			if !location.Supported(loc) {
+				return nil, bad(name, "sync target: %v", &location.UnsupportedError{Location: loc})
 			}
 		}
 		for _, u := range p.Notify {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"snap/repo"
+	"snap/repo/backend"
 )
 
 // Exit codes (README.md "Exit codes"). One table, matched with errors.Is.
@@ -37,7 +38,7 @@ var exitCodes = []struct {
 	{ExitWrongKey, repo.ErrWrongKey, "wrong passphrase or key"},
 	{ExitVersion, repo.ErrVersion, "repository format version not supported"},
 	{ExitDamaged, repo.ErrDamaged, "a repository file is damaged (named in the message)"},
-	{ExitNoSpace, repo.ErrNoSpace, "the repository's disk is full (no snapshot was written)"},
+	{ExitNoSpace, backend.ErrNoSpace, "the repository's disk is full (no snapshot was written)"},
 	{ExitWriteOnly, repo.ErrWriteOnly, "this key cannot decrypt data (write-only key)"},
 	{ExitNotFound, repo.ErrNotFound, "snapshot, item or key not found"},
 	{ExitInterrupted, context.Canceled, "interrupted"},

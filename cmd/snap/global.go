@@ -18,6 +18,7 @@ import (
 
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/backend"
 )
 
 // globalOptions are the flags every command takes.
@@ -90,13 +91,6 @@ func (g *globalOptions) fillFromEnv() error {
 	}
 	fill(&g.CacheDir, cfg.CacheDir)
 	return nil
-}
-
-func (g *globalOptions) backend() (*repo.Local, error) {
-	if g.Repo == "" {
-		return nil, usagef("no repository given: use --repo DIR or set SNAP_REPO")
-	}
-	return repo.NewLocal(g.Repo), nil
 }
 
 // printf writes progress and summaries unless --quiet or --json.
@@ -268,7 +262,7 @@ func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
 
 // openWith opens the repository with options of the caller's.
 func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRepo, error) {
-	be, err := g.backend()
+	be, err := g.repoBackend(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +274,7 @@ func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRe
 		}
 	} else {
 		// Fail on a missing repository before asking for a passphrase.
-		if _, err := be.Stat(ctx, repo.Handle{Type: repo.ConfigFile}); errors.Is(err, repo.ErrNotExist) {
+		if _, err := be.Stat(ctx, backend.Handle{Type: backend.ConfigFile}); errors.Is(err, backend.ErrNotExist) {
 			return nil, fmt.Errorf("%w at %s (create one with 'snap init')", repo.ErrNoRepository, g.Repo)
 		}
 		p, err := g.passphrase("Repository passphrase: ", false)

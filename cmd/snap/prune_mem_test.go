@@ -15,6 +15,7 @@ import (
 	"snap/crypt"
 	"snap/index"
 	"snap/repo"
+	"snap/repo/backend/local"
 )
 
 // TestPruneMemoryLargeRepo measures forget+prune's peak RSS on a synthetic
@@ -38,7 +39,7 @@ func TestPruneMemoryLargeRepo(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	r, err := repo.Open(ctx, repo.NewLocal(e.vars["SNAP_REPO"]), m, repo.Options{CacheDir: e.vars["SNAP_CACHE_DIR"]})
+	r, err := repo.Open(ctx, local.New(e.vars["SNAP_REPO"]), m, repo.Options{CacheDir: e.vars["SNAP_CACHE_DIR"]})
 	if err != nil {
 		t.Fatal(err)
 	}

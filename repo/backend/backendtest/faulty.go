@@ -1,7 +1,6 @@
 package backendtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,7 @@ import (
 	"sync"
 	"syscall"
 
-	"snap/repo"
+	"snap/repo/backend"
 )
 
 // Fault is what a Faulty backend does at its Nth Save.
@@ -36,10 +35,10 @@ var ErrInjected = errors.New("injected fault")
 // Faulty wraps a Backend and injects a fault at the Nth Save (1-based),
 // optionally only for one file type.
 type Faulty struct {
-	repo.Backend
+	backend.Backend
 	N     int
 	Fault Fault
-	Only  repo.FileType // "" means every type
+	Only  backend.FileType // "" means every type
 
 	mu      sync.Mutex
 	saves   int
@@ -54,8 +53,8 @@ func (f *Faulty) Removes() int {
 	return f.removes
 }
 
-// Remove implements repo.Backend.
-func (f *Faulty) Remove(ctx context.Context, h repo.Handle) error {
+// Remove implements backend.Backend.
+func (f *Faulty) Remove(ctx context.Context, h backend.Handle) error {
 	f.mu.Lock()
 	if f.Only == "" || h.Type == f.Only {
 		f.removes++
@@ -85,8 +84,8 @@ func (f *Faulty) Hit() bool {
 	return f.hit
 }
 
-// Save implements repo.Backend.
-func (f *Faulty) Save(ctx context.Context, h repo.Handle, r io.Reader, size int64) error {
+// Save implements backend.Backend.
+func (f *Faulty) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
 	f.mu.Lock()
 	if f.Only == "" || h.Type == f.Only {
 		f.saves++
@@ -99,18 +98,17 @@ func (f *Faulty) Save(ctx context.Context, h repo.Handle, r io.Reader, size int6
 	}
 	f.mu.Unlock()
 	if !inject {
-		return f.Backend.Save(ctx, h, r, size)
+		return f.Backend.Save(ctx, h, rd)
 	}
 	switch f.Fault {
 	case NoSpace:
-		return fmt.Errorf("%w: %v", repo.ErrNoSpace, syscall.ENOSPC)
+		return fmt.Errorf("%w: %v", backend.ErrNoSpace, syscall.ENOSPC)
 	case TruncateSave:
-		b, err := io.ReadAll(r)
+		b, err := io.ReadAll(rd)
 		if err != nil {
 			return err
 		}
-		half := b[:len(b)/2]
-		if err := f.Backend.Save(ctx, h, bytes.NewReader(half), int64(len(half))); err != nil {
+		if err := f.Backend.Save(ctx, h, backend.NewByteReader(b[:len(b)/2])); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: truncated %v", ErrInjected, h)

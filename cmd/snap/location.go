@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+
+	"snap/repo/backend"
+	"snap/repo/backend/location"
+)
+
+// parseLocation parses a repository location; a bad one is a usage error.
+// what names where it came from (a sync destination, --from), "" for the
+// repository itself: the message quotes the string anyway.
+func parseLocation(what, s string) (location.Location, error) {
+	loc, err := location.Parse(s)
+	if err != nil {
+		return nil, usagef("%s%v", prefix(what), err)
+	}
+	return loc, nil
+}
+
+// openLocation opens the backend at loc; a store snap does not have yet is
+// a usage error.
+func openLocation(ctx context.Context, what string, loc location.Location, o location.Options) (backend.Backend, error) {
+	be, err := location.Open(ctx, loc, o)
+	if errors.Is(err, location.ErrUnsupported) {
+		return nil, usagef("%s%v", prefix(what), err)
+	}
+	return be, err
+}
+
+func prefix(what string) string {
+	if what == "" {
+		return ""
+	}
+	return what + ": "
+}
+
+// sameLocation reports whether a and b name the same repository: local
+// paths are compared made absolute.
+func sameLocation(a, b location.Location) bool {
+	la, aok := a.(location.Local)
+	lb, bok := b.(location.Local)
+	if aok && bok {
+		pa, err1 := filepath.Abs(la.Path)
+		pb, err2 := filepath.Abs(lb.Path)
+		return err1 == nil && err2 == nil && pa == pb
+	}
+	return a == b
+}
+
+// location parses the repository location (--repo, SNAP_REPO or the
+// config file).
+func (g *globalOptions) location() (location.Location, error) {
+	if g.Repo == "" {
+		return nil, usagef("no repository given: use --repo DIR or set SNAP_REPO")
+	}
+	return parseLocation("", g.Repo)
+}
+
+// repoBackend opens the storage of the repository.
+func (g *globalOptions) repoBackend(ctx context.Context) (backend.Backend, error) {
+	loc, err := g.location()
+	if err != nil {
+		return nil, err
+	}
+	return openLocation(ctx, "", loc, location.Options{})
+}
