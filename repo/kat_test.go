@@ -24,9 +24,9 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"snap/crypt"
+	"snap/index"
 	"snap/repo/backend"
 	"snap/repo/backend/local"
-	"snap/index"
 )
 
 // same compares parsed values with the values encoded, where an empty
