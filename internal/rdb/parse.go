@@ -14,7 +14,7 @@ import (
 // Limits. Nothing is allocated in proportion to a length read from the
 // stream; these bound what is kept and reject numbers no Redis writes.
 const (
-	maxVersion   = 12      // RDB_VERSION of Redis 7.4 to 8.0
+	maxVersion   = 12      // RDB_VERSION of Redis 7.4, the newest layout read here
 	maxCount     = 1 << 40 // any byte length or element count
 	maxDBIndex   = math.MaxInt32
 	maxDBs       = 1 << 16 // distinct databases with keys
@@ -206,27 +206,21 @@ func (p *parser) run() (*Summary, error) {
 		return nil, err
 	}
 	var expire, idle, freq bool // key attributes read, for the next key
-	attrs := func(op byte) error {
-		if expire || idle || freq {
-			return p.corrupt("opcode 0x%02x where the key of a preceding expire, idle or freq opcode belongs", op)
-		}
-		return nil
-	}
 	for {
 		op, err := p.byte()
 		if err != nil {
 			return nil, err
 		}
+		// Opcodes other than a key's attributes may not come between
+		// those and the key.
+		attr := op == opExpireMs || op == opExpireSec || op == opIdle || op == opFreq
+		if op >= opSlotInfo && !attr && (expire || idle || freq) {
+			return nil, p.corrupt("opcode 0x%02x where the key of a preceding expire, idle or freq opcode belongs", op)
+		}
 		switch op {
 		case opEOF:
-			if err := attrs(op); err != nil {
-				return nil, err
-			}
 			return p.end()
 		case opSelectDB:
-			if err := attrs(op); err != nil {
-				return nil, err
-			}
 			n, err := p.number("SELECTDB index")
 			if err != nil {
 				return nil, err
@@ -236,32 +230,11 @@ func (p *parser) run() (*Summary, error) {
 			}
 			p.db = int(n)
 		case opResizeDB:
-			if err := attrs(op); err != nil {
-				return nil, err
-			}
-			size, err := p.number("RESIZEDB size")
-			if err != nil {
-				return nil, err
-			}
-			exp, err := p.number("RESIZEDB expires")
-			if err != nil {
-				return nil, err
-			}
-			d, err := p.dbEntry()
-			if err != nil {
-				return nil, err
-			}
-			if size > math.MaxInt64 || exp > math.MaxInt64 {
-				return nil, p.corrupt("RESIZEDB %d %d: out of range", size, exp)
-			}
-			d.SizeHint, d.ExpiresHint = int64(size), int64(exp)
+			err = p.resizeDB()
 		case opSlotInfo:
-			if err := attrs(op); err != nil {
-				return nil, err
-			}
 			for _, what := range []string{"SLOT_INFO slot", "SLOT_INFO size", "SLOT_INFO expires"} {
-				if _, err := p.number(what); err != nil {
-					return nil, err
+				if _, err = p.number(what); err != nil {
+					break
 				}
 			}
 		case opExpireMs, opExpireSec:
@@ -270,64 +243,65 @@ func (p *parser) run() (*Summary, error) {
 			}
 			expire = true
 			size := 8 // milliseconds, int64 LE
-			p.seen.expireMs++
 			if op == opExpireSec {
 				size = 4 // seconds, int32
-				p.seen.expireMs--
 				p.seen.expireSec++
+			} else {
+				p.seen.expireMs++
 			}
-			if _, err := p.next(size); err != nil {
-				return nil, err
-			}
+			_, err = p.next(size)
 		case opIdle:
 			if idle {
 				return nil, p.corrupt("a second IDLE opcode for one key")
 			}
 			idle = true
 			p.seen.idle++
-			if _, err := p.number("IDLE time"); err != nil {
-				return nil, err
-			}
+			_, err = p.number("IDLE time")
 		case opFreq:
 			if freq {
 				return nil, p.corrupt("a second FREQ opcode for one key")
 			}
 			freq = true
 			p.seen.freq++
-			if _, err := p.next(1); err != nil {
-				return nil, err
-			}
+			_, err = p.next(1)
 		case opAux:
-			if err := attrs(op); err != nil {
-				return nil, err
-			}
-			if err := p.aux(); err != nil {
-				return nil, err
-			}
+			err = p.aux()
 		case opModuleAux:
-			if err := attrs(op); err != nil {
-				return nil, err
-			}
-			if err := p.moduleAux(); err != nil {
-				return nil, err
-			}
+			err = p.moduleAux()
 		case opFunction2:
-			if err := attrs(op); err != nil {
-				return nil, err
-			}
-			if _, err := p.str("function library", 0); err != nil {
-				return nil, err
-			}
+			_, err = p.str("function library", 0)
 			p.sum.Functions++
 		case opFunctionPreGA:
-			return nil, p.fail(ErrUnsupported, "a function in the format of Redis 7.0's release candidates (opcode 0xf6), which Redis itself no longer loads")
+			err = p.fail(ErrUnsupported, "a function in the format of Redis 7.0's release candidates (opcode 0xf6), which Redis itself no longer loads")
 		default:
-			if err := p.keyValue(Type(op), expire); err != nil {
-				return nil, err
-			}
+			err = p.keyValue(Type(op), expire)
 			expire, idle, freq = false, false, false
 		}
+		if err != nil {
+			return nil, err
+		}
 	}
+}
+
+// resizeDB reads RESIZEDB's hint: the database's key and expire counts.
+func (p *parser) resizeDB() error {
+	size, err := p.number("RESIZEDB size")
+	if err != nil {
+		return err
+	}
+	exp, err := p.number("RESIZEDB expires")
+	if err != nil {
+		return err
+	}
+	if size > math.MaxInt64 || exp > math.MaxInt64 {
+		return p.corrupt("RESIZEDB %d %d: out of range", size, exp)
+	}
+	d, err := p.dbEntry()
+	if err != nil {
+		return err
+	}
+	d.SizeHint, d.ExpiresHint = int64(size), int64(exp)
+	return nil
 }
 
 // header reads "REDIS" and the 4-digit version.
@@ -350,7 +324,7 @@ func (p *parser) header() error {
 		return p.corrupt("RDB version %d", v)
 	}
 	if v > maxVersion {
-		return p.fail(ErrUnsupported, "RDB version %d is newer than this reader knows (%d, Redis 7.4 to 8.0)", v, maxVersion)
+		return p.fail(ErrUnsupported, "RDB version %d is newer than this reader knows (%d, Redis 7.4)", v, maxVersion)
 	}
 	p.sum.Version = v
 	return nil
@@ -486,7 +460,7 @@ func (p *parser) moduleOps(id uint64) error {
 
 func (p *parser) keyValue(t Type, expire bool) error {
 	if !t.known() { // every opcode has its case in run
-		return p.fail(ErrUnsupported, "unknown RDB value type %d (corrupt, or written by a Redis newer than 8.0?)", uint8(t))
+		return p.fail(ErrUnsupported, "unknown RDB value type %d (corrupt, or written by a Redis newer than 7.4?)", uint8(t))
 	}
 	d, err := p.dbEntry()
 	if err != nil {

@@ -4,8 +4,8 @@
 // fields). A backup takes its key count from the RDB it stores rather than
 // from a separate INFO call, which drifts on a busy server.
 //
-// The reader is strict and streaming. Every opcode and value type Redis 2.x
-// to 7.4 writes is walked to its end; values are skipped, never held: the
+// The reader is strict and streaming. Every opcode and value type that
+// Redis 2.x to 7.4 writes (RDB versions 1 to 12) is walked to its end; values are skipped, never held: the
 // memory used does not depend on the input (a 64 KiB buffer, an 8 KiB LZF
 // window and a few bounded tables). The stream must end with the EOF opcode
 // and, from version 5 on, a CRC-64 that matches (zero means Redis ran with

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -461,5 +462,29 @@ func TestEmptyKeys(t *testing.T) {
 	}
 	if d := s.DB(0); d.Keys != 15 || d.Empty != 13 {
 		t.Fatalf("%+v", d)
+	}
+}
+
+// A Counter dropped without Summary does not leave its parsing goroutine
+// blocked forever: collecting the Counter closes its pipe.
+func TestCounterDroppedEnds(t *testing.T) {
+	res := func() *result {
+		c := NewCounter()
+		c.Write(syntheticAll()[:100])
+		return c.res
+	}()
+	for i := 0; ; i++ {
+		runtime.GC()
+		select {
+		case <-res.done:
+			if !errors.Is(res.err, ErrTruncated) {
+				t.Fatalf("dropped counter ended with %v", res.err)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if i == 1000 {
+			t.Fatal("the goroutine of a dropped Counter still runs")
+		}
 	}
 }
