@@ -495,13 +495,13 @@ func (p *parser) value(t Type) (empty bool, err error) {
 		_, err = p.str("string value", 0)
 		return false, err
 	case TypeList, TypeSet:
-		return p.elements(t, 1, nil)
+		return p.elements(1, nil)
 	case TypeHash:
-		return p.elements(t, 2, nil)
+		return p.elements(2, nil)
 	case TypeZSet:
-		return p.elements(t, 1, p.textScore)
+		return p.elements(1, p.textScore)
 	case TypeZSet2:
-		return p.elements(t, 1, p.binaryScore)
+		return p.elements(1, p.binaryScore)
 	case TypeHashMetadataPreGA, TypeHashMetadata:
 		return p.hashWithTTLs(t)
 	case TypeModulePreGA:
@@ -550,7 +550,7 @@ func (p *parser) value(t Type) (empty bool, err error) {
 
 // elements consumes a counted collection of strings: n entries of tuple
 // strings each, and a score after each entry's strings when score is set.
-func (p *parser) elements(t Type, tuple int, score func() error) (bool, error) {
+func (p *parser) elements(tuple int, score func() error) (bool, error) {
 	n, err := p.length("element count")
 	if err != nil {
 		return false, err
