@@ -5,7 +5,8 @@ STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 5s
 FUZZ_TARGETS := repo:FuzzParsePackHeader repo:FuzzParseIndex repo:FuzzParseTree repo:FuzzParseRefs \
 	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzOpenConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile \
-	repo/retention:FuzzParseDuration repo/backend/location:FuzzParse metrics:FuzzReadPrevious metrics:FuzzRoundTrip
+	repo/retention:FuzzParseDuration repo/backend/location:FuzzParse metrics:FuzzReadPrevious metrics:FuzzRoundTrip \
+	internal/rdb:FuzzCount
 
 .PHONY: build test deps lint unit race fuzz crash bench bench-small demo clean
 
@@ -30,7 +31,7 @@ unit:
 
 # ./repo/... includes the backends and their shared suite (repo/backend/...).
 race:
-	$(GO) test -count=1 -race -short -timeout 20m ./repo/... ./index/... ./crypt/... ./notify/... ./metrics/...
+	$(GO) test -count=1 -race -short -timeout 20m ./repo/... ./index/... ./crypt/... ./notify/... ./metrics/... ./internal/...
 
 # A real finding always writes a failing input under testdata/fuzz; the Go
 # fuzz engine also fails now and then at the -fuzztime boundary with
