@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 FUZZ_TARGETS := repo:FuzzParsePackHeader repo:FuzzParseIndex repo:FuzzParseTree repo:FuzzParseRefs \
 	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzOpenConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile \
 	repo/retention:FuzzParseDuration repo/backend/location:FuzzParse metrics:FuzzReadPrevious metrics:FuzzRoundTrip \
-	internal/rdb:FuzzCount
+	internal/rdb:FuzzCount internal/cryptojs:FuzzDecrypt repo:FuzzCheckItemName
 
 .PHONY: build test deps lint unit race fuzz crash bench bench-small demo clean
 
