@@ -41,6 +41,13 @@ func TestCompletionScripts(t *testing.T) {
 			if b, err := exec.Command(shell, "-n", path).CombinedOutput(); err != nil {
 				t.Fatalf("%s -n: %v\n%s", shell, err, b)
 			}
+			// The generated bash script is held to make lint's shellcheck
+			// rules like the scripts in the repository.
+			if _, err := exec.LookPath("shellcheck"); shell == "bash" && err == nil {
+				if b, err := exec.Command("shellcheck", "-s", "bash", path).CombinedOutput(); err != nil {
+					t.Fatalf("shellcheck: %v\n%s", err, b)
+				}
+			}
 		})
 	}
 	e.expect(ExitUsage, nil, "completion", "tcsh")
