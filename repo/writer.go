@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,9 @@ import (
 	"snap/repo/backend"
 )
 
-var debugBlobs = os.Getenv("SNAP_DEBUG_BLOBS") != ""
+// onSeal, set only by tests (export_test.go), is told the type and
+// plaintext length of every new blob as it is sealed.
+var onSeal func(typ uint8, plainLen int)
 
 // Writer is one backup run's upload side: it deduplicates, compresses and
 // seals blobs on a worker pool, fills packs and uploads them in the
@@ -242,8 +243,8 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 		s = w.r.meta
 	}
 	sealed = s.Seal(sealed[:0], comp, blobAD(j.typ, j.id))
-	if debugBlobs {
-		fmt.Fprintf(os.Stderr, "new blob type %d len %d\n", j.typ, len(j.data))
+	if onSeal != nil {
+		onSeal(j.typ, len(j.data))
 	}
 	w.stats.BlobsNew.Add(1)
 	w.stats.BytesNew.Add(int64(len(j.data)))

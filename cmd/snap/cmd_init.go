@@ -97,7 +97,7 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 		if u != nil {
 			name = u.Username
 		}
-		if _, err := repo.AddKey(ctx, be, m, repo.KeyParams{Passphrase: pass, WorkFactor: g.workFactor(), Host: host, User: name, Now: now()}); err != nil {
+		if _, err := repo.AddKey(ctx, be, m, repo.KeyParams{Passphrase: pass, WorkFactor: slotWorkFactor, Host: host, User: name, Now: now()}); err != nil {
 			return err
 		}
 	}

@@ -88,7 +88,7 @@ func runKey(ctx context.Context, g *globalOptions, o *keyOptions, args []string)
 		if u, _ := user.Current(); u != nil {
 			name = u.Username
 		}
-		return repo.AddKey(ctx, be, m, repo.KeyParams{Passphrase: p, WorkFactor: g.workFactor(), Host: host, User: name, Now: now()})
+		return repo.AddKey(ctx, be, m, repo.KeyParams{Passphrase: p, WorkFactor: slotWorkFactor, Host: host, User: name, Now: now()})
 	}
 	m := r.Master()
 	switch sub {

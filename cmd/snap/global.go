@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
@@ -219,14 +218,10 @@ func writeKeyFile(path string, m *crypt.Master) error {
 	return f.Close()
 }
 
-// workFactor is the scrypt cost for new key slots. SNAP_TEST_SCRYPT_WORK_FACTOR
-// lowers it for tests only.
-func (g *globalOptions) workFactor() int {
-	if v, err := strconv.Atoi(g.getenv("SNAP_TEST_SCRYPT_WORK_FACTOR")); err == nil && v >= 1 && v <= 22 {
-		return v
-	}
-	return crypt.DefaultWorkFactor
-}
+// slotWorkFactor is the scrypt cost of new key slots. Only tests lower it
+// (TestMain): opening a slot costs what its own header says, so a binary
+// the tests run opens their cheap slots quickly without a switch of its own.
+var slotWorkFactor = crypt.DefaultWorkFactor
 
 // openedRepo is a repository opened with the user's key.
 type openedRepo struct {

@@ -13,8 +13,14 @@ import (
 	"testing"
 )
 
-// env is a test's environment: a repository, a cache and a passphrase,
-// with scrypt made cheap.
+// TestMain makes new key slots cheap to open: scrypt at its default cost
+// would dominate the tests' time.
+func TestMain(m *testing.M) {
+	slotWorkFactor = 10
+	os.Exit(m.Run())
+}
+
+// env is a test's environment: a repository, a cache and a passphrase.
 type env struct {
 	t    *testing.T
 	vars map[string]string
@@ -24,10 +30,9 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, vars: map[string]string{
-		"SNAP_REPO":                    filepath.Join(dir, "repo"),
-		"SNAP_CACHE_DIR":               filepath.Join(dir, "cache"),
-		"SNAP_PASSWORD":                "correct horse",
-		"SNAP_TEST_SCRYPT_WORK_FACTOR": "10",
+		"SNAP_REPO":      filepath.Join(dir, "repo"),
+		"SNAP_CACHE_DIR": filepath.Join(dir, "cache"),
+		"SNAP_PASSWORD":  "correct horse",
 	}}
 	return e
 }
