@@ -30,6 +30,9 @@ type fixture struct {
 	master *crypt.Master
 	cache  string
 	clock  time.Time
+	// realClock makes repositories opened afterwards use time.Now instead
+	// of clock, for tests whose lock waits must end.
+	realClock bool
 }
 
 func newFixture(t *testing.T, be backend.Backend, params *chunk.Params) *fixture {
@@ -49,7 +52,11 @@ func (f *fixture) open(m *crypt.Master) *repo.Repository {
 	if m == nil {
 		m = f.master
 	}
-	r, err := repo.Open(context.Background(), f.be, m, repo.Options{CacheDir: f.cache, Now: func() time.Time { return f.clock }})
+	now := func() time.Time { return f.clock }
+	if f.realClock {
+		now = time.Now
+	}
+	r, err := repo.Open(context.Background(), f.be, m, repo.Options{CacheDir: f.cache, Now: now})
 	if err != nil {
 		f.t.Fatal(err)
 	}

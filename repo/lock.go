@@ -215,7 +215,7 @@ func (r *Repository) acquire(ctx context.Context, l *Lock, o LockOptions) error 
 	if poll <= 0 {
 		poll = 3 * time.Second
 	}
-	start := time.Now()
+	start := r.opts.Now()
 	notified := false
 	for {
 		if l.info.Name == "" || r.opts.Now().Sub(l.info.Time) >= lockRefresh {
@@ -243,7 +243,7 @@ func (r *Repository) acquire(ctx context.Context, l *Lock, o LockOptions) error 
 		if !l.info.Exclusive || holder.Exclusive || holder.Op == OpPrune && l.info.Op == OpPrune {
 			l.remove(ctx)
 		}
-		waited := time.Since(start)
+		waited := r.opts.Now().Sub(start)
 		if waited >= o.Wait {
 			l.remove(ctx)
 			return &LockError{Holder: holder, Waited: waited}

@@ -77,6 +77,7 @@ func TestLocks(t *testing.T) {
 // bound, and says once that it waits.
 func TestLockWait(t *testing.T) {
 	f := newFixture(t, nil, testChunker())
+	f.realClock = true // the waits take real time
 	ctx := context.Background()
 	holder, err := f.open(nil).Lock(ctx, exclusive(repo.OpPrune))
 	if err != nil {
@@ -125,6 +126,7 @@ func TestLockWait(t *testing.T) {
 // running beside it finish; while it waits, new backups queue behind it.
 func TestLockUpgrade(t *testing.T) {
 	f := newFixture(t, nil, testChunker())
+	f.realClock = true // the waits take real time
 	ctx := context.Background()
 	r := f.open(nil)
 	prune, err := r.Lock(ctx, shared(repo.OpPrune))

@@ -25,7 +25,10 @@ type Options struct {
 	// CacheDir holds the local index cache; empty means the user's cache
 	// directory (SNAP_CACHE_DIR is handled by the caller).
 	CacheDir string
-	// Now is the clock; nil means time.Now.
+	// Now is the repository's one clock: lock times, staleness and how
+	// long a lock wait has lasted are all read from it. nil means
+	// time.Now. A clock that stands still never ends a lock wait
+	// (LockOptions.Wait); one that jumps ahead ends it early.
 	Now func() time.Time
 	// Workers bounds CPU-heavy goroutines (hashing, compression,
 	// encryption); 0 means GOMAXPROCS.

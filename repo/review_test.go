@@ -123,7 +123,9 @@ func TestLockLongWaitStaysFresh(t *testing.T) {
 	var waiter *repo.Lock
 	go func() {
 		var err error
-		waiter, err = open().Lock(ctx, repo.LockOptions{Op: repo.OpRepair, Exclusive: true, Wait: time.Minute, Poll: time.Millisecond,
+		// The wait is measured on the same clock: it must outlast the
+		// 40 minutes below.
+		waiter, err = open().Lock(ctx, repo.LockOptions{Op: repo.OpRepair, Exclusive: true, Wait: time.Hour, Poll: time.Millisecond,
 			Waiting: func(*repo.LockInfo) { close(polls) }})
 		done <- err
 	}()

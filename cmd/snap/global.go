@@ -284,6 +284,9 @@ func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRe
 			return nil, err
 		}
 	}
+	if o.Now == nil {
+		o.Now = now // the command line's clock is the repository's
+	}
 	r, err := repo.Open(ctx, be, m, o)
 	if errors.Is(err, repo.ErrNoRepository) {
 		return nil, fmt.Errorf("%w at %s (create one with 'snap init')", err, g.Repo)

@@ -28,7 +28,7 @@ func startProgress(g *globalOptions, w *repo.Writer) *progress {
 		defer close(p.fin)
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
-		start := time.Now()
+		start := now()
 		for {
 			select {
 			case <-p.done:
@@ -36,7 +36,7 @@ func startProgress(g *globalOptions, w *repo.Writer) *progress {
 				return
 			case <-t.C:
 				st := w.Stats()
-				fmt.Fprintf(f, "\r\033[K[%s] %s new, %d blobs, %d packs", time.Since(start).Round(time.Second),
+				fmt.Fprintf(f, "\r\033[K[%s] %s new, %d blobs, %d packs", now().Sub(start).Round(time.Second),
 					formatBytes(st.BytesNew.Load()), st.BlobsNew.Load(), st.Packs.Load())
 			}
 		}
