@@ -106,8 +106,8 @@ type CheckResult struct {
 	BlobsRead  int       `json:"blobs_verified"`
 	Problems   []Problem `json:"problems"`
 	Warnings   []string  `json:"warnings"`
-	// Hints are the commands that fix what was found, in order.
-	Hints []string `json:"hints,omitempty"`
+	// Hints are what fixes what was found, in order.
+	Hints []Remedy `json:"hints,omitempty"`
 }
 
 // ErrCheckFailed is returned (wrapped) when check found problems.
@@ -117,7 +117,7 @@ func (c *CheckResult) problem(p Problem) { c.Problems = append(c.Problems, p) }
 func (c *CheckResult) warn(format string, a ...any) {
 	c.Warnings = append(c.Warnings, fmt.Sprintf(format, a...))
 }
-func (c *CheckResult) hint(h string) {
+func (c *CheckResult) hint(h Remedy) {
 	for _, x := range c.Hints {
 		if x == h {
 			return
@@ -178,7 +178,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 	}
 	for name, err := range r.damagedIndex {
 		res.problem(Problem{File: backend.Handle{Type: backend.IndexFile, Name: name}.String(), Error: errText(err)})
-		res.hint("snap repair index")
+		res.hint(RemedyRepairIndex)
 	}
 	disk := map[string]int64{}
 	err = r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
@@ -203,7 +203,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 		ps, err := r.LoadIndexFile(ctx, name)
 		if err != nil {
 			res.problem(Problem{File: backend.Handle{Type: backend.IndexFile, Name: name}.String(), Error: errText(err)})
-			res.hint("snap repair index")
+			res.hint(RemedyRepairIndex)
 			continue
 		}
 		for _, p := range ps {
@@ -216,11 +216,11 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 			switch {
 			case !ok:
 				res.problem(Problem{File: backend.Handle{Type: backend.PackFile, Name: pn}.String(), Error: fmt.Sprintf("missing (index file %.8s lists it with %d blobs)", name, len(p.Blobs))})
-				res.hint("if another copy of the repository (a 'snap sync' destination) has them: snap repair packs --from DIR; otherwise: snap repair index, then snap repair snapshots")
+				res.hint(RemedyMissingPacks)
 				continue
 			case size != p.Size:
 				res.problem(Problem{File: backend.Handle{Type: backend.PackFile, Name: pn}.String(), Error: fmt.Sprintf("%d bytes, the index says %d (truncated or altered)", size, p.Size)})
-				res.hint("snap repair packs")
+				res.hint(RemedyRepairPacks)
 				continue
 			}
 			for _, b := range p.Blobs {
@@ -249,7 +249,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 		r.attachUsers(ctx, res, snaps, bad)
 	}
 	if len(res.Problems) > 0 && len(res.Hints) == 0 {
-		res.hint("snap check --read-data")
+		res.hint(RemedyCheckReadData)
 	}
 	return res, nil
 }
@@ -271,7 +271,7 @@ func (r *Repository) checkKeys(ctx context.Context, res *CheckResult) {
 		}
 		if err != nil {
 			res.problem(Problem{File: h.String(), Error: errText(err)})
-			res.hint("remove the damaged key slot ('snap key remove') and add it again ('snap key add')")
+			res.hint(RemedyReplaceKeySlot)
 		}
 		return nil
 	})
@@ -353,7 +353,7 @@ func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, prese
 		s, err := r.LoadSnapshot(ctx, n)
 		if err != nil {
 			res.problem(Problem{File: backend.Handle{Type: backend.SnapshotFile, Name: n}.String(), Error: errText(err)})
-			res.hint("copy the snapshot file back from another copy of the repository, or remove it ('snap forget ID')")
+			res.hint(RemedyReplaceSnapshot)
 			continue
 		}
 		snaps = append(snaps, s)
@@ -365,11 +365,11 @@ func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, prese
 			user := []string{fmt.Sprintf("snapshot %s item %q", s.ID.Short(), it.Name)}
 			if readErr != nil {
 				res.problem(Problem{File: file, Error: fmt.Sprintf("item %q: cannot read its reference list: %s", it.Name, errText(readErr)), Users: user})
-				res.hint("snap repair snapshots")
+				res.hint(RemedyRepairSnapshots)
 			}
 			if len(missing) > 0 {
 				res.problem(Problem{File: file, Blob: missing[0].Short(), Error: fmt.Sprintf("item %q needs %d blobs that are in no pack", it.Name, len(missing)), Users: user})
-				res.hint("snap repair snapshots")
+				res.hint(RemedyRepairSnapshots)
 			}
 		}
 	}
@@ -429,7 +429,7 @@ func (r *Repository) readData(ctx context.Context, res *CheckResult, disk map[st
 		res.warn("%d data and tree blobs were checked by their pack's hash only: this key is write-only and cannot decrypt them", skipped)
 	}
 	if len(bad) > 0 {
-		res.hint("if another copy of the repository (a 'snap sync' destination) has these packs: snap repair packs --from DIR; otherwise: snap repair packs, then snap repair snapshots")
+		res.hint(RemedyDamagedPacks)
 	}
 	return bad
 }
@@ -592,7 +592,7 @@ func CheckKeyless(ctx context.Context, be backend.Backend, readData bool, subset
 		}
 	}
 	if len(res.Problems) > 0 {
-		res.hint("copy the damaged files back from another copy of the repository")
+		res.hint(RemedyCopyBack)
 	}
 	return res, nil
 }

@@ -132,7 +132,7 @@ func OpenKey(ctx context.Context, be backend.Backend, passphrase string) (*crypt
 		return m, name, nil
 	}
 	if len(names) == 0 {
-		return nil, "", fmt.Errorf("%w: the repository has no passphrase key slots; use --key-file", ErrWrongKey)
+		return nil, "", fmt.Errorf("%w: %w", ErrWrongKey, ErrNoKeySlots)
 	}
 	return nil, "", ErrWrongKey
 }
@@ -161,7 +161,7 @@ func RemoveKey(ctx context.Context, be backend.Backend, id string) (string, erro
 		return "", fmt.Errorf("%w: no key slot %q", ErrNotFound, id)
 	}
 	if match.Kind == crypt.KindFull && full == 1 {
-		return "", errors.New("refusing to remove the last full key slot: add another key first ('snap key add')")
+		return "", ErrLastFullKey
 	}
 	return match.ID, be.Remove(ctx, backend.Handle{Type: backend.KeyFile, Name: match.ID})
 }

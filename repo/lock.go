@@ -27,6 +27,10 @@ const (
 	lockStale   = 30 * time.Minute
 )
 
+// LockStaleAfter is how long a lock goes unrefreshed before others ignore
+// it as stale.
+const LockStaleAfter = lockStale
+
 // Lock operations, recorded in lock files so a conflict names what holds
 // the repository.
 const (
@@ -102,8 +106,7 @@ func (e *LockError) Error() string {
 	if e.Waited > 0 {
 		waited = fmt.Sprintf(" (waited %s)", e.Waited.Round(time.Second))
 	}
-	return fmt.Sprintf("repository is locked by %s%s; wait for it to finish, or give --retry-lock a longer time; if that process is gone, 'snap unlock' removes stale locks (a lock not refreshed for 30 minutes is ignored anyway)",
-		e.Holder, waited)
+	return fmt.Sprintf("repository is locked by %s%s", e.Holder, waited)
 }
 
 func (e *LockError) Unwrap() error { return ErrLocked }
@@ -112,6 +115,14 @@ func (e *LockError) Unwrap() error { return ErrLocked }
 // refreshed in time, or someone removed it. The operation must stop before
 // it commits anything.
 var ErrLockLost = errors.New("the repository lock was lost")
+
+// ErrLockRemoved: another process removed a held lock's file. It comes
+// wrapped with ErrLockLost.
+var ErrLockRemoved = errors.New("another process removed the lock file")
+
+// ErrLockUnreadable: a lock file failed to load. It comes wrapped with
+// ErrLocked: it may be a live lock.
+var ErrLockUnreadable = errors.New("a lock file is unreadable")
 
 // LockOptions say what lock to take and how long to wait for it.
 type LockOptions struct {
@@ -160,7 +171,7 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 				continue
 			}
 			if errors.Is(err, ErrDamaged) {
-				return nil, fmt.Errorf("%w: lock file locks/%s is unreadable (%v); 'snap unlock' removes it", ErrLocked, n, err)
+				return nil, fmt.Errorf("%w: %w: locks/%s (%v)", ErrLocked, ErrLockUnreadable, n, err)
 			}
 			if err != nil {
 				return nil, err
@@ -365,7 +376,7 @@ func (l *Lock) Refresh(ctx context.Context) error {
 }
 
 func (l *Lock) errLost() error {
-	return fmt.Errorf("%w: lock file locks/%s was removed by another process (snap unlock --remove-all?); stopping before anything is committed", ErrLockLost, l.info.Name)
+	return fmt.Errorf("%w: %w (locks/%s); stopping before anything is committed", ErrLockLost, ErrLockRemoved, l.info.Name)
 }
 
 // Check returns ErrLockLost (wrapped) if the lock can no longer be trusted:

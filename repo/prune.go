@@ -126,7 +126,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 	say("marking what the snapshots need")
 	sc, err := r.scanRepo(ctx, snaps)
 	if errors.Is(err, ErrDamaged) || errors.Is(err, ErrBlobNotFound) {
-		return nil, fmt.Errorf("prune deleted nothing: %w; run 'snap check' and the repairs it names", err)
+		return nil, &RemedyError{Err: fmt.Errorf("prune deleted nothing: %w", err), Remedy: RemedyCheck}
 	}
 	if err != nil {
 		return nil, err
@@ -174,7 +174,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 // repackError says what a full disk during repacking means.
 func repackError(err error) error {
 	if errors.Is(err, backend.ErrNoSpace) {
-		return fmt.Errorf("%w (nothing was deleted; 'snap prune --max-unused unlimited' deletes wholly unused packs, which needs no room for repacking)", err)
+		return &RemedyError{Err: fmt.Errorf("%w (nothing was deleted)", err), Remedy: RemedyPruneUnusedOnly}
 	}
 	return err
 }
@@ -246,7 +246,7 @@ func (sc *repoScan) plan(maxUnused MaxUnused) *PruneStats {
 func (r *Repository) repack(ctx context.Context, sc *repoScan, p *packInfo, pb *packBuilder, buf []byte) ([]byte, error) {
 	raw, keys, blobs, err := r.readVerifiedPack(ctx, p.id.String(), buf)
 	if err != nil {
-		return buf, fmt.Errorf("%w (prune stopped before deleting anything: run 'snap check --read-data')", err)
+		return buf, &RemedyError{Err: fmt.Errorf("%w (prune stopped before deleting anything)", err), Remedy: RemedyCheckReadData}
 	}
 	k := sc.byID[p.id]
 	for _, b := range blobs {

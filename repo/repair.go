@@ -198,7 +198,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 		for _, f := range files {
 			packs, err := r.LoadIndexFile(ctx, f)
 			if err != nil {
-				return nil, fmt.Errorf("%w (run 'snap repair index' first)", err)
+				return nil, &RemedyError{Err: err, Remedy: RemedyRepairIndex}
 			}
 			for _, p := range packs {
 				seen[p.ID.String()] = true
@@ -221,7 +221,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 	for _, name := range names {
 		id, err := crypt.ParseID(name)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not a pack name: give the 64-hex names that 'snap check' prints (data/ab/NAME)", name)
+			return nil, fmt.Errorf("%q is not a pack name: give the 64-hex names that check reports (data/ab/NAME)", name)
 		}
 		raw, err := readVerified(ctx, r.be, backend.Handle{Type: backend.PackFile, Name: name})
 		switch {
@@ -248,7 +248,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 			}
 		}
 		if !r.CanRead() {
-			return out, fmt.Errorf("pack %s is damaged and no intact copy was found; salvaging its blobs needs the full key, or give --from a copy of the repository: %w", name, ErrWriteOnly)
+			return out, &RemedyError{Err: fmt.Errorf("pack %s is damaged and no intact copy was found; salvaging its blobs needs the full key: %w", name, ErrWriteOnly), Remedy: RemedyRepairPacksFrom}
 		}
 		if raw != nil {
 			r.salvage(ctx, raw, h, pb, &rp)
@@ -277,7 +277,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 	for _, f := range files {
 		packs, err := r.LoadIndexFile(ctx, f)
 		if err != nil {
-			return out, fmt.Errorf("%w (run 'snap repair index' first)", err)
+			return out, &RemedyError{Err: err, Remedy: RemedyRepairIndex}
 		}
 		touches := false
 		for _, p := range packs {
@@ -469,7 +469,7 @@ func (r *Repository) presentBlobs(ctx context.Context) (*liveSet, error) {
 	for _, f := range files {
 		packs, err := r.LoadIndexFile(ctx, f)
 		if err != nil {
-			return nil, fmt.Errorf("%w (run 'snap repair index' first)", err)
+			return nil, &RemedyError{Err: err, Remedy: RemedyRepairIndex}
 		}
 		for _, p := range packs {
 			if size, ok := disk[p.ID.String()]; ok && size == p.Size {

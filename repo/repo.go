@@ -75,7 +75,7 @@ type InitOptions struct {
 // caller stores the key (AddKey with a passphrase, or a key file).
 func Init(ctx context.Context, be backend.Backend, o InitOptions) (*crypt.Master, error) {
 	if _, err := be.Stat(ctx, backend.Handle{Type: backend.ConfigFile}); err == nil {
-		return nil, errors.New("a repository already exists there (it has a config file): give another --repo, or use this one")
+		return nil, ErrRepositoryExists
 	}
 	id := newRepoID()
 	m, err := crypt.NewMaster(id)
@@ -172,7 +172,7 @@ func (r *Repository) cacheDir() (string, error) {
 	if d == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
-			return "", fmt.Errorf("no cache directory (set SNAP_CACHE_DIR or --cache-dir): %w", err)
+			return "", fmt.Errorf("%w: %w", ErrNoCacheDir, err)
 		}
 		d = filepath.Join(base, "snap")
 	}

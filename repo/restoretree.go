@@ -69,7 +69,7 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 		return nil, err
 	}
 	if it.Kind != KindTree || it.Tree == nil {
-		return nil, fmt.Errorf("item %q is a %s item, not a tree: use 'snap dump'", it.Name, it.Kind)
+		return nil, fmt.Errorf("item %q is a %s item, not a tree", it.Name, it.Kind)
 	}
 	if !r.CanRead() {
 		return nil, ErrWriteOnly

@@ -141,7 +141,7 @@ type MissingBlobsError struct {
 }
 
 func (e *MissingBlobsError) Error() string {
-	return fmt.Sprintf("%d blobs that snapshots need are in no readable pack (first %v; needed by %s): the repository is damaged; run 'snap check' for details and 'snap repair snapshots' to set the damaged items aside",
+	return fmt.Sprintf("%d blobs that snapshots need are in no readable pack (first %v; needed by %s): the repository is damaged",
 		len(e.Blobs), e.Blobs[0].Short(), strings.Join(e.Users, ", "))
 }
 

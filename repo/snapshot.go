@@ -84,23 +84,38 @@ func (it *Item) available() error {
 	return nil
 }
 
-// CheckItem is nil for an item with data; otherwise an error that names
-// the snapshot's intact items, to restore those instead.
+// ItemUnavailableError is an item of a snapshot with nothing to restore,
+// with the snapshot's items that can be restored instead.
+type ItemUnavailableError struct {
+	Snapshot string // short id
+	Item     string
+	Reason   string   // the item's Error
+	Intact   []string // the snapshot's items with data
+}
+
+func (e *ItemUnavailableError) Error() string {
+	intact := "no item of this snapshot is intact"
+	if len(e.Intact) > 0 {
+		intact = "its intact items: " + strings.Join(e.Intact, ", ")
+	}
+	return fmt.Sprintf("%v: snapshot %s, item %q has nothing to restore (%s); %s", ErrItemUnavailable, e.Snapshot, e.Item, e.Reason, intact)
+}
+
+func (e *ItemUnavailableError) Unwrap() error { return ErrItemUnavailable }
+
+// CheckItem is nil for an item with data; otherwise an
+// *ItemUnavailableError that names the snapshot's intact items.
 func (s *Snapshot) CheckItem(it *Item) error {
 	if it.Error == "" {
 		return nil
 	}
-	var ok []string
+	e := &ItemUnavailableError{Snapshot: s.ID.Short(), Item: it.Name, Reason: it.Error}
 	for _, o := range s.Items {
 		if o.Error == "" {
-			ok = append(ok, o.Name)
+			e.Intact = append(e.Intact, o.Name)
 		}
 	}
-	hint := "no item of this snapshot is intact: use an earlier snapshot"
-	if len(ok) > 0 {
-		hint = fmt.Sprintf("its intact items can be restored one by one: --item %s", strings.Join(ok, " --item "))
-	}
-	return fmt.Errorf("%w: snapshot %s, item %q has nothing to restore (%s); %s", ErrItemUnavailable, s.ID.Short(), it.Name, it.Error, hint)
+	return e
 }
 
 // Item returns the named item.
@@ -233,7 +248,7 @@ func (r *Repository) SnapshotName(ctx context.Context, ref string) (string, erro
 	}
 	switch len(match) {
 	case 0:
-		return "", fmt.Errorf("%w: no snapshot with id %q (see 'snap snapshots')", ErrNotFound, ref)
+		return "", fmt.Errorf("%w: no snapshot with id %q", ErrSnapshotNotFound, ref)
 	case 1:
 		return match[0], nil
 	}

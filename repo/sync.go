@@ -177,7 +177,8 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 			}
 		}
 		if len(lost) > 0 {
-			return st, fmt.Errorf("%w: %d packs the source's index lists are missing at the source (first: %s); not deleting anything at the destination, which still has them: run 'snap repair packs --from %s' on the source", ErrDamaged, len(lost), lost[0], o.DestName)
+			return st, &RemedyError{Err: fmt.Errorf("%w: %d packs the source's index lists are missing at the source (first: %s); not deleting anything at the destination, which still has them", ErrDamaged, len(lost), lost[0]),
+				Remedy: RemedyRepairPacksFrom, From: o.DestName}
 		}
 		for i := len(syncOrder) - 1; i >= 0; i-- {
 			t := syncOrder[i]
@@ -193,7 +194,8 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 		}
 	}
 	if len(st.Damaged) > 0 {
-		return st, fmt.Errorf("%w: %d files at the source failed their checksum and were not copied (first: %s); run 'snap check --read-data' on the source", ErrDamaged, len(st.Damaged), st.Damaged[0])
+		return st, &RemedyError{Err: fmt.Errorf("%w: %d files at the source failed their checksum and were not copied (first: %s)", ErrDamaged, len(st.Damaged), st.Damaged[0]),
+			Remedy: RemedyCheckReadData}
 	}
 	return st, nil
 }

@@ -102,7 +102,7 @@ func check(ctx context.Context, g *globalOptions, o *checkOptions) (*repo.CheckR
 		}
 	}
 	if g.JSON {
-		writeJSON(g.stdout, res)
+		writeJSON(g.stdout, checkJSON(res))
 	} else {
 		printCheck(g, res, readData, subset, o.Keyless)
 	}
@@ -140,6 +140,18 @@ func printCheck(g *globalOptions, res *repo.CheckResult, readData bool, subset *
 	}
 	fmt.Fprintf(g.stderr, "to fix:\n")
 	for i, h := range res.Hints {
-		fmt.Fprintf(g.stderr, "  %d. %s\n", i+1, h)
+		fmt.Fprintf(g.stderr, "  %d. %s\n", i+1, remedyWords(h, ""))
 	}
+}
+
+// checkJSON is a check's result for --json, its hints in words.
+func checkJSON(res *repo.CheckResult) any {
+	out := struct {
+		*repo.CheckResult
+		Hints []string `json:"hints,omitempty"`
+	}{CheckResult: res}
+	for _, h := range res.Hints {
+		out.Hints = append(out.Hints, remedyWords(h, ""))
+	}
+	return out
 }

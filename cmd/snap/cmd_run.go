@@ -141,8 +141,8 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, args []string)
 	}
 	if err != nil {
 		// Info: with --quiet the error is printed once, as snap's last line.
-		j.log.Info("run failed", "profile", name, "error", err.Error())
-		if herr := j.hooks(ctx, "on_failure", p.Hooks.OnFailure, err.Error()); herr != nil {
+		j.log.Info("run failed", "profile", name, "error", errorText(err))
+		if herr := j.hooks(ctx, "on_failure", p.Hooks.OnFailure, errorText(err)); herr != nil {
 			j.log.Warn("on_failure hook failed", "error", herr.Error())
 		}
 	} else {
@@ -151,7 +151,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, args []string)
 	j.writeMetrics(start, err == nil)
 	ev.Kind, ev.Duration, ev.Log = notify.KindSuccess, now().Sub(start), j.tail.String()
 	if err != nil {
-		ev.Kind, ev.Error = notify.KindFailure, err.Error()
+		ev.Kind, ev.Error = notify.KindFailure, errorText(err)
 	}
 	if j.snap != nil {
 		ev.Snapshot = j.snap.ID.String()

@@ -138,10 +138,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ExitOK
 	}
 	code := exitCode(err)
+	hints := advice(err)
 	if g.JSON {
-		writeJSON(stderr, map[string]any{"error": err.Error(), "exit_code": code})
+		out := map[string]any{"error": err.Error(), "exit_code": code}
+		if len(hints) > 0 {
+			out["hints"] = hints
+		}
+		writeJSON(stderr, out)
 	} else {
 		fmt.Fprintf(stderr, "snap %s: %v\n", c.name, err)
+		for _, h := range hints {
+			fmt.Fprintln(stderr, h)
+		}
 	}
 	return code
 }
