@@ -279,7 +279,7 @@ func (r *Repository) checkKeys(ctx context.Context, res *CheckResult) {
 
 func (r *Repository) checkLocks(ctx context.Context, res *CheckResult) {
 	names, _ := listNames(ctx, r.be, backend.LockFile)
-	host := hostname()
+	host := localOrigin()
 	for _, n := range names {
 		li, err := r.loadLock(ctx, n)
 		switch {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,6 +50,11 @@ type LockInfo struct {
 	Time      time.Time `json:"time"`
 	Host      string    `json:"host"`
 	PID       int       `json:"pid"`
+	// BootID and PIDNS say in which kernel boot and PID namespace PID
+	// means something: two containers may share a host name, and a pid
+	// is only worth testing from the same namespace of the same boot.
+	BootID string `json:"boot_id,omitempty"`
+	PIDNS  string `json:"pid_ns,omitempty"`
 	User      string    `json:"user,omitempty"`
 	Exclusive bool      `json:"exclusive"`
 	Op        string    `json:"op,omitempty"`
@@ -60,13 +66,41 @@ type LockInfo struct {
 	Unreadable bool `json:"-"`
 }
 
+// Origin is where a process runs, as far as its pid means anything: the
+// host name, the kernel's boot id and the PID namespace.
+type Origin struct {
+	Host, BootID, PIDNS string
+}
+
+// localOrigin is this process's Origin. BootID or PIDNS stay empty where
+// /proc does not tell them; an empty one never matches.
+func localOrigin() Origin {
+	o := Origin{Host: hostname()}
+	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+		o.BootID = strings.TrimSpace(string(b))
+	}
+	if ns, err := os.Readlink("/proc/self/ns/pid"); err == nil {
+		o.PIDNS = ns
+	}
+	return o
+}
+
+// samePIDSpace reports whether l's pid can be tested from o: same host,
+// same boot and same PID namespace, all known.
+func (l *LockInfo) samePIDSpace(o Origin) bool {
+	return l.Host == o.Host && l.BootID != "" && l.BootID == o.BootID && l.PIDNS != "" && l.PIDNS == o.PIDNS
+}
+
 // Stale reports whether the lock's holder is gone: not refreshed for a long
-// time, or a dead process on this host.
-func (l *LockInfo) Stale(now time.Time, host string) bool {
+// time, or a process that no longer exists in the same PID namespace of
+// the same boot as the caller. Anywhere else (another host, another
+// container with the same host name, a lock written before boot ids were
+// recorded) only the refresh age counts.
+func (l *LockInfo) Stale(now time.Time, o Origin) bool {
 	if now.Sub(l.Time) > lockStale {
 		return true
 	}
-	if l.Host == host && l.PID > 0 {
+	if l.PID > 0 && l.samePIDSpace(o) {
 		if err := syscall.Kill(l.PID, 0); err == syscall.ESRCH {
 			return true
 		}
@@ -208,7 +242,8 @@ func hostname() string {
 // that waits only for shared ones keeps its file while it waits, so new
 // shared lockers queue behind it instead of starving it.
 func (r *Repository) Lock(ctx context.Context, o LockOptions) (*Lock, error) {
-	l := &Lock{r: r, info: LockInfo{Host: hostname(), PID: os.Getpid(), Exclusive: o.Exclusive, Op: o.Op, Nonce: newNonce()},
+	me := localOrigin()
+	l := &Lock{r: r, info: LockInfo{Host: me.Host, BootID: me.BootID, PIDNS: me.PIDNS, PID: os.Getpid(), Exclusive: o.Exclusive, Op: o.Op, Nonce: newNonce()},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := r.acquire(ctx, l, o); err != nil {
 		return nil, err
@@ -281,7 +316,7 @@ func (r *Repository) conflict(ctx context.Context, mine *LockInfo) (*LockInfo, e
 	if err != nil {
 		return nil, err
 	}
-	host := hostname()
+	host := localOrigin()
 	for _, li := range locks {
 		if li.Name == mine.Name || (mine.Nonce != "" && li.Nonce == mine.Nonce) || li.Stale(r.opts.Now(), host) {
 			continue
@@ -417,7 +452,7 @@ func (r *Repository) RemoveLocks(ctx context.Context, all bool) (removed, kept [
 	if err != nil {
 		return nil, nil, err
 	}
-	host := hostname()
+	host := localOrigin()
 	for _, n := range names {
 		li, err := r.loadLock(ctx, n)
 		if errors.Is(err, backend.ErrNotExist) {
