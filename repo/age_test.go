@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 	"snap/repo/backend"
 	"snap/repo/backend/local"
 )
@@ -70,7 +70,7 @@ func TestSessionKeyOpensWithAgeTool(t *testing.T) {
 	rd.Close()
 	opened := 0
 	for _, b := range blobs {
-		if b.Type != index.TypeData {
+		if b.Type != cache.TypeData {
 			continue
 		}
 		ad := append([]byte{b.Type}, b.ID[:]...)

@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	"snap/cache"
 	"snap/chunk"
 	"snap/crypt"
-	"snap/index"
 )
 
 // TreeResult is what SaveTree stored.
@@ -96,7 +96,7 @@ func (w *Writer) SaveTree(paths []string, fc *FilesCache, pre *PreStat) (TreeRes
 		sorted[i] = nodes[k]
 		all = append(all, refs[k]...)
 	}
-	root, err := a.w.SaveBlob(index.TypeTree, marshalTree(sorted))
+	root, err := a.w.SaveBlob(cache.TypeTree, marshalTree(sorted))
 	if err != nil {
 		return TreeResult{}, err
 	}
@@ -240,7 +240,7 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
 		}
 		ids = append(ids, subs[i]...)
 	}
-	id, err := a.w.SaveBlob(index.TypeTree, marshalTree(nodes))
+	id, err := a.w.SaveBlob(cache.TypeTree, marshalTree(nodes))
 	if err != nil {
 		return id, nil, err
 	}
@@ -402,7 +402,7 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 			release()
 		} else {
 			id := a.w.ID(buf)
-			if err := a.w.Save(index.TypeData, id, buf, release); err != nil {
+			if err := a.w.Save(cache.TypeData, id, buf, release); err != nil {
 				return err
 			}
 			ids = append(ids, id)
@@ -423,7 +423,7 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 				return &SourceError{Err: fmt.Errorf("%s: %w", p, err)}
 			}
 			id := a.w.ID(data)
-			if err := a.w.Save(index.TypeData, id, data, release); err != nil {
+			if err := a.w.Save(cache.TypeData, id, data, release); err != nil {
 				return err
 			}
 			ids = append(ids, id)

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 	"snap/repo/backend"
 )
 
@@ -44,10 +44,10 @@ func (r *Repository) LoadBlob(ctx context.Context, id crypt.ID, dst []byte) ([]b
 	return r.loadEntry(ctx, c, e, dst)
 }
 
-func (r *Repository) loadEntry(ctx context.Context, c *index.Cache, e index.Entry, dst []byte) ([]byte, error) {
+func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entry, dst []byte) ([]byte, error) {
 	h := backend.Handle{Type: backend.PackFile, Name: e.Pack.String()}
 	var s *crypt.Sealer
-	if e.Type == index.TypeRefs {
+	if e.Type == cache.TypeRefs {
 		s = r.meta
 	} else {
 		_, keys, ok, err := c.PackKeys(e.Pack)
@@ -79,7 +79,7 @@ func (r *Repository) loadEntry(ctx context.Context, c *index.Cache, e index.Entr
 
 // readPack reads a blob's stored bytes, through a cache of open packs when
 // the backend supports random access.
-func (r *Repository) readPack(ctx context.Context, h backend.Handle, e index.Entry) ([]byte, error) {
+func (r *Repository) readPack(ctx context.Context, h backend.Handle, e cache.Entry) ([]byte, error) {
 	stored := make([]byte, e.Length)
 	if op, ok := r.be.(backend.ReaderAtOpener); ok {
 		f, release, err := r.packFile(ctx, op, h)
@@ -146,7 +146,7 @@ func (r *Repository) packFile(ctx context.Context, op backend.ReaderAtOpener, h 
 }
 
 // openBlob authenticates, decrypts and decompresses one stored blob.
-func (r *Repository) openBlob(h backend.Handle, b index.Blob, s *crypt.Sealer, stored, dst []byte) ([]byte, error) {
+func (r *Repository) openBlob(h backend.Handle, b cache.Blob, s *crypt.Sealer, stored, dst []byte) ([]byte, error) {
 	plain, err := s.Open(nil, stored, blobAD(b.Type, b.ID))
 	if err != nil {
 		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}

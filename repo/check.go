@@ -10,8 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 	"snap/repo/backend"
 )
 
@@ -136,7 +136,7 @@ type checkPack struct {
 
 // blobsDigest summarises a pack's key table and blob list, to compare the
 // index with the pack header without keeping either.
-func blobsDigest(keys [][]byte, blobs []index.Blob) crypt.ID {
+func blobsDigest(keys [][]byte, blobs []cache.Blob) crypt.ID {
 	return crypt.Hash(appendKeysAndBlobs(nil, keys, blobs))
 }
 
@@ -470,7 +470,7 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 			return out
 		}
 		var s *crypt.Sealer
-		if b.Type == index.TypeRefs {
+		if b.Type == cache.TypeRefs {
 			s = r.meta
 		} else if s, err = r.sessionSealer(keys[b.KeySlot]); errors.Is(err, ErrWriteOnly) {
 			out.skipped++
@@ -488,10 +488,10 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 		if err == nil && h.ID(plain) != b.ID {
 			err = errors.New("plaintext does not match the blob id")
 		}
-		if err == nil && b.Type == index.TypeTree {
+		if err == nil && b.Type == cache.TypeTree {
 			_, err = parseTree(plain)
 		}
-		if err == nil && b.Type == index.TypeRefs {
+		if err == nil && b.Type == cache.TypeRefs {
 			_, err = parseRefs(plain)
 		}
 		if err != nil {

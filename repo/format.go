@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 )
 
 // FormatVersion is the repository format this code reads and writes.
@@ -112,7 +112,7 @@ func (d *decoder) end() {
 	}
 }
 
-func appendKeysAndBlobs(buf []byte, keys [][]byte, blobs []index.Blob) []byte {
+func appendKeysAndBlobs(buf []byte, keys [][]byte, blobs []cache.Blob) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(keys)))
 	for _, k := range keys {
 		buf = binary.AppendUvarint(buf, uint64(len(k)))
@@ -133,7 +133,7 @@ func appendKeysAndBlobs(buf []byte, keys [][]byte, blobs []index.Blob) []byte {
 // readKeysAndBlobs parses a key table and blob list, checking that blobs
 // are contiguous from offset 0, in order, use a key that exists, and end at
 // dataEnd (when dataEnd >= 0).
-func (d *decoder) keysAndBlobs(dataEnd int64) ([][]byte, []index.Blob) {
+func (d *decoder) keysAndBlobs(dataEnd int64) ([][]byte, []cache.Blob) {
 	nk := d.uvarint("key count", maxKeysPerPack)
 	keys := make([][]byte, 0, min(nk, 64))
 	for range nk {
@@ -144,10 +144,10 @@ func (d *decoder) keysAndBlobs(dataEnd int64) ([][]byte, []index.Blob) {
 	if d.err == nil && nb > uint64(len(d.b))/36 {
 		d.fail("blob count %d larger than the header", nb)
 	}
-	blobs := make([]index.Blob, 0, min(nb, 1<<16))
+	blobs := make([]cache.Blob, 0, min(nb, 1<<16))
 	var next uint64
 	for range nb {
-		var b index.Blob
+		var b cache.Blob
 		b.Type = d.byte1("blob type")
 		b.KeySlot = uint32(d.uvarint("key slot", maxKeysPerPack))
 		b.ID = d.id("blob id")
@@ -158,11 +158,11 @@ func (d *decoder) keysAndBlobs(dataEnd int64) ([][]byte, []index.Blob) {
 			return nil, nil
 		}
 		switch {
-		case b.Type < index.TypeData || b.Type > index.TypeRefs:
+		case b.Type < cache.TypeData || b.Type > cache.TypeRefs:
 			d.fail("unknown blob type %d", b.Type)
-		case b.Type == index.TypeRefs && b.KeySlot != 0:
+		case b.Type == cache.TypeRefs && b.KeySlot != 0:
 			d.fail("refs blob with key slot %d", b.KeySlot)
-		case b.Type != index.TypeRefs && uint64(b.KeySlot) >= uint64(len(keys)):
+		case b.Type != cache.TypeRefs && uint64(b.KeySlot) >= uint64(len(keys)):
 			d.fail("key slot %d but %d keys", b.KeySlot, len(keys))
 		case b.Offset != next:
 			d.fail("blob at offset %d, expected %d", b.Offset, next)
@@ -179,14 +179,14 @@ func (d *decoder) keysAndBlobs(dataEnd int64) ([][]byte, []index.Blob) {
 }
 
 // marshalPackHeader returns the plaintext pack header.
-func marshalPackHeader(keys [][]byte, blobs []index.Blob) []byte {
+func marshalPackHeader(keys [][]byte, blobs []cache.Blob) []byte {
 	buf := append(packHeaderMagic[:], FormatVersion)
 	return appendKeysAndBlobs(buf, keys, blobs)
 }
 
 // parsePackHeader parses a plaintext pack header whose blobs must fill
 // exactly dataEnd bytes.
-func parsePackHeader(b []byte, dataEnd int64) ([][]byte, []index.Blob, error) {
+func parsePackHeader(b []byte, dataEnd int64) ([][]byte, []cache.Blob, error) {
 	d := &decoder{b: b}
 	d.magic(packHeaderMagic)
 	keys, blobs := d.keysAndBlobs(dataEnd)
@@ -198,7 +198,7 @@ func parsePackHeader(b []byte, dataEnd int64) ([][]byte, []index.Blob, error) {
 }
 
 // marshalIndex returns the plaintext of an index file.
-func marshalIndex(packs []index.Pack) []byte {
+func marshalIndex(packs []cache.Pack) []byte {
 	buf := append(indexMagic[:], FormatVersion)
 	buf = binary.AppendUvarint(buf, uint64(len(packs)))
 	for _, p := range packs {
@@ -210,16 +210,16 @@ func marshalIndex(packs []index.Pack) []byte {
 }
 
 // parseIndex parses the plaintext of an index file.
-func parseIndex(b []byte) ([]index.Pack, error) {
+func parseIndex(b []byte) ([]cache.Pack, error) {
 	d := &decoder{b: b}
 	d.magic(indexMagic)
 	np := d.uvarint("pack count", maxPacksPerFile)
 	if d.err == nil && np > uint64(len(d.b))/34 {
 		d.fail("pack count %d larger than the file", np)
 	}
-	var packs []index.Pack
+	var packs []cache.Pack
 	for i := uint64(0); i < np && d.err == nil; i++ {
-		var p index.Pack
+		var p cache.Pack
 		p.ID = d.id("pack id")
 		p.Size = int64(d.uvarint("pack size", 1<<40))
 		p.Keys, p.Blobs = d.keysAndBlobs(-1)

@@ -11,17 +11,17 @@ import (
 	"testing"
 	"time"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 	"snap/repo/backend"
 )
 
-func sampleBlobs() ([][]byte, []index.Blob) {
+func sampleBlobs() ([][]byte, []cache.Blob) {
 	keys := [][]byte{[]byte("age-encryption.org/v1\n-> X25519 abc\nxyz\n--- mac\nbody")}
-	blobs := []index.Blob{
-		{ID: crypt.Hash([]byte("a")), Type: index.TypeData, Offset: 0, Length: 100, PlainLen: 300},
-		{ID: crypt.Hash([]byte("b")), Type: index.TypeTree, Offset: 100, Length: 50, PlainLen: 60},
-		{ID: crypt.Hash([]byte("c")), Type: index.TypeRefs, Offset: 150, Length: 41, PlainLen: 32},
+	blobs := []cache.Blob{
+		{ID: crypt.Hash([]byte("a")), Type: cache.TypeData, Offset: 0, Length: 100, PlainLen: 300},
+		{ID: crypt.Hash([]byte("b")), Type: cache.TypeTree, Offset: 100, Length: 50, PlainLen: 60},
+		{ID: crypt.Hash([]byte("c")), Type: cache.TypeRefs, Offset: 150, Length: 41, PlainLen: 32},
 	}
 	return keys, blobs
 }
@@ -45,7 +45,7 @@ func FuzzParsePackHeader(f *testing.F) {
 
 func FuzzParseIndex(f *testing.F) {
 	keys, blobs := sampleBlobs()
-	f.Add(marshalIndex([]index.Pack{{ID: crypt.Hash([]byte("p")), Size: 1000, Keys: keys, Blobs: blobs}}))
+	f.Add(marshalIndex([]cache.Pack{{ID: crypt.Hash([]byte("p")), Size: 1000, Keys: keys, Blobs: blobs}}))
 	f.Add(marshalIndex(nil))
 	f.Add(katBytes(katIndexPlain))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -23,8 +23,8 @@ import (
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 	"snap/repo/backend"
 	"snap/repo/backend/local"
 )
@@ -40,10 +40,10 @@ func TestKnownAssociatedData(t *testing.T) {
 		{string(adIndex), "snap index v1"},
 		{string(adSnapshot), "snap snapshot v1"},
 		{string(adLock), "snap lock v1"},
-		{hex.EncodeToString(blobAD(index.TypeData, katID("x"))), "01" + katID("x").String()},
-		{hex.EncodeToString(blobAD(index.TypeTree, katID("x"))), "02" + katID("x").String()},
-		{hex.EncodeToString(blobAD(index.TypeRefs, katID("x"))), "03" + katID("x").String()},
-		{fmt.Sprint(index.TypeData, index.TypeTree, index.TypeRefs, compNone, compZstd), "1 2 3 0 1"},
+		{hex.EncodeToString(blobAD(cache.TypeData, katID("x"))), "01" + katID("x").String()},
+		{hex.EncodeToString(blobAD(cache.TypeTree, katID("x"))), "02" + katID("x").String()},
+		{hex.EncodeToString(blobAD(cache.TypeRefs, katID("x"))), "03" + katID("x").String()},
+		{fmt.Sprint(cache.TypeData, cache.TypeTree, cache.TypeRefs, compNone, compZstd), "1 2 3 0 1"},
 		{string([]byte{NodeFile, NodeDir, NodeSymlink, NodeHardlink, NodeCharDev, NodeBlockDev, NodeFIFO, NodeSocket}), "fdlhcbps"},
 	} {
 		if tc.got != tc.want {
@@ -303,7 +303,7 @@ func TestKnownPack(t *testing.T) {
 		refs = append(refs, id[:]...)
 	}
 	plains = append(plains, refs)
-	types := []uint8{index.TypeData, index.TypeData, index.TypeTree, index.TypeRefs}
+	types := []uint8{cache.TypeData, cache.TypeData, cache.TypeTree, cache.TypeRefs}
 	if len(blobs) != len(plains) {
 		t.Fatalf("%d blobs", len(blobs))
 	}
@@ -313,7 +313,7 @@ func TestKnownPack(t *testing.T) {
 			t.Errorf("blob %d: %+v", i, b)
 		}
 		s := r.meta
-		if b.Type != index.TypeRefs {
+		if b.Type != cache.TypeRefs {
 			if s, err = r.sessionSealer(keys[b.KeySlot]); err != nil {
 				t.Fatal(err)
 			}
@@ -351,7 +351,7 @@ func TestKnownPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []index.Pack{{ID: crypt.Hash(pack), Size: int64(len(pack)), Keys: keys, Blobs: blobs}}
+	want := []cache.Pack{{ID: crypt.Hash(pack), Size: int64(len(pack)), Keys: keys, Blobs: blobs}}
 	if !same(packs, want) {
 		t.Errorf("pinned index file: %+v", packs)
 	}

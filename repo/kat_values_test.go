@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 )
 
 func unhex(t *testing.T, s string) []byte {
@@ -72,22 +72,22 @@ func katID(s string) crypt.ID { return crypt.Hash([]byte(s)) }
 
 // katKeysAndBlobs is a key table of two age files (any bytes to the codec)
 // and three blobs of every type.
-func katKeysAndBlobs() ([][]byte, []index.Blob) {
+func katKeysAndBlobs() ([][]byte, []cache.Blob) {
 	keys := [][]byte{[]byte("age-encryption.org/v1\nkey one"), []byte("age-encryption.org/v1\nkey two")}
-	blobs := []index.Blob{
-		{ID: katID("data"), Type: index.TypeData, KeySlot: 1, Offset: 0, Length: 300, PlainLen: 1 << 20},
-		{ID: katID("tree"), Type: index.TypeTree, KeySlot: 0, Offset: 300, Length: 41, PlainLen: 0},
-		{ID: katID("refs"), Type: index.TypeRefs, KeySlot: 0, Offset: 341, Length: 200, PlainLen: 160},
+	blobs := []cache.Blob{
+		{ID: katID("data"), Type: cache.TypeData, KeySlot: 1, Offset: 0, Length: 300, PlainLen: 1 << 20},
+		{ID: katID("tree"), Type: cache.TypeTree, KeySlot: 0, Offset: 300, Length: 41, PlainLen: 0},
+		{ID: katID("refs"), Type: cache.TypeRefs, KeySlot: 0, Offset: 341, Length: 200, PlainLen: 160},
 	}
 	return keys, blobs
 }
 
-func katPacks() []index.Pack {
+func katPacks() []cache.Pack {
 	keys, blobs := katKeysAndBlobs()
-	return []index.Pack{
+	return []cache.Pack{
 		{ID: katID("pack 1"), Size: 1000, Keys: keys, Blobs: blobs},
-		{ID: katID("pack 2"), Size: 45, Keys: nil, Blobs: []index.Blob{
-			{ID: katID("refs 2"), Type: index.TypeRefs, Offset: 0, Length: 41, PlainLen: 1},
+		{ID: katID("pack 2"), Size: 45, Keys: nil, Blobs: []cache.Blob{
+			{ID: katID("refs 2"), Type: cache.TypeRefs, Offset: 0, Length: 41, PlainLen: 1},
 		}},
 		{ID: katID("pack 3"), Size: 4},
 	}

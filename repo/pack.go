@@ -6,20 +6,20 @@ import (
 	"errors"
 	"fmt"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 )
 
 // ReadPackHeader reads a whole pack, checks that its bytes hash to its name
 // and returns its key table and blobs from the sealed header. It needs only
 // the metadata key.
-func (r *Repository) ReadPackHeader(ctx context.Context, name string) ([][]byte, []index.Blob, error) {
+func (r *Repository) ReadPackHeader(ctx context.Context, name string) ([][]byte, []cache.Blob, error) {
 	_, keys, blobs, err := r.readVerifiedPack(ctx, name)
 	return keys, blobs, err
 }
 
 // parsePack opens and parses the trailer of a complete pack.
-func (r *Repository) parsePack(b []byte) ([][]byte, []index.Blob, error) {
+func (r *Repository) parsePack(b []byte) ([][]byte, []cache.Blob, error) {
 	if len(b) < 4 {
 		return nil, nil, errors.New("shorter than the header length field")
 	}

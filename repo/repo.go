@@ -14,9 +14,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"snap/cache"
 	"snap/chunk"
 	"snap/crypt"
-	"snap/index"
 	"snap/repo/backend"
 )
 
@@ -44,7 +44,7 @@ type Repository struct {
 	cfg    *Config
 	master *crypt.Master
 	meta   *crypt.Sealer
-	cache  *index.Cache
+	cache  *cache.Cache
 	opts   Options
 
 	cacheTmp string // a private cache file to delete at Close
@@ -186,7 +186,7 @@ func (r *Repository) cacheDir() (string, error) {
 // The cache file is written only while no other snap process has it open;
 // otherwise this process opens it read-only and keeps what the file lacks
 // in memory, so processes never wait on each other's cache.
-func (r *Repository) Index(ctx context.Context) (*index.Cache, error) {
+func (r *Repository) Index(ctx context.Context) (*cache.Cache, error) {
 	if r.cache != nil {
 		return r.cache, nil
 	}
@@ -195,7 +195,7 @@ func (r *Repository) Index(ctx context.Context) (*index.Cache, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, "index.db")
-	c, err := index.Open(path, r.cfg.ID, false, 100*time.Millisecond)
+	c, err := cache.Open(path, r.cfg.ID, false, 100*time.Millisecond)
 	switch {
 	case err == nil:
 		err = r.syncIndex(ctx, c, false)
@@ -205,15 +205,15 @@ func (r *Repository) Index(ctx context.Context) (*index.Cache, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c, err = index.Open(path, r.cfg.ID, true, time.Minute); err != nil {
+		if c, err = cache.Open(path, r.cfg.ID, true, time.Minute); err != nil {
 			return nil, err
 		}
 		// Another process may have added files between close and reopen:
 		// no harm, they are read into the overlay.
 		fallthrough
-	case errors.Is(err, index.ErrBusy):
+	case errors.Is(err, cache.ErrBusy):
 		if c == nil {
-			if c, err = index.Open(path, r.cfg.ID, true, time.Minute); err != nil {
+			if c, err = cache.Open(path, r.cfg.ID, true, time.Minute); err != nil {
 				return nil, err
 			}
 		}
@@ -249,10 +249,10 @@ func (r *Repository) refreshIndex() {
 
 // privateIndex builds a cache of this process's own from scratch: for when
 // the shared one is stale and in use.
-func (r *Repository) privateIndex(ctx context.Context, dir string) (*index.Cache, error) {
+func (r *Repository) privateIndex(ctx context.Context, dir string) (*cache.Cache, error) {
 	path := filepath.Join(dir, fmt.Sprintf("index-%d.db.tmp", os.Getpid()))
 	os.Remove(path)
-	c, err := index.Open(path, r.cfg.ID, false, time.Second)
+	c, err := cache.Open(path, r.cfg.ID, false, time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ var errCacheStale = errors.New("index cache refers to removed index files")
 // syncIndex reads the index files the cache does not know, into the file or
 // (overlay) into memory. If the cache knows a file that is gone (prune
 // replaced it), a writable cache starts over; an overlay gives errCacheStale.
-func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool) error {
+func (r *Repository) syncIndex(ctx context.Context, c *cache.Cache, overlay bool) error {
 	have, err := c.IndexFiles()
 	if err != nil {
 		return err
@@ -300,14 +300,14 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 	if stale && overlay {
 		return errCacheStale
 	}
-	load := func(name string) ([]index.Pack, error) {
+	load := func(name string) ([]cache.Pack, error) {
 		packs, err := r.LoadIndexFile(ctx, name)
 		if err != nil && r.opts.SkipDamagedIndex && (errors.Is(err, ErrDamaged) || errors.Is(err, backend.ErrNotExist)) {
 			if r.damagedIndex == nil {
 				r.damagedIndex = map[string]error{}
 			}
 			r.damagedIndex[name] = err
-			return nil, index.ErrSkip
+			return nil, cache.ErrSkip
 		}
 		return packs, err
 	}
@@ -327,7 +327,7 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 	}
 	for _, name := range names {
 		packs, err := load(name)
-		if errors.Is(err, index.ErrSkip) {
+		if errors.Is(err, cache.ErrSkip) {
 			continue
 		}
 		if err != nil {
@@ -343,7 +343,7 @@ func (r *Repository) syncIndex(ctx context.Context, c *index.Cache, overlay bool
 }
 
 // LoadIndexFile reads, verifies and parses one index file.
-func (r *Repository) LoadIndexFile(ctx context.Context, name string) ([]index.Pack, error) {
+func (r *Repository) LoadIndexFile(ctx context.Context, name string) ([]cache.Pack, error) {
 	h := backend.Handle{Type: backend.IndexFile, Name: name}
 	plain, err := r.loadSealedFile(ctx, h, adIndex)
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"snap/cache"
 	"snap/crypt"
-	"snap/index"
 )
 
 // tarDir is a directory being assembled from a tar stream.
@@ -159,7 +159,7 @@ func (w *Writer) saveTarFile(rd io.Reader, size int64, min uint) ([]crypt.ID, in
 			return nil, 0, &SourceError{Err: fmt.Errorf("reading tar: %w", err)}
 		}
 		id := w.ID(buf)
-		if err := w.Save(index.TypeData, id, buf, release); err != nil {
+		if err := w.Save(cache.TypeData, id, buf, release); err != nil {
 			return nil, 0, err
 		}
 		return append(ids, id), size, nil
@@ -196,7 +196,7 @@ func (w *Writer) saveTarDir(d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt
 		}
 		nodes = append(nodes, n)
 	}
-	id, err := w.SaveBlob(index.TypeTree, marshalTree(nodes))
+	id, err := w.SaveBlob(cache.TypeTree, marshalTree(nodes))
 	if err != nil {
 		return id, err
 	}

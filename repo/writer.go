@@ -12,9 +12,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"snap/cache"
 	"snap/chunk"
 	"snap/crypt"
-	"snap/index"
 	"snap/repo/backend"
 )
 
@@ -32,7 +32,7 @@ var onSeal func(typ uint8, plainLen int)
 // queue, the pack buffers and the upload queue, not by the data size.
 type Writer struct {
 	r       *Repository
-	idx     *index.Cache
+	idx     *cache.Cache
 	session *crypt.Sealer
 	wrapped []byte
 	enc     *zstd.Encoder
@@ -48,7 +48,7 @@ type Writer struct {
 	mu         sync.Mutex
 	known      map[crypt.ID]int64 // saved or queued by this run: plaintext length, -1 once claimed
 	cur        *packBuf
-	packs      []index.Pack // uploaded, not yet in an index file
+	packs      []cache.Pack // uploaded, not yet in an index file
 	indexBlobs int          // blobs of packs
 
 	uploads  chan *packBuf
@@ -77,7 +77,7 @@ type blobJob struct {
 
 type packBuf struct {
 	buf   []byte
-	blobs []index.Blob
+	blobs []cache.Blob
 }
 
 // NewWriter starts a backup run.
@@ -239,7 +239,7 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 		comp = append(comp, j.data...)
 	}
 	s := w.session
-	if j.typ == index.TypeRefs {
+	if j.typ == cache.TypeRefs {
 		s = w.r.meta
 	}
 	sealed = s.Seal(sealed[:0], comp, blobAD(j.typ, j.id))
@@ -255,7 +255,7 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 		w.cur = &packBuf{buf: w.packBuffer()}
 	}
 	p := w.cur
-	p.blobs = append(p.blobs, index.Blob{ID: j.id, Type: j.typ, Offset: uint64(len(p.buf)), Length: uint64(len(sealed)), PlainLen: uint64(len(j.data))})
+	p.blobs = append(p.blobs, cache.Blob{ID: j.id, Type: j.typ, Offset: uint64(len(p.buf)), Length: uint64(len(sealed)), PlainLen: uint64(len(j.data))})
 	p.buf = append(p.buf, sealed...)
 	var full *packBuf
 	if len(p.buf) >= w.r.cfg.PackSize {
@@ -304,7 +304,7 @@ func (w *Writer) finishPack(p *packBuf) {
 }
 
 // sealPack appends a pack's sealed header and its length to its blobs.
-func sealPack(meta *crypt.Sealer, buf []byte, keys [][]byte, blobs []index.Blob) []byte {
+func sealPack(meta *crypt.Sealer, buf []byte, keys [][]byte, blobs []cache.Blob) []byte {
 	dataEnd := len(buf)
 	buf = meta.Seal(buf, marshalPackHeader(keys, blobs), adPackHeader)
 	return binary.LittleEndian.AppendUint32(buf, uint32(len(buf)-dataEnd))
@@ -325,9 +325,9 @@ func (w *Writer) upload() {
 		}
 		w.stats.Packs.Add(1)
 		w.mu.Lock()
-		w.packs = append(w.packs, index.Pack{ID: id, Size: int64(len(p.buf)), Keys: [][]byte{w.wrapped}, Blobs: p.blobs})
+		w.packs = append(w.packs, cache.Pack{ID: id, Size: int64(len(p.buf)), Keys: [][]byte{w.wrapped}, Blobs: p.blobs})
 		w.indexBlobs += len(p.blobs)
-		var full []index.Pack
+		var full []cache.Pack
 		if w.indexBlobs >= maxIndexBlobs {
 			full, w.packs, w.indexBlobs = w.packs, nil, 0
 		}
@@ -375,7 +375,7 @@ func (w *Writer) Flush() error {
 }
 
 // saveIndex writes an index file for packs that are durable.
-func (w *Writer) saveIndex(packs []index.Pack) error {
+func (w *Writer) saveIndex(packs []cache.Pack) error {
 	if _, err := w.r.saveSealedFile(w.ctx, backend.IndexFile, marshalIndex(packs), adIndex); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
@@ -432,7 +432,7 @@ func (w *Writer) SaveStream(rd io.Reader) (StreamResult, error) {
 		id := h.ID(data)
 		res.Chunks = append(res.Chunks, id)
 		res.Size += int64(len(data))
-		if err := w.Save(index.TypeData, id, data, func() { bufs <- data[:0] }); err != nil {
+		if err := w.Save(cache.TypeData, id, data, func() { bufs <- data[:0] }); err != nil {
 			return res, err
 		}
 	}
@@ -443,7 +443,7 @@ func (w *Writer) SaveStream(rd io.Reader) (StreamResult, error) {
 func (w *Writer) SaveRefs(ids []crypt.ID) ([]crypt.ID, error) {
 	var out []crypt.ID
 	for _, plain := range splitRefs(ids) {
-		id, err := w.SaveBlob(index.TypeRefs, plain)
+		id, err := w.SaveBlob(cache.TypeRefs, plain)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"snap/index"
+	"snap/cache"
 	"snap/repo"
 )
 
@@ -30,7 +30,7 @@ func TestWriterSealsEachBlobOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Go(func() {
-				if _, err := w.SaveBlob(index.TypeData, data); err != nil {
+				if _, err := w.SaveBlob(cache.TypeData, data); err != nil {
 					t.Error(err)
 				}
 			})
@@ -39,7 +39,7 @@ func TestWriterSealsEachBlobOnce(t *testing.T) {
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		if got := sealed[index.TypeData]; len(got) != 1 || got[0] != len(data) {
+		if got := sealed[cache.TypeData]; len(got) != 1 || got[0] != len(data) {
 			t.Fatalf("after run %d: data blobs sealed with these lengths: %v, want one of %d", run+1, got, len(data))
 		}
 	}

@@ -1,9 +1,9 @@
-// Package index is snap's local cache of where blobs are: blob id → pack,
+// Package cache is snap's local cache of where blobs are: blob id → pack,
 // offset and length, the packs' key tables, and which repository index files
 // have been read. It lives in bbolt under the user's cache directory and is
 // never the source of truth: it can always be rebuilt from the repository's
 // index files (or pack headers).
-package index
+package cache
 
 import (
 	"bytes"
