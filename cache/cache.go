@@ -20,36 +20,12 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"snap/crypt"
+	"snap/repo/format"
 )
-
-// Blob types, as stored in pack headers.
-const (
-	TypeData uint8 = 1 // file or stream content, sealed with a session key
-	TypeTree uint8 = 2 // directory listings, sealed with a session key
-	TypeRefs uint8 = 3 // blob reference lists, sealed with the metadata key
-)
-
-// Blob is one blob's place in a pack.
-type Blob struct {
-	ID       crypt.ID
-	Type     uint8
-	KeySlot  uint32 // index into the pack's key table (0 for refs blobs)
-	Offset   uint64
-	Length   uint64 // stored bytes: nonce ‖ ciphertext ‖ tag
-	PlainLen uint64 // uncompressed plaintext bytes
-}
-
-// Pack is one pack's directory: its key table and blobs.
-type Pack struct {
-	ID    crypt.ID
-	Size  int64
-	Keys  [][]byte // age-wrapped session keys
-	Blobs []Blob
-}
 
 // Entry is what a lookup returns.
 type Entry struct {
-	Blob
+	format.Blob
 	Pack crypt.ID
 }
 
@@ -220,7 +196,7 @@ type kv struct{ k, v []byte }
 // in sorted batches (sorted inserts fill B+tree pages in order, several
 // times faster than random ones); the file is recorded with the last batch,
 // so an interrupted add is redone whole by the next sync.
-func (c *Cache) AddIndexFile(name string, packs []Pack) error {
+func (c *Cache) AddIndexFile(name string, packs []format.Pack) error {
 	var entries []kv
 	for _, p := range packs {
 		for _, b := range p.Blobs {
@@ -292,7 +268,7 @@ const bulkPerPass = 1 << 17
 // bulkPerPass entries however large the repository; random inserts into a
 // large tree would dirty all of it. load returns ErrSkip to leave a file
 // out (it is then not recorded as read).
-func (c *Cache) BulkLoad(names []string, load func(name string) ([]Pack, error), total int) error {
+func (c *Cache) BulkLoad(names []string, load func(name string) ([]format.Pack, error), total int) error {
 	passes := max(1, (total+bulkPerPass-1)/bulkPerPass)
 	skipped := map[string]bool{}
 	err := c.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyLoading, []byte("bulk")) })
@@ -356,7 +332,7 @@ func (c *Cache) BulkLoad(names []string, load func(name string) ([]Pack, error),
 
 // AddOverlay records packs in memory only (the cache file is untouched):
 // for index files written or found while the cache is open read-only.
-func (c *Cache) AddOverlay(packs []Pack) {
+func (c *Cache) AddOverlay(packs []format.Pack) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.overlay == nil {
@@ -439,10 +415,10 @@ func (c *Cache) Count() (n int) {
 	return n
 }
 
-func encodeEntry(pack crypt.ID, b Blob) []byte {
+func encodeEntry(pack crypt.ID, b format.Blob) []byte {
 	buf := make([]byte, 0, 32+1+4*binary.MaxVarintLen64)
 	buf = append(buf, pack[:]...)
-	buf = append(buf, b.Type)
+	buf = append(buf, byte(b.Type)) // the repository format's byte: caches of earlier builds still open
 	buf = binary.AppendUvarint(buf, uint64(b.KeySlot))
 	buf = binary.AppendUvarint(buf, b.Offset)
 	buf = binary.AppendUvarint(buf, b.Length)
@@ -459,7 +435,7 @@ func decodeEntry(id crypt.ID, v []byte) (Entry, error) {
 	}
 	copy(e.Pack[:], v)
 	e.ID = id
-	e.Type = v[32]
+	e.Type = format.BlobType(v[32])
 	v = v[33:]
 	var vals [4]uint64
 	for i := range vals {
@@ -474,7 +450,7 @@ func decodeEntry(id crypt.ID, v []byte) (Entry, error) {
 	return e, nil
 }
 
-func encodePackInfo(p Pack) []byte {
+func encodePackInfo(p format.Pack) []byte {
 	buf := binary.AppendUvarint(nil, uint64(p.Size))
 	buf = binary.AppendUvarint(buf, uint64(len(p.Keys)))
 	for _, k := range p.Keys {

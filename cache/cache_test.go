@@ -10,12 +10,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"snap/crypt"
+	"snap/repo/format"
 )
 
-func samplePack(seed byte, n int) Pack {
-	p := Pack{ID: crypt.Hash([]byte{seed}), Size: 1 << 20, Keys: [][]byte{[]byte("wrapped key")}}
+func samplePack(seed byte, n int) format.Pack {
+	p := format.Pack{ID: crypt.Hash([]byte{seed}), Size: 1 << 20, Keys: [][]byte{[]byte("wrapped key")}}
 	for i := range n {
-		p.Blobs = append(p.Blobs, Blob{ID: crypt.Hash([]byte{seed, byte(i), byte(i >> 8)}), Type: TypeData, Offset: uint64(i * 100), Length: 100, PlainLen: 300})
+		p.Blobs = append(p.Blobs, format.Blob{ID: crypt.Hash([]byte{seed, byte(i), byte(i >> 8)}), Type: format.TypeData, Offset: uint64(i * 100), Length: 100, PlainLen: 300})
 	}
 	return p
 }
@@ -27,7 +28,7 @@ func TestCacheAddLookupReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := samplePack(1, 1000)
-	if err := c.AddIndexFile("idx1", []Pack{p}); err != nil {
+	if err := c.AddIndexFile("idx1", []format.Pack{p}); err != nil {
 		t.Fatal(err)
 	}
 	e, ok, err := c.Lookup(p.Blobs[500].ID)
@@ -65,7 +66,7 @@ func TestCacheSharedReadOnlyAndOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	p1 := samplePack(1, 10)
-	c.AddIndexFile("i1", []Pack{p1})
+	c.AddIndexFile("i1", []format.Pack{p1})
 	c.Close()
 
 	ro1, err := Open(path, "r", true, time.Second)
@@ -83,7 +84,7 @@ func TestCacheSharedReadOnlyAndOverlay(t *testing.T) {
 		t.Fatalf("writer while readers hold the cache: %v", err)
 	}
 	p2 := samplePack(2, 10)
-	ro1.AddOverlay([]Pack{p2})
+	ro1.AddOverlay([]format.Pack{p2})
 	if !ro1.Has(p2.Blobs[3].ID) || !ro1.Has(p1.Blobs[3].ID) {
 		t.Fatal("overlay or file entries missing")
 	}
@@ -120,7 +121,7 @@ func TestInterruptedLoadResets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.AddIndexFile("f1", []Pack{samplePack(1, 10)}); err != nil {
+	if err := c.AddIndexFile("f1", []format.Pack{samplePack(1, 10)}); err != nil {
 		t.Fatal(err)
 	}
 	// What a kill after the first batch of "f2" leaves: its entries, the
@@ -146,7 +147,7 @@ func TestInterruptedLoadResets(t *testing.T) {
 		t.Fatalf("an interrupted load survived: files %v, count %d", files, c.Count())
 	}
 	// A complete load leaves no mark.
-	if err := c.AddIndexFile("f1", []Pack{samplePack(1, 10)}); err != nil {
+	if err := c.AddIndexFile("f1", []format.Pack{samplePack(1, 10)}); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
@@ -168,16 +169,16 @@ func TestBulkLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	files := map[string][]Pack{}
+	files := map[string][]format.Pack{}
 	for i := range 20 {
-		files[string(rune('a'+i))] = []Pack{samplePack(byte(i), 300)}
+		files[string(rune('a'+i))] = []format.Pack{samplePack(byte(i), 300)}
 	}
 	var names []string
 	for n := range files {
 		names = append(names, n)
 	}
 	loads := 0
-	load := func(n string) ([]Pack, error) {
+	load := func(n string) ([]format.Pack, error) {
 		loads++
 		if n == "c" {
 			return nil, ErrSkip

@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"snap/cache"
 	"snap/crypt"
 	"snap/repo/backend"
 	"snap/repo/backend/local"
+	"snap/repo/format"
 )
 
 // requireTool finds a host tool; in CI (CI=true) a missing tool is a
@@ -70,10 +70,10 @@ func TestSessionKeyOpensWithAgeTool(t *testing.T) {
 	rd.Close()
 	opened := 0
 	for _, b := range blobs {
-		if b.Type != cache.TypeData {
+		if b.Type != format.TypeData {
 			continue
 		}
-		ad := append([]byte{b.Type}, b.ID[:]...)
+		ad := append([]byte{byte(b.Type)}, b.ID[:]...)
 		plain, err := s.Open(nil, pack[b.Offset:b.Offset+b.Length], ad)
 		if err != nil {
 			t.Fatalf("blob %v does not open with the age-unwrapped key: %v", b.ID.Short(), err)

@@ -11,9 +11,9 @@ import (
 	"syscall"
 	"time"
 
-	"snap/cache"
 	"snap/chunk"
 	"snap/crypt"
+	"snap/repo/format"
 )
 
 // TreeResult is what SaveTree stored.
@@ -50,7 +50,7 @@ func (w *Writer) SaveTree(paths []string, fc *FilesCache, pre *PreStat) (TreeRes
 	}
 	p := w.r.cfg.Chunker
 	a.chunks.New = func() any { return chunk.New(nil, p) }
-	var nodes []Node
+	var nodes []format.Node
 	var refs [][]crypt.ID
 	seen := map[string]string{}
 	for _, p := range paths {
@@ -74,7 +74,7 @@ func (w *Writer) SaveTree(paths []string, fc *FilesCache, pre *PreStat) (TreeRes
 		if err != nil {
 			return TreeResult{}, err
 		}
-		if n.Type == NodeFile {
+		if n.Type == format.NodeFile {
 			// A file given as a path (a .env): dir() reads the files it
 			// lists, this one is read here.
 			if err := a.file(abs, fi, &n); err != nil {
@@ -90,13 +90,13 @@ func (w *Writer) SaveTree(paths []string, fc *FilesCache, pre *PreStat) (TreeRes
 		order[i] = i
 	}
 	sort.Slice(order, func(i, j int) bool { return nodes[order[i]].Name < nodes[order[j]].Name })
-	sorted := make([]Node, len(nodes))
+	sorted := make([]format.Node, len(nodes))
 	var all []crypt.ID
 	for i, k := range order {
 		sorted[i] = nodes[k]
 		all = append(all, refs[k]...)
 	}
-	root, err := a.w.SaveBlob(cache.TypeTree, marshalTree(sorted))
+	root, err := a.w.SaveBlob(format.TypeTree, format.MarshalTree(sorted))
 	if err != nil {
 		return TreeResult{}, err
 	}
@@ -121,9 +121,9 @@ func uniqueIDs(ids []crypt.ID) []crypt.ID {
 
 // node builds the node for one path; rel is its item-relative path. For a
 // directory it also returns the ids its subtree needs, in walk order.
-func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, []crypt.ID, error) {
+func (a *archiver) node(abs, rel string, fi os.FileInfo) (format.Node, []crypt.ID, error) {
 	st, _ := fi.Sys().(*syscall.Stat_t)
-	n := Node{Name: filepath.Base(rel), Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
+	n := format.Node{Name: filepath.Base(rel), Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
 	if fi.Mode()&os.ModeSetuid != 0 {
 		n.Mode |= 04000
 	}
@@ -147,13 +147,13 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, []crypt.ID, erro
 			}
 			a.mu.Unlock()
 			if ok {
-				n.Type, n.Target = NodeHardlink, first
+				n.Type, n.Target = format.NodeHardlink, first
 				return n, nil, nil
 			}
 		}
-		n.Type = NodeFile
+		n.Type = format.NodeFile
 	case m.IsDir():
-		n.Type = NodeDir
+		n.Type = format.NodeDir
 		id, sub, err := a.dir(abs, rel)
 		if err != nil {
 			return n, nil, err
@@ -161,20 +161,20 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (Node, []crypt.ID, erro
 		n.Subtree = id
 		return n, sub, nil
 	case m&os.ModeSymlink != 0:
-		n.Type = NodeSymlink
+		n.Type = format.NodeSymlink
 		t, err := os.Readlink(abs)
 		if err != nil {
 			return n, nil, &SourceError{Err: err}
 		}
 		n.Target = t
 	case m&os.ModeNamedPipe != 0:
-		n.Type = NodeFIFO
+		n.Type = format.NodeFIFO
 	case m&os.ModeSocket != 0:
-		n.Type = NodeSocket
+		n.Type = format.NodeSocket
 	case m&os.ModeDevice != 0:
-		n.Type = NodeBlockDev
+		n.Type = format.NodeBlockDev
 		if m&os.ModeCharDevice != 0 {
-			n.Type = NodeCharDev
+			n.Type = format.NodeCharDev
 		}
 		if st != nil {
 			n.DevMajor, n.DevMinor = uint32((st.Rdev>>8)&0xfff|(st.Rdev>>32)&^0xfff), uint32(st.Rdev&0xff|(st.Rdev>>12)&^0xff)
@@ -192,7 +192,7 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
 	if err != nil {
 		return crypt.ID{}, nil, err
 	}
-	nodes := make([]Node, len(names))
+	nodes := make([]format.Node, len(names))
 	subs := make([][]crypt.ID, len(names))
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
@@ -213,7 +213,7 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
 			break
 		}
 		nodes[i], subs[i] = n, sub
-		if n.Type != NodeFile {
+		if n.Type != format.NodeFile {
 			continue
 		}
 		// Files are read concurrently; the semaphore bounds how many.
@@ -235,12 +235,12 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
 	a.mu.Unlock()
 	var ids []crypt.ID
 	for i := range nodes {
-		if nodes[i].Type == NodeFile {
+		if nodes[i].Type == format.NodeFile {
 			ids = append(ids, nodes[i].Content...)
 		}
 		ids = append(ids, subs[i]...)
 	}
-	id, err := a.w.SaveBlob(cache.TypeTree, marshalTree(nodes))
+	id, err := a.w.SaveBlob(format.TypeTree, format.MarshalTree(nodes))
 	if err != nil {
 		return id, nil, err
 	}
@@ -357,7 +357,7 @@ func lstatAll(dir string, names []string, n int) ([]os.FileInfo, error) {
 
 // file fills n.Content with the file's chunk ids, from the files cache when
 // the file is unchanged and its chunks are still in the repository.
-func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
+func (a *archiver) file(p string, fi os.FileInfo, n *format.Node) error {
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	var ctime int64
 	var ino uint64
@@ -402,7 +402,7 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 			release()
 		} else {
 			id := a.w.ID(buf)
-			if err := a.w.Save(cache.TypeData, id, buf, release); err != nil {
+			if err := a.w.Save(format.TypeData, id, buf, release); err != nil {
 				return err
 			}
 			ids = append(ids, id)
@@ -423,7 +423,7 @@ func (a *archiver) file(p string, fi os.FileInfo, n *Node) error {
 				return &SourceError{Err: fmt.Errorf("%s: %w", p, err)}
 			}
 			id := a.w.ID(data)
-			if err := a.w.Save(cache.TypeData, id, data, release); err != nil {
+			if err := a.w.Save(format.TypeData, id, data, release); err != nil {
 				return err
 			}
 			ids = append(ids, id)

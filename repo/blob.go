@@ -9,6 +9,7 @@ import (
 	"snap/cache"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // Blob plaintext starts with one byte naming its compression.
@@ -16,14 +17,6 @@ const (
 	compNone byte = 0
 	compZstd byte = 1
 )
-
-// blobAD is the associated data of a sealed blob: its type and id, so a
-// blob cannot be moved to another id or type without failing to open.
-func blobAD(t uint8, id crypt.ID) []byte {
-	ad := make([]byte, 0, 33)
-	ad = append(ad, t)
-	return append(ad, id[:]...)
-}
 
 // ErrBlobNotFound means the index has no such blob.
 var ErrBlobNotFound = errors.New("blob not in the index")
@@ -47,7 +40,7 @@ func (r *Repository) LoadBlob(ctx context.Context, id crypt.ID, dst []byte) ([]b
 func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entry, dst []byte) ([]byte, error) {
 	h := backend.Handle{Type: backend.PackFile, Name: e.Pack.String()}
 	var s *crypt.Sealer
-	if e.Type == cache.TypeRefs {
+	if e.Type == format.TypeRefs {
 		s = r.meta
 	} else {
 		_, keys, ok, err := c.PackKeys(e.Pack)
@@ -146,8 +139,8 @@ func (r *Repository) packFile(ctx context.Context, op backend.ReaderAtOpener, h 
 }
 
 // openBlob authenticates, decrypts and decompresses one stored blob.
-func (r *Repository) openBlob(h backend.Handle, b cache.Blob, s *crypt.Sealer, stored, dst []byte) ([]byte, error) {
-	plain, err := s.Open(nil, stored, blobAD(b.Type, b.ID))
+func (r *Repository) openBlob(h backend.Handle, b format.Blob, s *crypt.Sealer, stored, dst []byte) ([]byte, error) {
+	plain, err := s.Open(nil, stored, format.BlobAD(b.Type, b.ID))
 	if err != nil {
 		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}
 	}
@@ -158,7 +151,7 @@ func (r *Repository) openBlob(h backend.Handle, b cache.Blob, s *crypt.Sealer, s
 	case compNone:
 		dst = append(dst[:0], plain[1:]...)
 	case compZstd:
-		if b.PlainLen > maxBlobLength {
+		if b.PlainLen > format.MaxBlobLength {
 			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: plaintext length %d too large", b.ID.Short(), b.PlainLen)}
 		}
 		if uint64(cap(dst)) < b.PlainLen {

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"sync"
 
-	"snap/cache"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // Subset selects the packs a partial data check reads: pack group N of M
@@ -135,9 +135,10 @@ type checkPack struct {
 }
 
 // blobsDigest summarises a pack's key table and blob list, to compare the
-// index with the pack header without keeping either.
-func blobsDigest(keys [][]byte, blobs []cache.Blob) crypt.ID {
-	return crypt.Hash(appendKeysAndBlobs(nil, keys, blobs))
+// index with the pack header without keeping either (in memory only: any
+// one-to-one encoding does).
+func blobsDigest(keys [][]byte, blobs []format.Blob) crypt.ID {
+	return crypt.Hash(format.MarshalPackHeader(keys, blobs))
 }
 
 // Check verifies the repository's structure: config, key slots, index
@@ -470,7 +471,7 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 			return out
 		}
 		var s *crypt.Sealer
-		if b.Type == cache.TypeRefs {
+		if b.Type == format.TypeRefs {
 			s = r.meta
 		} else if s, err = r.sessionSealer(keys[b.KeySlot]); errors.Is(err, ErrWriteOnly) {
 			out.skipped++
@@ -488,11 +489,11 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 		if err == nil && h.ID(plain) != b.ID {
 			err = errors.New("plaintext does not match the blob id")
 		}
-		if err == nil && b.Type == cache.TypeTree {
-			_, err = parseTree(plain)
+		if err == nil && b.Type == format.TypeTree {
+			_, err = format.ParseTree(plain)
 		}
-		if err == nil && b.Type == cache.TypeRefs {
-			_, err = parseRefs(plain)
+		if err == nil && b.Type == format.TypeRefs {
+			_, err = format.ParseRefs(plain)
 		}
 		if err != nil {
 			msg := strings.TrimPrefix(errText(err), "blob "+b.ID.Short()+": ")

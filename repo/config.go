@@ -15,6 +15,7 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // configFile is the config's outer JSON: version and id in the clear.
@@ -77,8 +78,8 @@ func marshalConfig(cfg *Config, meta *crypt.Sealer) []byte {
 	if err != nil {
 		panic(err)
 	}
-	ad := append(append([]byte(nil), adConfig...), cfg.ID...)
-	f := configFile{Version: FormatVersion, ID: cfg.ID, Sealed: meta.Seal(nil, plain, ad)}
+	ad := append(append([]byte(nil), format.ADConfig...), cfg.ID...)
+	f := configFile{Version: format.Version, ID: cfg.ID, Sealed: meta.Seal(nil, plain, ad)}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		panic(err)
@@ -93,8 +94,8 @@ func peekConfig(b []byte) (*configFile, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
 	}
-	if f.Version != FormatVersion {
-		return nil, fmt.Errorf("%w: the repository has format version %d, this snap reads version %d: use a newer snap", ErrVersion, f.Version, FormatVersion)
+	if f.Version != format.Version {
+		return nil, fmt.Errorf("%w: the repository has format version %d, this snap reads version %d: use a newer snap", ErrVersion, f.Version, format.Version)
 	}
 	if len(f.ID) != 64 {
 		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: errors.New("bad repository id")}
@@ -104,7 +105,7 @@ func peekConfig(b []byte) (*configFile, error) {
 
 // openConfig opens the sealed part with the metadata key.
 func openConfig(f *configFile, meta *crypt.Sealer) (*Config, error) {
-	ad := append(append([]byte(nil), adConfig...), f.ID...)
+	ad := append(append([]byte(nil), format.ADConfig...), f.ID...)
 	plain, err := meta.Open(nil, f.Sealed, ad)
 	if err != nil {
 		return nil, ErrWrongKey

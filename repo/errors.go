@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // Sentinel errors callers map to exit codes with errors.Is.
@@ -14,7 +15,7 @@ var (
 	// ErrWrongKey: the passphrase or key file does not open this repository.
 	ErrWrongKey = errors.New("wrong passphrase or key for this repository")
 	// ErrVersion: the repository was written by a newer, incompatible snap.
-	ErrVersion = errors.New("unsupported repository format version")
+	ErrVersion = format.ErrVersion
 	// ErrWriteOnly: a write-only key was used for something that reads data.
 	ErrWriteOnly = errors.New("this key cannot decrypt data: it is a write-only key")
 	// ErrDamaged: a repository file failed authentication or parsing.

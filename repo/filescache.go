@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"snap/crypt"
+	"snap/repo/format"
 )
 
 // FilesCache remembers, per absolute path, the metadata and chunk ids of
@@ -67,7 +68,7 @@ func readFilesCache(r *bufio.Reader) (map[string]*cachedFile, error) {
 		if err == io.EOF {
 			return m, nil
 		}
-		if err != nil || n > maxTargetLen {
+		if err != nil || n > format.MaxTargetLen {
 			return nil, errors.New("bad files cache")
 		}
 		name := make([]byte, n)
@@ -81,7 +82,7 @@ func readFilesCache(r *bufio.Reader) (map[string]*cachedFile, error) {
 				return nil, err
 			}
 		}
-		if vals[4] > maxChunksPerFile {
+		if vals[4] > format.MaxChunksPerFile {
 			return nil, errors.New("bad files cache")
 		}
 		c.Size, c.MTime, c.CTime, c.Inode = vals[0], int64(vals[1]), int64(vals[2]), vals[3]

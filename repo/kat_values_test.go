@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"snap/cache"
 	"snap/crypt"
+	"snap/repo/format"
 )
 
 func unhex(t *testing.T, s string) []byte {
@@ -18,15 +18,6 @@ func unhex(t *testing.T, s string) []byte {
 	b, err := hex.DecodeString(s)
 	if err != nil {
 		t.Fatal(err)
-	}
-	return b
-}
-
-// katBytes decodes pinned hex, for fuzz seeds.
-func katBytes(s string) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		panic(err)
 	}
 	return b
 }
@@ -70,46 +61,6 @@ const katWrapped = "" +
 // katID is a fixed blob id: the unkeyed hash of s.
 func katID(s string) crypt.ID { return crypt.Hash([]byte(s)) }
 
-// katKeysAndBlobs is a key table of two age files (any bytes to the codec)
-// and three blobs of every type.
-func katKeysAndBlobs() ([][]byte, []cache.Blob) {
-	keys := [][]byte{[]byte("age-encryption.org/v1\nkey one"), []byte("age-encryption.org/v1\nkey two")}
-	blobs := []cache.Blob{
-		{ID: katID("data"), Type: cache.TypeData, KeySlot: 1, Offset: 0, Length: 300, PlainLen: 1 << 20},
-		{ID: katID("tree"), Type: cache.TypeTree, KeySlot: 0, Offset: 300, Length: 41, PlainLen: 0},
-		{ID: katID("refs"), Type: cache.TypeRefs, KeySlot: 0, Offset: 341, Length: 200, PlainLen: 160},
-	}
-	return keys, blobs
-}
-
-func katPacks() []cache.Pack {
-	keys, blobs := katKeysAndBlobs()
-	return []cache.Pack{
-		{ID: katID("pack 1"), Size: 1000, Keys: keys, Blobs: blobs},
-		{ID: katID("pack 2"), Size: 45, Keys: nil, Blobs: []cache.Blob{
-			{ID: katID("refs 2"), Type: cache.TypeRefs, Offset: 0, Length: 41, PlainLen: 1},
-		}},
-		{ID: katID("pack 3"), Size: 4},
-	}
-}
-
-// katTree has a node of every type, a name that is not UTF-8, a negative
-// mtime, the largest uid and a multi-byte varint everywhere one fits.
-func katTree() []Node {
-	return []Node{
-		{Name: ".env", Type: NodeFile, Mode: 0o600, UID: 1000, GID: 1000, MTime: time.Unix(1767322245, 123456789), Size: 7, Content: []crypt.ID{katID("chunk")}},
-		{Name: "big", Type: NodeFile, Mode: 0o644, UID: 0, GID: 0, MTime: time.Unix(1767322245, 0), Size: 300 << 20, Content: []crypt.ID{katID("c1"), katID("c2")}},
-		{Name: "dev", Type: NodeBlockDev, Mode: 0o660, GID: 6, MTime: time.Unix(0, 0), DevMajor: 8, DevMinor: 300},
-		{Name: "dir", Type: NodeDir, Mode: 0o1777, UID: 4294967295, GID: 65534, MTime: time.Unix(-5, 999999999), Subtree: katID("subtree")},
-		{Name: "empty", Type: NodeFile, Mode: 0o444, MTime: time.Unix(1, 0)},
-		{Name: "hard", Type: NodeHardlink, Mode: 0o644, MTime: time.Unix(2, 0), Target: "dir/a b/c"},
-		{Name: "link", Type: NodeSymlink, Mode: 0o777, MTime: time.Unix(3, 0), Target: "../etc/passwd"},
-		{Name: "null", Type: NodeCharDev, Mode: 0o666, MTime: time.Unix(4, 0), DevMajor: 1, DevMinor: 3},
-		{Name: "pipe\xff", Type: NodeFIFO, Mode: 0o4755, MTime: time.Unix(5, 0)},
-		{Name: "sock", Type: NodeSocket, Mode: 0o2755, MTime: time.Unix(6, 0)},
-	}
-}
-
 func katSnapshot() Snapshot {
 	repaired := katID("repaired")
 	tree := katID("root tree")
@@ -142,6 +93,15 @@ func katPackPlaintexts() [][]byte {
 	return [][]byte{
 		[]byte(strings.Repeat("snap v1 known answer: compressible text.\n", 20)),
 		incompressible,
-		marshalTree(katTree()[:2]),
+		format.MarshalTree(katPackTree()),
+	}
+}
+
+// katPackTree is the tree blob in the pinned pack: the first two nodes of
+// repo/format's katTree.
+func katPackTree() []format.Node {
+	return []format.Node{
+		{Name: ".env", Type: format.NodeFile, Mode: 0o600, UID: 1000, GID: 1000, MTime: time.Unix(1767322245, 123456789), Size: 7, Content: []crypt.ID{katID("chunk")}},
+		{Name: "big", Type: format.NodeFile, Mode: 0o644, UID: 0, GID: 0, MTime: time.Unix(1767322245, 0), Size: 300 << 20, Content: []crypt.ID{katID("c1"), katID("c2")}},
 	}
 }

@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // Lock timing (docs/format.md "Locks"). A held lock is rewritten every
@@ -47,17 +48,17 @@ const (
 
 // LockInfo is a lock file's content (sealed with the metadata key).
 type LockInfo struct {
-	Time      time.Time `json:"time"`
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
+	Time time.Time `json:"time"`
+	Host string    `json:"host"`
+	PID  int       `json:"pid"`
 	// BootID and PIDNS say in which kernel boot and PID namespace PID
 	// means something: two containers may share a host name, and a pid
 	// is only worth testing from the same namespace of the same boot.
-	BootID string `json:"boot_id,omitempty"`
-	PIDNS  string `json:"pid_ns,omitempty"`
-	User      string    `json:"user,omitempty"`
-	Exclusive bool      `json:"exclusive"`
-	Op        string    `json:"op,omitempty"`
+	BootID    string `json:"boot_id,omitempty"`
+	PIDNS     string `json:"pid_ns,omitempty"`
+	User      string `json:"user,omitempty"`
+	Exclusive bool   `json:"exclusive"`
+	Op        string `json:"op,omitempty"`
 	// Nonce is random per lock and kept across refreshes and an
 	// upgrade: a holder never conflicts with its own files.
 	Nonce string `json:"nonce,omitempty"`
@@ -220,7 +221,7 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 
 func (r *Repository) loadLock(ctx context.Context, name string) (*LockInfo, error) {
 	h := backend.Handle{Type: backend.LockFile, Name: name}
-	plain, err := r.loadSealedFile(ctx, h, adLock)
+	plain, err := r.loadSealedFile(ctx, h, format.ADLock)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +357,7 @@ func (l *Lock) write(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	id, err := l.r.saveSealedFile(ctx, backend.LockFile, b, adLock)
+	id, err := l.r.saveSealedFile(ctx, backend.LockFile, b, format.ADLock)
 	if err != nil {
 		return fmt.Errorf("write lock: %w", err)
 	}

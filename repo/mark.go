@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"snap/crypt"
+	"snap/repo/format"
 )
 
 // liveSet is the set of blob ids that snapshots need, as a sorted slice:
@@ -88,7 +89,7 @@ func (m *marker) snapshot(ctx context.Context, s *Snapshot) error {
 			if err != nil {
 				return &SnapshotError{Snapshot: s.ID, Item: it.Name, Err: err}
 			}
-			ids, err := parseRefs(b)
+			ids, err := format.ParseRefs(b)
 			if err != nil {
 				return &SnapshotError{Snapshot: s.ID, Item: it.Name, Err: fmt.Errorf("refs blob %v: %w", ref.Short(), err)}
 			}

@@ -7,9 +7,9 @@ import (
 	"slices"
 	"sort"
 
-	"snap/cache"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // Prune removes what no snapshot needs (docs/format.md "Prune").
@@ -255,7 +255,7 @@ func (r *Repository) repack(ctx context.Context, sc *repoScan, p *packInfo, pb *
 			continue
 		}
 		var wrapped []byte
-		if b.Type != cache.TypeRefs {
+		if b.Type != format.TypeRefs {
 			wrapped = keys[b.KeySlot]
 		}
 		if err := pb.add(ctx, raw[b.Offset:b.Offset+b.Length], b, wrapped); err != nil {
@@ -266,7 +266,7 @@ func (r *Repository) repack(ctx context.Context, sc *repoScan, p *packInfo, pb *
 }
 
 // pruneCommit is phase 2, under the exclusive lock.
-func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []cache.Pack, st *PruneStats, lock *Lock) error {
+func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []format.Pack, st *PruneStats, lock *Lock) error {
 	// Snapshots committed since the scan may need blobs it judged unused
 	// (a backup dedups against whatever the index lists): keep their packs.
 	if err := r.protectNewSnapshots(ctx, sc, st); err != nil {
@@ -301,7 +301,7 @@ func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []ca
 		files = append(files, sc.files[f])
 	}
 	sort.Strings(files)
-	keep := func(p cache.Pack) bool { return sc.packs[sc.byID[p.ID]].action == packKeep }
+	keep := func(p format.Pack) bool { return sc.packs[sc.byID[p.ID]].action == packKeep }
 	st.IndexWritten, st.IndexDeleted, err = r.rewriteIndex(ctx, files, keep, written, lock)
 	if err != nil {
 		return err
@@ -433,7 +433,7 @@ func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *
 
 // readVerifiedPack reads a whole pack, checks its bytes against its name and
 // parses its header. It needs only the metadata key.
-func (r *Repository) readVerifiedPack(ctx context.Context, name string, buf ...[]byte) ([]byte, [][]byte, []cache.Blob, error) {
+func (r *Repository) readVerifiedPack(ctx context.Context, name string, buf ...[]byte) ([]byte, [][]byte, []format.Blob, error) {
 	h := backend.Handle{Type: backend.PackFile, Name: name}
 	b, err := readVerified(ctx, r.be, h, buf...)
 	if errors.Is(err, backend.ErrNotExist) {
@@ -461,8 +461,8 @@ type packBuilder struct {
 	buf     []byte
 	keys    [][]byte
 	slots   map[string]uint32
-	blobs   []cache.Blob
-	written []cache.Pack
+	blobs   []format.Blob
+	written []format.Pack
 	bytes   int64
 }
 
@@ -472,11 +472,11 @@ func newPackBuilder(r *Repository) *packBuilder {
 
 // add appends one stored blob; wrapped is its session key (nil for refs
 // blobs, which the metadata key seals).
-func (pb *packBuilder) add(ctx context.Context, stored []byte, b cache.Blob, wrapped []byte) error {
+func (pb *packBuilder) add(ctx context.Context, stored []byte, b format.Blob, wrapped []byte) error {
 	if wrapped != nil {
 		slot, ok := pb.slots[string(wrapped)]
 		if !ok {
-			if len(pb.keys) >= maxKeysPerPack {
+			if len(pb.keys) >= format.MaxKeysPerPack {
 				if err := pb.flush(ctx); err != nil {
 					return err
 				}
@@ -510,7 +510,7 @@ func (pb *packBuilder) flush(ctx context.Context) error {
 	if err := pb.r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, backend.NewByteReader(buf)); err != nil {
 		return fmt.Errorf("save pack: %w", err)
 	}
-	pb.written = append(pb.written, cache.Pack{ID: id, Size: int64(len(buf)), Keys: pb.keys, Blobs: pb.blobs})
+	pb.written = append(pb.written, format.Pack{ID: id, Size: int64(len(buf)), Keys: pb.keys, Blobs: pb.blobs})
 	pb.bytes += int64(len(buf))
 	pb.buf, pb.keys, pb.blobs = buf[:0], nil, nil
 	pb.slots = map[string]uint32{}
@@ -521,14 +521,14 @@ func (pb *packBuilder) flush(ctx context.Context) error {
 // no index file grows past what a reader holds in memory comfortably.
 type indexWriter struct {
 	r     *Repository
-	packs []cache.Pack
+	packs []format.Pack
 	blobs int
 	files int
 }
 
 const maxIndexBlobs = 1 << 17
 
-func (iw *indexWriter) add(ctx context.Context, p cache.Pack) error {
+func (iw *indexWriter) add(ctx context.Context, p format.Pack) error {
 	iw.packs = append(iw.packs, p)
 	iw.blobs += len(p.Blobs)
 	if iw.blobs >= maxIndexBlobs {
@@ -541,7 +541,7 @@ func (iw *indexWriter) flush(ctx context.Context) error {
 	if len(iw.packs) == 0 {
 		return nil
 	}
-	if _, err := iw.r.saveSealedFile(ctx, backend.IndexFile, marshalIndex(iw.packs), adIndex); err != nil {
+	if _, err := iw.r.saveSealedFile(ctx, backend.IndexFile, format.MarshalIndex(iw.packs), format.ADIndex); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	iw.files++

@@ -9,9 +9,9 @@ import (
 	"sort"
 	"time"
 
-	"snap/cache"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // The repairs, each under an exclusive lock and each ordered so that a
@@ -22,7 +22,7 @@ import (
 // list the packs of theirs that keep accepts (each once) plus add, then
 // removes the superseded files. Until the removal, packs are listed twice,
 // which is harmless.
-func (r *Repository) rewriteIndex(ctx context.Context, supersede []string, keep func(cache.Pack) bool, add []cache.Pack, lock *Lock) (written, deleted int, err error) {
+func (r *Repository) rewriteIndex(ctx context.Context, supersede []string, keep func(format.Pack) bool, add []format.Pack, lock *Lock) (written, deleted int, err error) {
 	iw := &indexWriter{r: r}
 	emitted := map[crypt.ID]bool{}
 	for _, name := range supersede {
@@ -83,7 +83,7 @@ func (r *Repository) RepairIndex(ctx context.Context, lock *Lock) (*RepairIndexS
 	}
 	sort.Slice(packs, func(i, j int) bool { return packs[i].Name < packs[j].Name })
 	st := &RepairIndexStats{Unreadable: []string{}}
-	var found []cache.Pack
+	var found []format.Pack
 	for _, fi := range packs {
 		id, err := crypt.ParseID(fi.Name)
 		if err != nil {
@@ -97,7 +97,7 @@ func (r *Repository) RepairIndex(ctx context.Context, lock *Lock) (*RepairIndexS
 			}
 			return nil, err
 		}
-		found = append(found, cache.Pack{ID: id, Size: fi.Size, Keys: keys, Blobs: blobs})
+		found = append(found, format.Pack{ID: id, Size: fi.Size, Keys: keys, Blobs: blobs})
 		st.Packs++
 		st.Blobs += len(blobs)
 	}
@@ -119,7 +119,7 @@ func (r *Repository) RepairIndex(ctx context.Context, lock *Lock) (*RepairIndexS
 
 // readPackTrailer reads only a pack's header (by its length field at the
 // end), not its blobs.
-func (r *Repository) readPackTrailer(ctx context.Context, name string, size int64) ([][]byte, []cache.Blob, error) {
+func (r *Repository) readPackTrailer(ctx context.Context, name string, size int64) ([][]byte, []format.Blob, error) {
 	h := backend.Handle{Type: backend.PackFile, Name: name}
 	read := func(off, n int64) ([]byte, error) {
 		rd, err := r.be.Open(ctx, h, off, n)
@@ -146,11 +146,11 @@ func (r *Repository) readPackTrailer(ctx context.Context, name string, size int6
 	if err != nil {
 		return nil, nil, &DamagedError{File: h, Err: err}
 	}
-	plain, err := r.meta.Open(nil, sealed, adPackHeader)
+	plain, err := r.meta.Open(nil, sealed, format.ADPackHeader)
 	if err != nil {
 		return nil, nil, &DamagedError{File: h, Err: fmt.Errorf("header: %w", err)}
 	}
-	keys, blobs, err := parsePackHeader(plain, size-4-hl)
+	keys, blobs, err := format.ParsePackHeader(plain, size-4-hl)
 	if err != nil {
 		return nil, nil, &DamagedError{File: h, Err: err}
 	}
@@ -300,9 +300,9 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 		if err != nil {
 			return out, err
 		}
-		pb.written = append(pb.written, cache.Pack{ID: id, Size: fi.Size, Keys: keys, Blobs: blobs})
+		pb.written = append(pb.written, format.Pack{ID: id, Size: fi.Size, Keys: keys, Blobs: blobs})
 	}
-	keep := func(p cache.Pack) bool { return !drop[p.ID] }
+	keep := func(p format.Pack) bool { return !drop[p.ID] }
 	if _, _, err := r.rewriteIndex(ctx, supersede, keep, pb.written, o.Lock); err != nil {
 		return out, err
 	}
@@ -325,7 +325,7 @@ func (r *Repository) salvage(ctx context.Context, raw []byte, h *crypt.Hasher, p
 	for _, b := range blobs {
 		s := r.meta
 		var wrapped []byte
-		if b.Type != cache.TypeRefs {
+		if b.Type != format.TypeRefs {
 			wrapped = keys[b.KeySlot]
 			if s, err = r.sessionSealer(wrapped); err != nil {
 				rp.Lost = append(rp.Lost, b.ID.String())

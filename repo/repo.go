@@ -18,6 +18,7 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // Options tune how a repository is opened.
@@ -123,7 +124,7 @@ func Open(ctx context.Context, be backend.Backend, m *crypt.Master, o Options) (
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobLength))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(format.MaxBlobLength))
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +301,7 @@ func (r *Repository) syncIndex(ctx context.Context, c *cache.Cache, overlay bool
 	if stale && overlay {
 		return errCacheStale
 	}
-	load := func(name string) ([]cache.Pack, error) {
+	load := func(name string) ([]format.Pack, error) {
 		packs, err := r.LoadIndexFile(ctx, name)
 		if err != nil && r.opts.SkipDamagedIndex && (errors.Is(err, ErrDamaged) || errors.Is(err, backend.ErrNotExist)) {
 			if r.damagedIndex == nil {
@@ -343,13 +344,13 @@ func (r *Repository) syncIndex(ctx context.Context, c *cache.Cache, overlay bool
 }
 
 // LoadIndexFile reads, verifies and parses one index file.
-func (r *Repository) LoadIndexFile(ctx context.Context, name string) ([]cache.Pack, error) {
+func (r *Repository) LoadIndexFile(ctx context.Context, name string) ([]format.Pack, error) {
 	h := backend.Handle{Type: backend.IndexFile, Name: name}
-	plain, err := r.loadSealedFile(ctx, h, adIndex)
+	plain, err := r.loadSealedFile(ctx, h, format.ADIndex)
 	if err != nil {
 		return nil, err
 	}
-	packs, err := parseIndex(plain)
+	packs, err := format.ParseIndex(plain)
 	if err != nil {
 		if errors.Is(err, ErrVersion) {
 			return nil, err

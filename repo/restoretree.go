@@ -14,18 +14,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"snap/crypt"
+	"snap/repo/format"
 )
 
 // WalkTree calls fn for every node under root, depth first, parents before
 // children, with the node's item-relative path ('/'-separated).
-func (r *Repository) WalkTree(ctx context.Context, root crypt.ID, fn func(p string, n *Node) error) error {
+func (r *Repository) WalkTree(ctx context.Context, root crypt.ID, fn func(p string, n *format.Node) error) error {
 	if !r.CanRead() {
 		return ErrWriteOnly
 	}
 	return r.walk(ctx, root, "", fn, 0)
 }
 
-func (r *Repository) walk(ctx context.Context, id crypt.ID, dir string, fn func(string, *Node) error, depth int) error {
+func (r *Repository) walk(ctx context.Context, id crypt.ID, dir string, fn func(string, *format.Node) error, depth int) error {
 	if depth > 512 {
 		return fmt.Errorf("tree %v: nested more than 512 levels", id.Short())
 	}
@@ -36,7 +37,7 @@ func (r *Repository) walk(ctx context.Context, id crypt.ID, dir string, fn func(
 	if err != nil {
 		return err
 	}
-	nodes, err := parseTree(b)
+	nodes, err := format.ParseTree(b)
 	if err != nil {
 		return fmt.Errorf("tree blob %v: %w", id.Short(), err)
 	}
@@ -46,7 +47,7 @@ func (r *Repository) walk(ctx context.Context, id crypt.ID, dir string, fn func(
 		if err := fn(p, n); err != nil {
 			return err
 		}
-		if n.Type == NodeDir {
+		if n.Type == format.NodeDir {
 			if err := r.walk(ctx, n.Subtree, p, fn, depth+1); err != nil {
 				return err
 			}
@@ -82,7 +83,7 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 	var mu sync.Mutex
 	type later struct {
 		p string
-		n Node
+		n format.Node
 	}
 	var dirs, links []later
 	sem := make(chan struct{}, r.workers())
@@ -97,10 +98,10 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	err := r.WalkTree(ctx, *it.Tree, func(p string, n *Node) error {
+	err := r.WalkTree(ctx, *it.Tree, func(p string, n *format.Node) error {
 		dst := filepath.Join(target, filepath.FromSlash(p))
 		switch n.Type {
-		case NodeDir:
+		case format.NodeDir:
 			if err := os.Mkdir(dst, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 				return err
 			}
@@ -110,7 +111,7 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 			dirs = append(dirs, later{dst, *n})
 			st.Dirs++
 			return nil
-		case NodeFile:
+		case format.NodeFile:
 			sem <- struct{}{}
 			wg.Add(1)
 			node := *n
@@ -127,18 +128,18 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 				mu.Unlock()
 			}()
 			return nil
-		case NodeHardlink:
+		case format.NodeHardlink:
 			links = append(links, later{dst, *n})
 			return nil
 		}
 		os.Remove(dst)
 		var err error
 		switch n.Type {
-		case NodeSymlink:
+		case format.NodeSymlink:
 			err = os.Symlink(n.Target, dst)
-		case NodeFIFO:
+		case format.NodeFIFO:
 			err = unix.Mkfifo(dst, n.Mode&0o7777)
-		case NodeCharDev, NodeBlockDev, NodeSocket:
+		case format.NodeCharDev, format.NodeBlockDev, format.NodeSocket:
 			if !root {
 				mu.Lock()
 				st.Skipped = append(st.Skipped, p)
@@ -147,9 +148,9 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 			}
 			mode := uint32(unix.S_IFCHR)
 			switch n.Type {
-			case NodeBlockDev:
+			case format.NodeBlockDev:
 				mode = unix.S_IFBLK
-			case NodeSocket:
+			case format.NodeSocket:
 				mode = unix.S_IFSOCK
 			}
 			err = unix.Mknod(dst, mode|n.Mode&0o7777, int(unix.Mkdev(n.DevMajor, n.DevMinor)))
@@ -185,7 +186,7 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 	return st, nil
 }
 
-func (r *Repository) restoreFile(ctx context.Context, dst string, n *Node, root bool) error {
+func (r *Repository) restoreFile(ctx context.Context, dst string, n *format.Node, root bool) error {
 	os.Remove(dst)
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
@@ -216,13 +217,13 @@ func (r *Repository) restoreFile(ctx context.Context, dst string, n *Node, root 
 }
 
 // setMeta applies owner (as root), mode and mtime, without following links.
-func setMeta(p string, n *Node, root bool) error {
+func setMeta(p string, n *format.Node, root bool) error {
 	if root {
 		if err := os.Lchown(p, int(n.UID), int(n.GID)); err != nil {
 			return err
 		}
 	}
-	if n.Type != NodeSymlink {
+	if n.Type != format.NodeSymlink {
 		// chmod after chown: chown clears setuid and setgid.
 		if err := unix.Chmod(p, n.Mode&0o7777); err != nil {
 			return fmt.Errorf("chmod %s: %w", p, err)
@@ -244,24 +245,24 @@ func (r *Repository) WriteTar(ctx context.Context, it *Item, w io.Writer) error 
 		return fmt.Errorf("item %q is not a tree", it.Name)
 	}
 	tw := tar.NewWriter(w)
-	err := r.WalkTree(ctx, *it.Tree, func(p string, n *Node) error {
+	err := r.WalkTree(ctx, *it.Tree, func(p string, n *format.Node) error {
 		h := &tar.Header{Name: p, Mode: int64(n.Mode), Uid: int(n.UID), Gid: int(n.GID), ModTime: n.MTime, Format: tar.FormatPAX}
 		switch n.Type {
-		case NodeFile:
+		case format.NodeFile:
 			h.Typeflag, h.Size = tar.TypeReg, int64(n.Size)
-		case NodeDir:
+		case format.NodeDir:
 			h.Typeflag, h.Name = tar.TypeDir, p+"/"
-		case NodeSymlink:
+		case format.NodeSymlink:
 			h.Typeflag, h.Linkname = tar.TypeSymlink, n.Target
-		case NodeHardlink:
+		case format.NodeHardlink:
 			h.Typeflag, h.Linkname = tar.TypeLink, n.Target
-		case NodeCharDev, NodeBlockDev:
+		case format.NodeCharDev, format.NodeBlockDev:
 			h.Typeflag = tar.TypeChar
-			if n.Type == NodeBlockDev {
+			if n.Type == format.NodeBlockDev {
 				h.Typeflag = tar.TypeBlock
 			}
 			h.Devmajor, h.Devminor = int64(n.DevMajor), int64(n.DevMinor)
-		case NodeFIFO:
+		case format.NodeFIFO:
 			h.Typeflag = tar.TypeFifo
 		default:
 			return nil // sockets cannot be archived
@@ -272,7 +273,7 @@ func (r *Repository) WriteTar(ctx context.Context, it *Item, w io.Writer) error 
 				return fmt.Errorf("tar %q: %w", p, err)
 			}
 		}
-		if n.Type == NodeFile {
+		if n.Type == format.NodeFile {
 			return r.loadOrdered(ctx, n.Content, func(_ crypt.ID, b []byte) error {
 				_, err := tw.Write(b)
 				return err

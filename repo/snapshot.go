@@ -12,6 +12,7 @@ import (
 
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // Snapshot statuses.
@@ -133,12 +134,12 @@ func (s *Snapshot) Item(name string) (*Item, error) {
 // SaveSnapshot writes a manifest. Call it only after Flush: the manifest is
 // the commit point of a run.
 func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (crypt.ID, error) {
-	s.Version = FormatVersion
+	s.Version = format.Version
 	plain, err := json.Marshal(s)
 	if err != nil {
 		return crypt.ID{}, err
 	}
-	id, err := r.saveSealedFile(ctx, backend.SnapshotFile, plain, adSnapshot)
+	id, err := r.saveSealedFile(ctx, backend.SnapshotFile, plain, format.ADSnapshot)
 	if err != nil {
 		return id, fmt.Errorf("save snapshot: %w", err)
 	}
@@ -149,7 +150,7 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (crypt.ID, e
 // LoadSnapshot reads one snapshot by full id.
 func (r *Repository) LoadSnapshot(ctx context.Context, name string) (*Snapshot, error) {
 	h := backend.Handle{Type: backend.SnapshotFile, Name: name}
-	plain, err := r.loadSealedFile(ctx, h, adSnapshot)
+	plain, err := r.loadSealedFile(ctx, h, format.ADSnapshot)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +163,7 @@ func parseSnapshot(h backend.Handle, plain []byte) (*Snapshot, error) {
 	if err := dec.Decode(&s); err != nil {
 		return nil, &DamagedError{File: h, Err: err}
 	}
-	if s.Version != FormatVersion {
+	if s.Version != format.Version {
 		return nil, fmt.Errorf("%w: snapshot %s has version %d", ErrVersion, h.Name, s.Version)
 	}
 	for _, it := range s.Items {
@@ -264,7 +265,7 @@ func (r *Repository) LoadRefs(ctx context.Context, refs []crypt.ID) ([]crypt.ID,
 		if err != nil {
 			return nil, err
 		}
-		ids, err := parseRefs(b)
+		ids, err := format.ParseRefs(b)
 		if err != nil {
 			return nil, fmt.Errorf("refs blob %v: %w", id.Short(), err)
 		}

@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strings"
 
-	"snap/cache"
 	"snap/crypt"
+	"snap/repo/format"
 )
 
 // tarDir is a directory being assembled from a tar stream.
@@ -19,7 +19,7 @@ type tarDir struct {
 }
 
 type tarEntry struct {
-	node Node
+	node format.Node
 	dir  *tarDir // set for directories
 }
 
@@ -48,12 +48,12 @@ func (w *Writer) SaveTar(rd io.Reader) (TreeResult, error) {
 		if name == "" {
 			continue // the archive's "." entry
 		}
-		n := Node{Name: path.Base(name), Mode: uint32(h.Mode) & 07777, UID: uint32(h.Uid), GID: uint32(h.Gid), MTime: h.ModTime}
+		n := format.Node{Name: path.Base(name), Mode: uint32(h.Mode) & 07777, UID: uint32(h.Uid), GID: uint32(h.Gid), MTime: h.ModTime}
 		switch h.Typeflag {
 		case tar.TypeDir:
-			n.Type = NodeDir
+			n.Type = format.NodeDir
 		case tar.TypeReg:
-			n.Type = NodeFile
+			n.Type = format.NodeFile
 			ids, size, err := w.saveTarFile(tr, h.Size, p.Min)
 			if err != nil {
 				return res, err
@@ -62,22 +62,22 @@ func (w *Writer) SaveTar(rd io.Reader) (TreeResult, error) {
 			res.Size += size
 			res.Files++
 		case tar.TypeSymlink:
-			n.Type, n.Target = NodeSymlink, h.Linkname
+			n.Type, n.Target = format.NodeSymlink, h.Linkname
 		case tar.TypeLink:
 			target, err := cleanTarPath(h.Linkname)
 			if err != nil || target == "" {
 				return res, &SourceError{Err: fmt.Errorf("tar: bad hard link %q -> %q", h.Name, h.Linkname)}
 			}
-			n.Type, n.Target = NodeHardlink, target
+			n.Type, n.Target = format.NodeHardlink, target
 			res.Files++
 		case tar.TypeChar, tar.TypeBlock:
-			n.Type = NodeCharDev
+			n.Type = format.NodeCharDev
 			if h.Typeflag == tar.TypeBlock {
-				n.Type = NodeBlockDev
+				n.Type = format.NodeBlockDev
 			}
 			n.DevMajor, n.DevMinor = uint32(h.Devmajor), uint32(h.Devminor)
 		case tar.TypeFifo:
-			n.Type = NodeFIFO
+			n.Type = format.NodeFIFO
 		case tar.TypeXGlobalHeader:
 			continue
 		default:
@@ -107,7 +107,7 @@ func cleanTarPath(p string) (string, error) {
 		return "", nil
 	}
 	for _, el := range strings.Split(c, "/") {
-		if !validName(el) {
+		if !format.ValidName(el) {
 			return "", fmt.Errorf("tar: unsafe path %q", p)
 		}
 	}
@@ -116,13 +116,13 @@ func cleanTarPath(p string) (string, error) {
 
 // put places a node at an item-relative path, creating missing parents
 // (a tar need not list every directory before its files).
-func (d *tarDir) put(name string, n Node) error {
+func (d *tarDir) put(name string, n format.Node) error {
 	parts := strings.Split(name, "/")
 	cur := d
 	for _, el := range parts[:len(parts)-1] {
 		e, ok := cur.children[el]
 		if !ok {
-			e = &tarEntry{node: Node{Name: el, Type: NodeDir, Mode: 0o755}, dir: &tarDir{children: map[string]*tarEntry{}}}
+			e = &tarEntry{node: format.Node{Name: el, Type: format.NodeDir, Mode: 0o755}, dir: &tarDir{children: map[string]*tarEntry{}}}
 			cur.children[el] = e
 		}
 		if e.dir == nil {
@@ -131,12 +131,12 @@ func (d *tarDir) put(name string, n Node) error {
 		cur = e.dir
 	}
 	last := parts[len(parts)-1]
-	if e, ok := cur.children[last]; ok && e.dir != nil && n.Type == NodeDir {
+	if e, ok := cur.children[last]; ok && e.dir != nil && n.Type == format.NodeDir {
 		e.node = n // the directory's own header, after an implicit creation
 		return nil
 	}
 	e := &tarEntry{node: n}
-	if n.Type == NodeDir {
+	if n.Type == format.NodeDir {
 		e.dir = &tarDir{children: map[string]*tarEntry{}}
 	}
 	cur.children[last] = e
@@ -159,7 +159,7 @@ func (w *Writer) saveTarFile(rd io.Reader, size int64, min uint) ([]crypt.ID, in
 			return nil, 0, &SourceError{Err: fmt.Errorf("reading tar: %w", err)}
 		}
 		id := w.ID(buf)
-		if err := w.Save(cache.TypeData, id, buf, release); err != nil {
+		if err := w.Save(format.TypeData, id, buf, release); err != nil {
 			return nil, 0, err
 		}
 		return append(ids, id), size, nil
@@ -181,7 +181,7 @@ func (w *Writer) saveTarDir(d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	nodes := make([]Node, 0, len(names))
+	nodes := make([]format.Node, 0, len(names))
 	for _, name := range names {
 		e := d.children[name]
 		n := e.node
@@ -191,12 +191,12 @@ func (w *Writer) saveTarDir(d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt
 				return id, err
 			}
 			n.Subtree = id
-		} else if n.Type == NodeFile {
+		} else if n.Type == format.NodeFile {
 			*refs = append(*refs, n.Content...)
 		}
 		nodes = append(nodes, n)
 	}
-	id, err := w.SaveBlob(cache.TypeTree, marshalTree(nodes))
+	id, err := w.SaveBlob(format.TypeTree, format.MarshalTree(nodes))
 	if err != nil {
 		return id, err
 	}

@@ -37,6 +37,7 @@ import (
 	"snap/crypt"
 	"snap/repo"
 	"snap/repo/backend/local"
+	"snap/repo/format"
 )
 
 var updateFixture = flag.Bool("update-fixture", false, "make testdata/v1fixture (only if absent; never run by make or CI)")
@@ -309,7 +310,7 @@ func treeManifest(t *testing.T, r *repo.Repository, root crypt.ID) []string {
 	t.Helper()
 	ctx := context.Background()
 	var out []string
-	err := r.WalkTree(ctx, root, func(p string, n *repo.Node) error {
+	err := r.WalkTree(ctx, root, func(p string, n *format.Node) error {
 		var data []byte
 		for _, id := range n.Content {
 			b, err := r.LoadBlob(ctx, id, nil)
@@ -680,7 +681,7 @@ func checkWriteOnly(t *testing.T, r *repo.Repository, s *repo.Snapshot) {
 	if _, err := r.RestoreTree(ctx, &s.Items[1], t.TempDir()); !errors.Is(err, repo.ErrWriteOnly) {
 		t.Errorf("write-only restore: %v", err)
 	}
-	if err := r.WalkTree(ctx, *s.Items[1].Tree, func(string, *repo.Node) error { return nil }); !errors.Is(err, repo.ErrWriteOnly) {
+	if err := r.WalkTree(ctx, *s.Items[1].Tree, func(string, *format.Node) error { return nil }); !errors.Is(err, repo.ErrWriteOnly) {
 		t.Errorf("write-only ls: %v", err)
 	}
 	// It does read reference lists (sealed with the metadata key).

@@ -16,11 +16,12 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // onSeal, set only by tests (export_test.go), is told the type and
 // plaintext length of every new blob as it is sealed.
-var onSeal func(typ uint8, plainLen int)
+var onSeal func(typ format.BlobType, plainLen int)
 
 // Writer is one backup run's upload side: it deduplicates, compresses and
 // seals blobs on a worker pool, fills packs and uploads them in the
@@ -48,8 +49,8 @@ type Writer struct {
 	mu         sync.Mutex
 	known      map[crypt.ID]int64 // saved or queued by this run: plaintext length, -1 once claimed
 	cur        *packBuf
-	packs      []cache.Pack // uploaded, not yet in an index file
-	indexBlobs int          // blobs of packs
+	packs      []format.Pack // uploaded, not yet in an index file
+	indexBlobs int           // blobs of packs
 
 	uploads  chan *packBuf
 	uploader sync.WaitGroup
@@ -69,7 +70,7 @@ type WriterStats struct {
 }
 
 type blobJob struct {
-	typ     uint8
+	typ     format.BlobType
 	id      crypt.ID
 	data    []byte
 	release func()
@@ -77,7 +78,7 @@ type blobJob struct {
 
 type packBuf struct {
 	buf   []byte
-	blobs []cache.Blob
+	blobs []format.Blob
 }
 
 // NewWriter starts a backup run.
@@ -156,7 +157,7 @@ func (w *Writer) Known(id crypt.ID) bool {
 // Save stores a blob with the given id unless it is already stored. release
 // (may be nil) is called once data is no longer needed. It blocks when the
 // workers are busy, which is what bounds memory.
-func (w *Writer) Save(typ uint8, id crypt.ID, data []byte, release func()) error {
+func (w *Writer) Save(typ format.BlobType, id crypt.ID, data []byte, release func()) error {
 	if err := w.Err(); err != nil {
 		if release != nil {
 			release()
@@ -211,7 +212,7 @@ func (w *Writer) Claim(ids ...[]crypt.ID) int64 {
 }
 
 // SaveBlob hashes and stores one blob, returning its id.
-func (w *Writer) SaveBlob(typ uint8, data []byte) (crypt.ID, error) {
+func (w *Writer) SaveBlob(typ format.BlobType, data []byte) (crypt.ID, error) {
 	id := w.ID(data)
 	return id, w.Save(typ, id, data, nil)
 }
@@ -239,10 +240,10 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 		comp = append(comp, j.data...)
 	}
 	s := w.session
-	if j.typ == cache.TypeRefs {
+	if j.typ == format.TypeRefs {
 		s = w.r.meta
 	}
-	sealed = s.Seal(sealed[:0], comp, blobAD(j.typ, j.id))
+	sealed = s.Seal(sealed[:0], comp, format.BlobAD(j.typ, j.id))
 	if onSeal != nil {
 		onSeal(j.typ, len(j.data))
 	}
@@ -255,7 +256,7 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 		w.cur = &packBuf{buf: w.packBuffer()}
 	}
 	p := w.cur
-	p.blobs = append(p.blobs, cache.Blob{ID: j.id, Type: j.typ, Offset: uint64(len(p.buf)), Length: uint64(len(sealed)), PlainLen: uint64(len(j.data))})
+	p.blobs = append(p.blobs, format.Blob{ID: j.id, Type: j.typ, Offset: uint64(len(p.buf)), Length: uint64(len(sealed)), PlainLen: uint64(len(j.data))})
 	p.buf = append(p.buf, sealed...)
 	var full *packBuf
 	if len(p.buf) >= w.r.cfg.PackSize {
@@ -304,9 +305,9 @@ func (w *Writer) finishPack(p *packBuf) {
 }
 
 // sealPack appends a pack's sealed header and its length to its blobs.
-func sealPack(meta *crypt.Sealer, buf []byte, keys [][]byte, blobs []cache.Blob) []byte {
+func sealPack(meta *crypt.Sealer, buf []byte, keys [][]byte, blobs []format.Blob) []byte {
 	dataEnd := len(buf)
-	buf = meta.Seal(buf, marshalPackHeader(keys, blobs), adPackHeader)
+	buf = meta.Seal(buf, format.MarshalPackHeader(keys, blobs), format.ADPackHeader)
 	return binary.LittleEndian.AppendUint32(buf, uint32(len(buf)-dataEnd))
 }
 
@@ -325,9 +326,9 @@ func (w *Writer) upload() {
 		}
 		w.stats.Packs.Add(1)
 		w.mu.Lock()
-		w.packs = append(w.packs, cache.Pack{ID: id, Size: int64(len(p.buf)), Keys: [][]byte{w.wrapped}, Blobs: p.blobs})
+		w.packs = append(w.packs, format.Pack{ID: id, Size: int64(len(p.buf)), Keys: [][]byte{w.wrapped}, Blobs: p.blobs})
 		w.indexBlobs += len(p.blobs)
-		var full []cache.Pack
+		var full []format.Pack
 		if w.indexBlobs >= maxIndexBlobs {
 			full, w.packs, w.indexBlobs = w.packs, nil, 0
 		}
@@ -375,8 +376,8 @@ func (w *Writer) Flush() error {
 }
 
 // saveIndex writes an index file for packs that are durable.
-func (w *Writer) saveIndex(packs []cache.Pack) error {
-	if _, err := w.r.saveSealedFile(w.ctx, backend.IndexFile, marshalIndex(packs), adIndex); err != nil {
+func (w *Writer) saveIndex(packs []format.Pack) error {
+	if _, err := w.r.saveSealedFile(w.ctx, backend.IndexFile, format.MarshalIndex(packs), format.ADIndex); err != nil {
 		return fmt.Errorf("save index: %w", err)
 	}
 	// This process sees the run's blobs at once; the cache file learns
@@ -432,7 +433,7 @@ func (w *Writer) SaveStream(rd io.Reader) (StreamResult, error) {
 		id := h.ID(data)
 		res.Chunks = append(res.Chunks, id)
 		res.Size += int64(len(data))
-		if err := w.Save(cache.TypeData, id, data, func() { bufs <- data[:0] }); err != nil {
+		if err := w.Save(format.TypeData, id, data, func() { bufs <- data[:0] }); err != nil {
 			return res, err
 		}
 	}
@@ -442,8 +443,8 @@ func (w *Writer) SaveStream(rd io.Reader) (StreamResult, error) {
 // SaveRefs stores an id list as refs blobs and returns their ids in order.
 func (w *Writer) SaveRefs(ids []crypt.ID) ([]crypt.ID, error) {
 	var out []crypt.ID
-	for _, plain := range splitRefs(ids) {
-		id, err := w.SaveBlob(cache.TypeRefs, plain)
+	for _, plain := range format.SplitRefs(ids) {
+		id, err := w.SaveBlob(format.TypeRefs, plain)
 		if err != nil {
 			return nil, err
 		}

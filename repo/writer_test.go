@@ -5,16 +5,16 @@ import (
 	"sync"
 	"testing"
 
-	"snap/cache"
 	"snap/repo"
+	"snap/repo/format"
 )
 
 // TestWriterSealsEachBlobOnce: saves of one blob racing on many goroutines
 // seal it once, and a later run that saves it again seals nothing.
 func TestWriterSealsEachBlobOnce(t *testing.T) {
 	var mu sync.Mutex
-	sealed := map[uint8][]int{}
-	defer repo.SetOnSeal(func(typ uint8, n int) {
+	sealed := map[format.BlobType][]int{}
+	defer repo.SetOnSeal(func(typ format.BlobType, n int) {
 		mu.Lock()
 		defer mu.Unlock()
 		sealed[typ] = append(sealed[typ], n)
@@ -30,7 +30,7 @@ func TestWriterSealsEachBlobOnce(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Go(func() {
-				if _, err := w.SaveBlob(cache.TypeData, data); err != nil {
+				if _, err := w.SaveBlob(format.TypeData, data); err != nil {
 					t.Error(err)
 				}
 			})
@@ -39,7 +39,7 @@ func TestWriterSealsEachBlobOnce(t *testing.T) {
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		if got := sealed[cache.TypeData]; len(got) != 1 || got[0] != len(data) {
+		if got := sealed[format.TypeData]; len(got) != 1 || got[0] != len(data) {
 			t.Fatalf("after run %d: data blobs sealed with these lengths: %v, want one of %d", run+1, got, len(data))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/format"
 )
 
 type diffOptions struct{}
@@ -222,7 +223,7 @@ type treeNode struct {
 	major, minor uint32
 }
 
-func toTreeNode(n *repo.Node) treeNode {
+func toTreeNode(n *format.Node) treeNode {
 	h := sha256.New()
 	for _, id := range n.Content {
 		h.Write(id[:])
@@ -234,14 +235,14 @@ func toTreeNode(n *repo.Node) treeNode {
 
 func diffTrees(ctx context.Context, r *repo.Repository, a, b crypt.ID) ([]diffFile, error) {
 	old := map[string]treeNode{}
-	if err := r.WalkTree(ctx, a, func(p string, n *repo.Node) error {
+	if err := r.WalkTree(ctx, a, func(p string, n *format.Node) error {
 		old[p] = toTreeNode(n)
 		return nil
 	}); err != nil {
 		return nil, err
 	}
 	var out []diffFile
-	err := r.WalkTree(ctx, b, func(p string, n *repo.Node) error {
+	err := r.WalkTree(ctx, b, func(p string, n *format.Node) error {
 		nn := toTreeNode(n)
 		on, ok := old[p]
 		if !ok {
@@ -276,7 +277,7 @@ func diffTrees(ctx context.Context, r *repo.Repository, a, b crypt.ID) ([]diffFi
 }
 
 func sizeOf(n treeNode) *uint64 {
-	if n.typ != repo.NodeFile {
+	if n.typ != format.NodeFile {
 		return nil
 	}
 	return &n.size
@@ -299,7 +300,7 @@ func nodeChanges(a, b treeNode) []string {
 	}
 	// A directory's mtime moves whenever an entry is added or removed,
 	// which the entries' own lines already say.
-	if !a.mtime.Equal(b.mtime) && a.typ != repo.NodeDir {
+	if !a.mtime.Equal(b.mtime) && a.typ != format.NodeDir {
 		ch = append(ch, "mtime")
 	}
 	if a.content != b.content {
@@ -316,21 +317,21 @@ func nodeChanges(a, b treeNode) []string {
 
 func nodeTypeName(t byte) string {
 	switch t {
-	case repo.NodeFile:
+	case format.NodeFile:
 		return "file"
-	case repo.NodeDir:
+	case format.NodeDir:
 		return "dir"
-	case repo.NodeSymlink:
+	case format.NodeSymlink:
 		return "symlink"
-	case repo.NodeHardlink:
+	case format.NodeHardlink:
 		return "hardlink"
-	case repo.NodeCharDev:
+	case format.NodeCharDev:
 		return "chardev"
-	case repo.NodeBlockDev:
+	case format.NodeBlockDev:
 		return "blockdev"
-	case repo.NodeFIFO:
+	case format.NodeFIFO:
 		return "fifo"
-	case repo.NodeSocket:
+	case format.NodeSocket:
 		return "socket"
 	}
 	return string(t)

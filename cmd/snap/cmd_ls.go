@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/format"
 )
 
 type lsOptions struct{}
@@ -87,9 +88,9 @@ func runLs(ctx context.Context, g *globalOptions, _ *lsOptions, args []string) e
 		return nil
 	}
 	var entries []lsEntry
-	err = r.WalkTree(ctx, *it.Tree, func(p string, n *repo.Node) error {
+	err = r.WalkTree(ctx, *it.Tree, func(p string, n *format.Node) error {
 		typ := string(n.Type)
-		if n.Type == repo.NodeFile {
+		if n.Type == format.NodeFile {
 			typ = "-"
 		}
 		e := lsEntry{Path: p, Type: typ, Mode: os.FileMode(n.Mode & 0o777).String(), UID: n.UID, GID: n.GID, Size: n.Size, MTime: n.MTime, Link: n.Target}

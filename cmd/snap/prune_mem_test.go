@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"snap/cache"
 	"snap/crypt"
 	"snap/repo"
 	"snap/repo/backend/local"
+	"snap/repo/format"
 )
 
 // TestPruneMemoryLargeRepo measures forget+prune's peak RSS on a synthetic
@@ -58,7 +58,7 @@ func TestPruneMemoryLargeRepo(t *testing.T) {
 		}
 		binary.LittleEndian.PutUint64(buf, uint64(i))
 		binary.LittleEndian.PutUint64(buf[8:], 0x9e3779b97f4a7c15*uint64(i+1))
-		if ids[i], err = w.SaveBlob(cache.TypeData, buf); err != nil {
+		if ids[i], err = w.SaveBlob(format.TypeData, buf); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package repo
+package format
 
 import (
 	"bytes"
@@ -37,20 +37,11 @@ type Node struct {
 	DevMinor uint32
 }
 
-var treeMagic = [4]byte{'S', 'N', 'P', 'T'}
-
-const (
-	maxNameLen       = 4096
-	maxTargetLen     = 64 << 10
-	maxNodesPerTree  = 1 << 22
-	maxChunksPerFile = 1 << 24
-)
-
-// marshalTree encodes nodes, which must be sorted by name (bytewise) with no
+// MarshalTree encodes nodes, which must be sorted by name (bytewise) with no
 // duplicates: the encoding of a directory is canonical, so an unchanged
 // directory gives the same tree blob id and is stored once.
-func marshalTree(nodes []Node) []byte {
-	buf := append(treeMagic[:], FormatVersion)
+func MarshalTree(nodes []Node) []byte {
+	buf := append(treeMagic[:], Version)
 	buf = binary.AppendUvarint(buf, uint64(len(nodes)))
 	for _, n := range nodes {
 		buf = binary.AppendUvarint(buf, uint64(len(n.Name)))
@@ -81,8 +72,9 @@ func marshalTree(nodes []Node) []byte {
 	return buf
 }
 
-// validName rejects names that could escape the restore target.
-func validName(name string) bool {
+// ValidName reports whether name is one path element that cannot escape
+// the restore target.
+func ValidName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
 }
 
@@ -92,16 +84,16 @@ func validLinkPath(p string) bool {
 		return false
 	}
 	for _, el := range strings.Split(p, "/") {
-		if !validName(el) {
+		if !ValidName(el) {
 			return false
 		}
 	}
 	return true
 }
 
-// parseTree decodes a tree blob strictly: sorted unique names, known types,
+// ParseTree decodes a tree blob strictly: sorted unique names, known types,
 // limits on every length, no trailing bytes.
-func parseTree(b []byte) ([]Node, error) {
+func ParseTree(b []byte) ([]Node, error) {
 	d := &decoder{b: b}
 	d.magic(treeMagic)
 	count := d.uvarint("node count", maxNodesPerTree)
@@ -114,7 +106,7 @@ func parseTree(b []byte) ([]Node, error) {
 		var n Node
 		name := d.bytes("name", int(d.uvarint("name length", maxNameLen)))
 		n.Name = string(name)
-		if d.err == nil && (!validName(n.Name) || (i > 0 && bytes.Compare(prev, name) >= 0)) {
+		if d.err == nil && (!ValidName(n.Name) || (i > 0 && bytes.Compare(prev, name) >= 0)) {
 			d.fail("bad or unsorted name %q", n.Name)
 		}
 		prev = name
@@ -137,7 +129,7 @@ func parseTree(b []byte) ([]Node, error) {
 		switch n.Type {
 		case NodeFile:
 			n.Size = d.uvarint("size", 1<<62)
-			nc := d.uvarint("chunk count", maxChunksPerFile)
+			nc := d.uvarint("chunk count", MaxChunksPerFile)
 			if d.err == nil && nc > uint64(len(d.b))/32 {
 				d.fail("chunk count %d larger than the tree", nc)
 			}
@@ -150,7 +142,7 @@ func parseTree(b []byte) ([]Node, error) {
 		case NodeDir:
 			n.Subtree = d.id("subtree id")
 		case NodeSymlink, NodeHardlink:
-			n.Target = string(d.bytes("target", int(d.uvarint("target length", maxTargetLen))))
+			n.Target = string(d.bytes("target", int(d.uvarint("target length", MaxTargetLen))))
 			if d.err == nil && n.Type == NodeHardlink && !validLinkPath(n.Target) {
 				d.fail("bad hardlink target %q", n.Target)
 			}
