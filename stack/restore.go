@@ -147,10 +147,11 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 		var msg string
 		var err error
 		if sw, ok := swaps[t]; ok {
+			// Never abort a swap whose commit was tried: a failed
+			// commit may have dropped the live data already, and then
+			// the prepared copy is all there is (its error says so).
+			delete(swaps, t)
 			msg, err = sw.Commit(ctx)
-			if err == nil {
-				delete(swaps, t)
-			}
 		} else if rs, ok := t.src.(sources.Restorer); ok {
 			msg, err = rs.Restore(ctx, t.st)
 		} else {
