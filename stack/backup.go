@@ -212,8 +212,10 @@ func backupItem(ctx context.Context, w *repo.Writer, r Repo, pi *sources.PlanIte
 }
 
 // pipeStream runs the source's Stream (writing to a pipe) and saves what it
-// writes. The source's own error wins over the read error it causes, and
-// is a *repo.SourceError (exit 3: the source, not the repository).
+// writes. Whichever failed first is the cause: the source's own error (a
+// *repo.SourceError, exit 3: the source, not the repository) over the read
+// error it causes, and the repository's (a full disk) over the write error
+// the source then meets.
 func pipeStream(ctx context.Context, w *repo.Writer, src sources.Streamer) (repo.StreamResult, map[string]string, error) {
 	pr, pw := io.Pipe()
 	var extra map[string]string
@@ -226,8 +228,14 @@ func pipeStream(ctx context.Context, w *repo.Writer, src sources.Streamer) (repo
 	}()
 	res, err := w.SaveStream(pr)
 	pr.CloseWithError(errors.New("backup stopped reading"))
-	if derr := <-done; derr != nil {
-		var se *repo.SourceError
+	derr := <-done
+	var se *repo.SourceError
+	if err != nil && !errors.As(err, &se) {
+		// SaveStream reports what it read as a SourceError: anything
+		// else is the repository failing first.
+		return res, nil, err
+	}
+	if derr != nil {
 		if errors.As(derr, &se) {
 			return res, nil, derr
 		}

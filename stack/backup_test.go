@@ -133,6 +133,13 @@ func TestBackupFailures(t *testing.T) {
 		step{name: "lock", want: "locked", setup: func(w *world, f *stackFixture, o *stack.BackupOptions) {
 			o.Lock = func(context.Context) (stack.Lock, error) { return nil, errors.New("locked") }
 		}},
+		step{name: "repository mid-stream", want: `item "db" (fake db): save pack: ` + errInjected.Error(), setup: func(w *world, f *stackFixture, o *stack.BackupOptions) {
+			// More than a pack: saving fails while the source writes.
+			data := make([]byte, 6<<20)
+			_, _ = io.ReadFull(rand.NewChaCha8([32]byte{1}), data)
+			f.plan.Item("db").Source.(*db).data = data
+			w.be.failSaves(repo.PackFile, errInjected)
+		}},
 		step{name: "flush", want: errInjected.Error(), setup: func(w *world, f *stackFixture, o *stack.BackupOptions) {
 			w.be.failSaves(repo.PackFile, errInjected)
 		}},
