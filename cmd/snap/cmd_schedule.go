@@ -14,7 +14,6 @@ import (
 	"snap/repo"
 	"snap/repo/backend/location"
 	"snap/schedule"
-
 	"snap/sources"
 )
 
