@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"snap/repo"
+	"snap/repo/backend"
 	"snap/sources"
 	"snap/stack"
 )
@@ -53,7 +54,7 @@ func TestBackupSequence(t *testing.T) {
 	if progress.Load() != 1 || stopped.Load() != 1 {
 		t.Errorf("progress started %d, stopped %d times", progress.Load(), stopped.Load())
 	}
-	if n := w.be.count(t, repo.LockFile); n != 0 {
+	if n := w.be.count(t, backend.LockFile); n != 0 {
 		t.Errorf("%d lock files left", n)
 	}
 	// The snapshot as written: items in plan order, meta, clock.
@@ -138,10 +139,10 @@ func TestBackupFailures(t *testing.T) {
 			data := make([]byte, 6<<20)
 			_, _ = io.ReadFull(rand.NewChaCha8([32]byte{1}), data)
 			f.plan.Item("db").Source.(*db).data = data
-			w.be.failSaves(repo.PackFile, errInjected)
+			w.be.failSaves(backend.PackFile, errInjected)
 		}},
 		step{name: "flush", want: errInjected.Error(), setup: func(w *world, f *stackFixture, o *stack.BackupOptions) {
-			w.be.failSaves(repo.PackFile, errInjected)
+			w.be.failSaves(backend.PackFile, errInjected)
 		}},
 		step{name: "lock check", want: "lock lost", setup: func(w *world, f *stackFixture, o *stack.BackupOptions) {
 			o.Lock = func(ctx context.Context) (stack.Lock, error) {
@@ -150,7 +151,7 @@ func TestBackupFailures(t *testing.T) {
 			}
 		}},
 		step{name: "snapshot", want: errInjected.Error(), setup: func(w *world, f *stackFixture, o *stack.BackupOptions) {
-			w.be.failSaves(repo.SnapshotFile, errInjected)
+			w.be.failSaves(backend.SnapshotFile, errInjected)
 		}},
 		step{name: "no lock", want: stack.ErrNoLock.Error(), setup: func(w *world, f *stackFixture, o *stack.BackupOptions) {
 			o.Lock = nil
@@ -183,7 +184,7 @@ func TestBackupFailures(t *testing.T) {
 			if snap != nil || w.snapshots() != 0 {
 				t.Error("a snapshot was written")
 			}
-			if n := w.be.count(t, repo.LockFile); n != 0 {
+			if n := w.be.count(t, backend.LockFile); n != 0 {
 				t.Errorf("%d lock files left", n)
 			}
 			if s.name == "lock" && w.ev.index("backup ") >= 0 {

@@ -17,6 +17,8 @@ import (
 
 	"snap/chunk"
 	"snap/repo"
+	"snap/repo/backend"
+	"snap/repo/backend/local"
 	"snap/sources"
 	"snap/stack"
 )
@@ -75,13 +77,13 @@ func (f faults) at(step string) error { return f[step] }
 
 // recBackend records every file saved and fails the saves fail chooses.
 type recBackend struct {
-	repo.Backend
+	backend.Backend
 	ev   *events
 	mu   sync.Mutex
-	fail map[repo.FileType]error
+	fail map[backend.FileType]error
 }
 
-func (b *recBackend) Save(ctx context.Context, h repo.Handle, r io.Reader, size int64) error {
+func (b *recBackend) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
 	b.mu.Lock()
 	err := b.fail[h.Type]
 	b.mu.Unlock()
@@ -89,22 +91,22 @@ func (b *recBackend) Save(ctx context.Context, h repo.Handle, r io.Reader, size 
 		return err
 	}
 	b.ev.add("save %s", h.Type)
-	return b.Backend.Save(ctx, h, r, size)
+	return b.Backend.Save(ctx, h, rd)
 }
 
-func (b *recBackend) failSaves(t repo.FileType, err error) {
+func (b *recBackend) failSaves(t backend.FileType, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.fail == nil {
-		b.fail = map[repo.FileType]error{}
+		b.fail = map[backend.FileType]error{}
 	}
 	b.fail[t] = err
 }
 
-func (b *recBackend) count(t *testing.T, ft repo.FileType) int {
+func (b *recBackend) count(t *testing.T, ft backend.FileType) int {
 	t.Helper()
 	n := 0
-	if err := b.Backend.List(context.Background(), ft, func(repo.FileInfo) error { n++; return nil }); err != nil {
+	if err := b.Backend.List(context.Background(), ft, func(backend.FileInfo) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -137,7 +139,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	ev := &events{}
 	dir := t.TempDir()
-	be := &recBackend{Backend: repo.NewLocal(dir), ev: ev}
+	be := &recBackend{Backend: local.New(dir), ev: ev}
 	p := chunk.NewParams([32]byte{7})
 	p.Min, p.Max, p.AvgBits = 16<<10, 256<<10, 15
 	m, err := repo.Init(context.Background(), be, repo.InitOptions{Chunker: &p, PackSize: 1 << 20})
@@ -192,7 +194,7 @@ func (w *world) backup(plan *sources.Plan) *repo.Snapshot {
 	return snap
 }
 
-func (w *world) snapshots() int { return w.be.count(w.t, repo.SnapshotFile) }
+func (w *world) snapshots() int { return w.be.count(w.t, backend.SnapshotFile) }
 
 // base is what every fake source shares: a name, the log, faults.
 type base struct {

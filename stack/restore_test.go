@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"snap/repo"
+	"snap/repo/backend"
 	"snap/sources"
 	"snap/stack"
 )
@@ -226,7 +227,7 @@ func TestRestoreReadErrors(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "differ") || !strings.Contains(err.Error(), `item "db"`) {
 		t.Fatalf("got %v, want the repository's read error", err)
 	}
-	if !errors.Is(err, repo.ErrDamaged) && !errors.Is(err, repo.ErrNotExist) {
+	if !errors.Is(err, repo.ErrDamaged) && !errors.Is(err, backend.ErrNotExist) {
 		t.Errorf("the repository's error type is lost: %v", err)
 	}
 	if firstLive(w.ev) >= 0 {
