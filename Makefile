@@ -32,7 +32,7 @@ unit:
 
 # ./repo/... includes the backends and their shared suite (repo/backend/...).
 race:
-	$(GO) test -count=1 -race -short -timeout 20m ./repo/... ./cache/... ./crypt/... ./notify/... ./metrics/... ./internal/...
+	$(GO) test -count=1 -race -short -timeout 20m ./repo/... ./cache/... ./crypt/... ./notify/... ./metrics/... ./internal/... ./stack/... ./sources/
 
 # A real finding always writes a failing input under testdata/fuzz; the Go
 # fuzz engine also fails now and then at the -fuzztime boundary with

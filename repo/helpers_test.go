@@ -14,6 +14,8 @@ import (
 	"snap/repo"
 	"snap/repo/backend"
 	"snap/repo/backend/local"
+	"snap/sources"
+	"snap/stack"
 )
 
 // testChunker uses small bounds so boundary tests stay fast; the seed is
@@ -64,78 +66,72 @@ func (f *fixture) open(m *crypt.Master) *repo.Repository {
 	return r
 }
 
-// backupStream stores one stream item as a snapshot and returns it and the
-// bytes the run added (plaintext of new blobs).
+// backupStream stores one stream item as a snapshot, as snap backup does
+// (package stack), and returns it and the bytes the run added (plaintext
+// of new blobs).
 func backupStream(r *repo.Repository, name string, rd io.Reader) (*repo.Snapshot, int64, error) {
 	return backupStreamLocked(r, nil, name, rd)
 }
 
-// backupStreamLocked is a backup as the command runs it when l is set:
-// under a held lock, checked before the commit.
+// backupStreamLocked is a backup under l, a lock the caller holds (nil:
+// none), checked before the commit.
 func backupStreamLocked(r *repo.Repository, l *repo.Lock, name string, rd io.Reader) (*repo.Snapshot, int64, error) {
-	ctx := context.Background()
-	w, err := r.NewWriter(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	res, err := w.SaveStream(rd)
-	if err != nil {
-		w.Abort()
-		return nil, 0, err
-	}
-	refs, err := w.SaveRefs(res.Chunks)
-	if err != nil {
-		w.Abort()
-		return nil, 0, err
-	}
-	if err := w.Flush(); err != nil {
-		return nil, 0, err
-	}
-	if l != nil {
-		if err := l.Check(); err != nil {
-			return nil, 0, err
-		}
-	}
-	s := &repo.Snapshot{Time: time.Now(), Host: "test", Status: repo.StatusComplete,
-		Items: []repo.Item{{Name: name, Kind: repo.KindStream, Size: res.Size, Refs: refs}}}
-	if _, err := r.SaveSnapshot(ctx, s); err != nil {
-		return nil, 0, err
-	}
-	return s, w.Stats().BytesQueued.Load(), nil
+	return backupItem(testRepo{r, nil}, l, name, readerSource{rd})
 }
 
+// backupTree stores paths as one tree item with files cache fc (nil:
+// none).
 func backupTree(r *repo.Repository, name string, paths []string, fc *repo.FilesCache) (*repo.Snapshot, int64, error) {
-	ctx := context.Background()
-	w, err := r.NewWriter(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	res, err := w.SaveTree(paths, fc, nil)
-	if err != nil {
-		w.Abort()
-		return nil, 0, err
-	}
-	refs, err := w.SaveRefs(res.Refs)
-	if err != nil {
-		w.Abort()
-		return nil, 0, err
-	}
-	if err := w.Flush(); err != nil {
-		return nil, 0, err
-	}
-	root := res.Root
-	s := &repo.Snapshot{Time: time.Now(), Host: "test", Status: repo.StatusComplete,
-		Items: []repo.Item{{Name: name, Kind: repo.KindTree, Size: res.Size, Refs: refs, Tree: &root, Files: res.Files}}}
-	if _, err := r.SaveSnapshot(ctx, s); err != nil {
-		return nil, 0, err
-	}
-	if fc != nil {
-		if err := fc.Save(); err != nil {
-			return nil, 0, err
-		}
-	}
-	return s, w.Stats().BytesQueued.Load(), nil
+	return backupItem(testRepo{r, fc}, nil, name, pathsSource(paths))
 }
+
+func backupItem(r testRepo, l *repo.Lock, name string, src sources.Source) (*repo.Snapshot, int64, error) {
+	plan := &sources.Plan{Items: []*sources.PlanItem{{Name: name, Source: src}}}
+	s, err := stack.Backup(context.Background(), r, plan, stack.BackupOptions{Host: "test",
+		Lock: func(context.Context) (stack.Lock, error) { return heldLock{l}, nil }})
+	if err != nil {
+		return nil, 0, err
+	}
+	return s, s.Items[0].Added, nil
+}
+
+// testRepo hands the backup the files cache the test chose.
+type testRepo struct {
+	*repo.Repository
+	fc *repo.FilesCache
+}
+
+func (r testRepo) OpenFilesCache(string) *repo.FilesCache { return r.fc }
+
+// heldLock is a lock the test holds (or none): checked, never released.
+type heldLock struct{ l *repo.Lock }
+
+func (h heldLock) Check() error {
+	if h.l == nil {
+		return nil
+	}
+	return h.l.Check()
+}
+
+func (heldLock) Unlock() {}
+
+type readerSource struct{ rd io.Reader }
+
+func (readerSource) Kind() string            { return "test" }
+func (readerSource) Describe() string        { return "test stream" }
+func (readerSource) Meta() map[string]string { return nil }
+
+func (s readerSource) Stream(_ context.Context, w io.Writer) (map[string]string, error) {
+	_, err := io.Copy(w, s.rd)
+	return nil, err
+}
+
+type pathsSource []string
+
+func (pathsSource) Kind() string            { return "test" }
+func (pathsSource) Describe() string        { return "test paths" }
+func (pathsSource) Meta() map[string]string { return nil }
+func (p pathsSource) Paths() []string       { return p }
 
 // streamHash restores a stream item and returns its SHA-256.
 func streamHash(t *testing.T, r *repo.Repository, s *repo.Snapshot, name string) [32]byte {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +13,8 @@ import (
 
 	"snap/repo"
 	"snap/sources"
+	commandsrc "snap/sources/command"
+	"snap/sources/files"
 )
 
 type backupOptions struct {
@@ -85,18 +85,15 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, usagef(`invalid --time %q: use RFC 3339 (2026-01-02T03:04:05Z) or "2026-01-02 03:04:05"`, s)
 }
 
-// sourceStdin is a plan item read from snap's standard input.
-const sourceStdin = "stdin"
-
 // plan turns the command line's sources into plan items: stdin, each
 // command, and the paths as one tree item, named by --item in that order.
-func (o *backupOptions) plan(paths []string) (*sources.Plan, error) {
+func (o *backupOptions) plan(stdin io.Reader, paths []string) (*sources.Plan, error) {
 	plan := &sources.Plan{}
 	if o.Stdin {
-		plan.Items = append(plan.Items, &sources.PlanItem{Name: "stdin", Source: sourceStdin, Describe: "standard input"})
+		plan.Items = append(plan.Items, &sources.PlanItem{Name: "stdin", Source: &commandsrc.Stdin{R: stdin}})
 	}
 	for _, c := range o.Commands {
-		plan.Items = append(plan.Items, &sources.PlanItem{Name: commandName(c), Source: sources.SourceCommand, Command: c, Describe: "output of: " + c})
+		plan.Items = append(plan.Items, &sources.PlanItem{Name: commandsrc.Name(c), Source: commandsrc.New(c)})
 	}
 	if len(paths) > 0 {
 		name := "files"
@@ -113,7 +110,7 @@ func (o *backupOptions) plan(paths []string) (*sources.Plan, error) {
 				return nil, &repo.SourceError{Err: err}
 			}
 		}
-		plan.Items = append(plan.Items, &sources.PlanItem{Name: name, Source: sources.SourceFiles, Paths: abs, Describe: "files " + strings.Join(abs, ", ")})
+		plan.Items = append(plan.Items, &sources.PlanItem{Name: name, Source: files.New(abs, "files "+strings.Join(abs, ", "))})
 	}
 	if len(plan.Items) == 0 {
 		return nil, usagef("nothing to back up: give --stdin, --command or paths")
@@ -137,61 +134,6 @@ func (o *backupOptions) plan(paths []string) (*sources.Plan, error) {
 	return plan, nil
 }
 
-func commandName(c string) string {
-	f := strings.Fields(c)
-	if len(f) == 0 {
-		return "command"
-	}
-	return filepath.Base(f[0])
-}
-
-// tailBuffer keeps the last max bytes written (4096 when max is 0): a
-// command's stderr for its error, a run's log for a monitor.
-type tailBuffer struct {
-	b   []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	limit := t.max
-	if limit <= 0 {
-		limit = 4096
-	}
-	t.b = append(t.b, p...)
-	if len(t.b) > limit {
-		t.b = t.b[len(t.b)-limit:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(bytes.ToValidUTF8(t.b, nil)) }
-
-func startCommand(c string) (io.Reader, func() error, error) {
-	cmd := exec.Command("/bin/sh", "-c", c)
-	var errTail tailBuffer
-	cmd.Stderr = &errTail
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, nil, &repo.SourceError{Err: fmt.Errorf("command %q: %w", c, err)}
-	}
-	wait := func() error {
-		// Drain what the chunker did not read so the command can exit.
-		_, _ = io.Copy(io.Discard, out)
-		if err := cmd.Wait(); err != nil {
-			msg := strings.TrimSpace(string(bytes.ToValidUTF8(errTail.b, nil)))
-			if msg != "" {
-				msg = ": " + msg
-			}
-			return &repo.SourceError{Err: fmt.Errorf("command %q failed (%v)%s", c, err, msg)}
-		}
-		return nil
-	}
-	return out, wait, nil
-}
-
 type backupSummary struct {
 	Snapshot string        `json:"snapshot"`
 	Time     time.Time     `json:"time"`
@@ -212,16 +154,14 @@ func runBackup(ctx context.Context, g *globalOptions, o *backupOptions, args []s
 	var plan *sources.Plan
 	profile := o.Profile
 	if o.isProfile(g, args) {
-		d, p, err := profilePlan(ctx, g, args[0], o.Project)
+		p, err := profilePlan(ctx, g, args[0], o.Project)
 		if err != nil {
 			return &repo.SourceError{Err: err} // exit 3: the stack, not the repository
 		}
-		if d != nil {
-			defer d.Close()
-		}
+		defer p.Close()
 		plan, profile = p, args[0]
 	} else {
-		p, err := o.plan(args)
+		p, err := o.plan(g.stdin, args)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"snap/internal/tail"
 	"snap/metrics"
 	"snap/notify"
 	"snap/repo"
@@ -91,7 +92,7 @@ type job struct {
 	name    string
 	p       *profile
 	log     *slog.Logger
-	tail    *tailBuffer
+	tail    *tail.Buffer
 	host    string
 	steps   []metrics.Step
 	snap    *repo.Snapshot
@@ -106,7 +107,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, args []string)
 	p := &profile{Preset: name}
 	if g.cfg != nil && g.cfg.Profiles[name] != nil {
 		p = g.cfg.Profiles[name]
-	} else if !presets[name] {
+	} else if !isPreset(name) {
 		where := "no config file"
 		if g.cfg != nil {
 			where = "config " + g.cfg.path
@@ -120,7 +121,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, args []string)
 			return usagef("%v", err)
 		}
 	}
-	j := &job{g: g, o: o, name: name, p: p, tail: &tailBuffer{max: 64 << 10}}
+	j := &job{g: g, o: o, name: name, p: p, tail: &tail.Buffer{Max: 64 << 10}}
 	j.host, _ = os.Hostname()
 	q := *g
 	q.Quiet = true
@@ -208,14 +209,12 @@ func (j *job) run(ctx context.Context) error {
 	if project == "" {
 		project = p.Project
 	}
-	d, plan, err := profilePlan(ctx, g, j.name, project)
+	plan, err := profilePlan(ctx, g, j.name, project)
 	if err != nil {
 		j.step("backup", err)
 		return &repo.SourceError{Err: err}
 	}
-	if d != nil {
-		defer d.Close()
-	}
+	defer plan.Close()
 	for _, w := range plan.Warnings {
 		j.log.Warn(w)
 	}
@@ -382,7 +381,7 @@ func (j *job) hooks(ctx context.Context, which string, cmds []string, runErr str
 		if j.snap != nil {
 			cmd.Env = append(cmd.Env, "SNAP_SNAPSHOT="+j.snap.ID.String())
 		}
-		var out tailBuffer
+		var out tail.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
 		j.log.Info("hook ran", "hook", name, "ok", err == nil)

@@ -14,6 +14,7 @@ import (
 	"snap/repo"
 	"snap/repo/backend/location"
 	"snap/schedule"
+	"snap/sources"
 )
 
 type scheduleOptions struct {
@@ -201,7 +202,7 @@ func cronDaemonPresent() bool {
 
 // checkScheduledProfile refuses a profile 'snap run' would not know.
 func checkScheduledProfile(g *globalOptions, name string) error {
-	if presets[name] || (g.cfg != nil && g.cfg.Profiles[name] != nil) {
+	if isPreset(name) || (g.cfg != nil && g.cfg.Profiles[name] != nil) {
 		return nil
 	}
 	var known []string
@@ -210,7 +211,7 @@ func checkScheduledProfile(g *globalOptions, name string) error {
 			known = append(known, n)
 		}
 	}
-	for n := range presets {
+	for _, n := range sources.Presets() {
 		if g.cfg == nil || g.cfg.Profiles[n] == nil {
 			known = append(known, n)
 		}

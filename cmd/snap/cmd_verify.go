@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"github.com/spf13/pflag"
 
 	"snap/repo"
 	"snap/sources"
+	"snap/stack"
 )
 
 type verifyOptions struct {
@@ -56,40 +55,18 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, args []s
 	defer r.Close()
 	var plan *sources.Plan
 	if o.Restore && s.Profile != "" {
-		d, p, err := snapshotPlan(ctx, g, s, o.Project)
-		if err != nil {
+		if plan, err = snapshotPlan(ctx, g, s, o.Project); err != nil {
 			return err
 		}
-		if d != nil {
-			defer d.Close()
-		}
-		plan = p
+		defer plan.Close()
 	}
-	for i := range s.Items {
-		it := &s.Items[i]
-		var pi *sources.PlanItem
-		if plan != nil {
-			pi = plan.Item(it.Name)
-		}
-		msg := "decrypts and authenticates"
-		// Every item decrypts and authenticates in full, once: a drill
-		// reads the item itself.
-		switch {
-		case pi != nil && it.Meta["source"] == sources.SourcePostgres:
-			err = withItem(ctx, r, it, func(rd io.Reader) error { return pi.PG.VerifyDump(ctx, rd, it.Meta) })
-			msg = fmt.Sprintf("loads into a scratch database with %s tables", it.Meta["table_count"])
-		case pi != nil && it.Meta["source"] == sources.SourceRedis:
-			err = withItem(ctx, r, it, func(rd io.Reader) error { return pi.Redis.VerifyRDB(ctx, rd, it.Size) })
-			msg = "RDB passes redis-check-rdb"
-		case it.Kind == repo.KindTree:
-			err = r.WriteTar(ctx, it, io.Discard)
-		default:
-			_, err = r.StreamItem(ctx, it, io.Discard)
-		}
-		if err != nil {
-			return fmt.Errorf("item %q: %w", it.Name, err)
-		}
+	// Every item decrypts and authenticates in full, once: a drill reads
+	// the item itself.
+	err = stack.Verify(ctx, r, plan, s, stack.VerifyOptions{Report: func(it *repo.Item, msg string) {
 		g.printf("  %-18s ok: %s (%s)\n", it.Name, msg, formatBytes(it.Size))
+	}})
+	if err != nil {
+		return err
 	}
 	g.printf("snapshot %s verified\n", s.ID.Short())
 	return nil

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -187,8 +188,8 @@ func loadConfig(path string, explicit bool) (*configFile, error) {
 		if p == nil {
 			return nil, bad(name, "empty: give a preset or items")
 		}
-		if p.Preset != "" && !presets[p.Preset] {
-			return nil, bad(name, "unknown preset %q (known: n8n)", p.Preset)
+		if p.Preset != "" && !isPreset(p.Preset) {
+			return nil, bad(name, "unknown preset %q (known: %s)", p.Preset, strings.Join(sources.Presets(), ", "))
 		}
 		if (p.Preset == "") == (len(p.Items) == 0) {
 			return nil, bad(name, "give either a preset or items")

@@ -1,4 +1,8 @@
-package sources
+// Package redis is the redis source kind: an RDB snapshot of a Redis
+// server in a container (redis-cli --rdb, BGSAVE as fallback), checked with
+// redis-check-rdb in a throwaway container before a restore puts it in the
+// server's data dir (rebuilding the AOF when AOF is on).
+package redis
 
 import (
 	"archive/tar"
@@ -14,7 +18,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/pkg/stdcopy"
+
+	"snap/sources/docker"
 )
 
 // Redis is a Redis server in a container. Everything goes through the Docker
@@ -22,7 +27,7 @@ import (
 // container's loopback only (network none in the test stack), so snap never
 // opens a connection to it itself.
 type Redis struct {
-	Docker    *Docker
+	Docker    *docker.Client
 	Container string
 	Port      int    // real port (the original stack ran on 6386)
 	Password  string // passed via REDISCLI_AUTH in the exec env, never argv
@@ -48,7 +53,7 @@ const (
 // split too, and a $VAR or ${VAR} value is looked up in env) and env
 // (REDIS_PASSWORD, used when the command line has no --requirepass). A config
 // file (`redis-server /path/redis.conf`) is out of scope: port 6379.
-func RedisFromContainer(d *Docker, container string, cmd []string, env []string) *Redis {
+func FromContainer(d *docker.Client, container string, cmd []string, env []string) *Redis {
 	vars := map[string]string{}
 	for _, kv := range env {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -113,7 +118,7 @@ func (r *Redis) DumpRDB(ctx context.Context, w io.Writer) error {
 		viaCLI = fmt.Errorf("%s cannot stream an RDB to stdout", strings.TrimSpace(ver))
 	} else {
 		rw := &rdbWriter{w: w}
-		err := r.Docker.Exec(ctx, r.Container, ExecOptions{
+		err := r.Docker.Exec(ctx, r.Container, docker.ExecOptions{
 			Cmd: []string{"redis-cli", "-p", strconv.Itoa(r.Port), "--rdb", "-"}, Env: r.authEnv(), Stdout: rw,
 		})
 		if err == nil {
@@ -180,14 +185,14 @@ func (r *Redis) bgsaveCopy(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	src := path.Join(dir, dbfile)
-	rc, _, err := r.Docker.c.CopyFromContainer(ctx, r.Container, src)
+	rc, err := r.Docker.CopyFrom(ctx, r.Container, src)
 	if err != nil {
-		return fmt.Errorf("%w: copy %s out of %s: %v", ErrDocker, src, r.Container, err)
+		return err
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	if _, err := tr.Next(); err != nil {
-		return fmt.Errorf("%w: copy %s out of %s: %v", ErrDocker, src, r.Container, err)
+		return fmt.Errorf("%w: copy %s out of %s: %v", docker.ErrDocker, src, r.Container, err)
 	}
 	rw := &rdbWriter{w: w}
 	if _, err := io.Copy(rw, tr); err != nil {
@@ -261,9 +266,9 @@ func (r *Redis) Metadata(ctx context.Context) (map[string]string, error) {
 // it runs (what it will load), else from meta. If anything fails after the
 // stop, the container is started again (if it was running).
 func (r *Redis) Restore(ctx context.Context, rdb io.Reader, size int64, meta map[string]string) (err error) {
-	ins, err := r.Docker.c.ContainerInspect(ctx, r.Container)
+	ins, err := r.Docker.Inspect(ctx, r.Container)
 	if err != nil {
-		return fmt.Errorf("%w: inspect %s: %v", ErrDocker, r.Container, err)
+		return err
 	}
 	running := ins.State != nil && ins.State.Running
 	cfg := map[string]string{}
@@ -310,11 +315,11 @@ func (r *Redis) Restore(ctx context.Context, rdb io.Reader, size int64, meta map
 	}
 	stamp := strconv.FormatInt(time.Now().Unix(), 10)
 	tmpName := ".snap-restore-" + stamp + ".rdb"
-	h := helperEnv{d: r.Docker, image: ins.Image, base: r.Container, mounts: []mount.Mount{dataMount}}
+	h := docker.Helper{D: r.Docker, Image: ins.Image, For: r.Container, Mounts: []mount.Mount{dataMount}}
 
 	// 1. upload
 	if err := copyFileTo(ctx, r.Docker, r.Container, cfg["dir"], tmpName, rdb, size, uid, gid, 0o600); err != nil {
-		if _, cerr := h.sh(context.WithoutCancel(ctx), `cd "$1" && rm -f "$2"`, cfg["dir"], tmpName); cerr != nil {
+		if _, cerr := h.Sh(context.WithoutCancel(ctx), `cd "$1" && rm -f "$2"`, cfg["dir"], tmpName); cerr != nil {
 			err = fmt.Errorf("%w (and removing %s/%s: %v)", err, cfg["dir"], tmpName, cerr)
 		}
 		return fmt.Errorf("redis %s: upload of the RDB failed, server left untouched: %w", r.Container, err)
@@ -322,8 +327,8 @@ func (r *Redis) Restore(ctx context.Context, rdb io.Reader, size int64, meta map
 	// 2. stop; from here on a failure starts the container again
 	started := false
 	if running {
-		if err := r.Docker.c.ContainerStop(ctx, r.Container, container.StopOptions{}); err != nil {
-			return fmt.Errorf("%w: stop %s: %v", ErrDocker, r.Container, err)
+		if _, err := r.Docker.Stop(ctx, r.Container); err != nil {
+			return err
 		}
 		defer func() {
 			if err == nil || started {
@@ -331,7 +336,7 @@ func (r *Redis) Restore(ctx context.Context, rdb io.Reader, size int64, meta map
 			}
 			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
-			if serr := r.Docker.c.ContainerStart(bg, r.Container, container.StartOptions{}); serr != nil {
+			if serr := r.Docker.Start(bg, r.Container); serr != nil {
 				err = fmt.Errorf("%w; starting %s again also failed: %v", err, r.Container, serr)
 			} else {
 				err = fmt.Errorf("%w (%s was started again)", err, r.Container)
@@ -348,7 +353,7 @@ if [ -n "$5" ] && [ -e "$5" ]; then
 	mv "$5" "$5$6"
 fi
 mv -f "$2" "$4"`
-	if _, err := h.sh(ctx, swap, cfg["dir"], tmpName, strconv.FormatInt(size, 10), cfg["dbfilename"], aof, ".snap-"+stamp); err != nil {
+	if _, err := h.Sh(ctx, swap, cfg["dir"], tmpName, strconv.FormatInt(size, 10), cfg["dbfilename"], aof, ".snap-"+stamp); err != nil {
 		return fmt.Errorf("redis %s: placing %s: %w", r.Container, cfg["dbfilename"], err)
 	}
 	// 4. AOF
@@ -360,7 +365,7 @@ mv -f "$2" "$4"`
 		}
 		if expired, err = r.rebuildAOF(ctx, h, user, cfg, want); err != nil {
 			const back = `cd "$1" && if [ -e "$2$3" ]; then rm -rf "$2" && mv "$2$3" "$2"; fi`
-			if _, berr := h.sh(context.WithoutCancel(ctx), back, cfg["dir"], aof, ".snap-"+stamp); berr != nil {
+			if _, berr := h.Sh(context.WithoutCancel(ctx), back, cfg["dir"], aof, ".snap-"+stamp); berr != nil {
 				err = fmt.Errorf("%w; moving %s%s back also failed: %v", err, aof, ".snap-"+stamp, berr)
 			}
 			return fmt.Errorf("redis %s: rebuilding the AOF: %w", r.Container, err)
@@ -370,8 +375,8 @@ mv -f "$2" "$4"`
 		return nil
 	}
 	// 5. start and check
-	if err := r.Docker.c.ContainerStart(ctx, r.Container, container.StartOptions{}); err != nil {
-		return fmt.Errorf("%w: start %s: %v", ErrDocker, r.Container, err)
+	if err := r.Docker.Start(ctx, r.Container); err != nil {
+		return err
 	}
 	started = true
 	if err := r.waitReady(ctx, r.Container, true); err != nil {
@@ -389,7 +394,7 @@ mv -f "$2" "$4"`
 // dump.rdb with AOF off, checks the keys, then turns AOF on (Redis writes a
 // new AOF from memory) and shuts down saving. It returns how many keys were
 // dropped on load because their TTL had run out.
-func (r *Redis) rebuildAOF(ctx context.Context, h helperEnv, user string, cfg map[string]string, want int64) (int64, error) {
+func (r *Redis) rebuildAOF(ctx context.Context, h docker.Helper, user string, cfg map[string]string, want int64) (int64, error) {
 	cmd := []string{"redis-server", "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--dir", cfg["dir"], "--dbfilename", cfg["dbfilename"], "--appendonly", "no"}
 	if v := cfg["appenddirname"]; v != "" {
@@ -398,13 +403,13 @@ func (r *Redis) rebuildAOF(ctx context.Context, h helperEnv, user string, cfg ma
 	if v := cfg["appendfilename"]; v != "" {
 		cmd = append(cmd, "--appendfilename", v)
 	}
-	id, err := h.create(ctx, "aof", nil, cmd, user)
+	id, err := h.Create(ctx, "aof", nil, cmd, user)
 	if err != nil {
 		return 0, err
 	}
-	defer h.remove(ctx, id)
-	if err := h.d.c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return 0, fmt.Errorf("%w: start helper: %v", ErrDocker, err)
+	defer h.Remove(ctx, id)
+	if err := h.Start(ctx, id); err != nil {
+		return 0, err
 	}
 	if err := r.waitReady(ctx, id, false); err != nil {
 		return 0, err
@@ -443,7 +448,7 @@ func (r *Redis) rebuildAOF(ctx context.Context, h helperEnv, user string, cfg ma
 	}
 	// The connection drops when the server exits; its exit code tells.
 	reply, _ := r.cli(ctx, id, false, "SHUTDOWN", "SAVE")
-	code, logs, err := h.wait(ctx, id, time.Minute)
+	code, logs, err := h.Wait(ctx, id, time.Minute)
 	if err != nil {
 		return 0, fmt.Errorf("SHUTDOWN SAVE (reply %q): %w", reply, err)
 	}
@@ -460,24 +465,24 @@ func (r *Redis) rebuildAOF(ctx context.Context, h helperEnv, user string, cfg ma
 // whether that container runs or not, costs the server no disk or CPU, and
 // cannot leave a copy of the data behind in it if interrupted.
 func (r *Redis) VerifyRDB(ctx context.Context, rdb io.Reader, size int64) error {
-	ins, err := r.Docker.c.ContainerInspect(ctx, r.Container)
-	if err != nil {
-		return fmt.Errorf("%w: inspect %s: %v", ErrDocker, r.Container, err)
-	}
-	h := helperEnv{d: r.Docker, image: ins.Image, base: r.Container}
-	const file = "snap-verify.rdb"
-	id, err := h.create(ctx, "verify", []string{"redis-check-rdb"}, []string{"/" + file}, "")
+	ins, err := r.Docker.Inspect(ctx, r.Container)
 	if err != nil {
 		return err
 	}
-	defer h.remove(ctx, id)
+	h := docker.Helper{D: r.Docker, Image: ins.Image, For: r.Container}
+	const file = "snap-verify.rdb"
+	id, err := h.Create(ctx, "verify", []string{"redis-check-rdb"}, []string{"/" + file}, "")
+	if err != nil {
+		return err
+	}
+	defer h.Remove(ctx, id)
 	if err := copyFileTo(ctx, r.Docker, id, "/", file, rdb, size, 0, 0, 0o644); err != nil {
 		return fmt.Errorf("redis verify: %w", err)
 	}
-	if err := h.d.c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("%w: start helper: %v", ErrDocker, err)
+	if err := h.Start(ctx, id); err != nil {
+		return err
 	}
-	code, logs, err := h.wait(ctx, id, redisWait)
+	code, logs, err := h.Wait(ctx, id, redisWait)
 	if err != nil {
 		return fmt.Errorf("redis verify: %w", err)
 	}
@@ -645,9 +650,9 @@ func (r *Redis) waitReady(ctx context.Context, ctr string, auth bool) error {
 			}
 			return false, err
 		}
-		ins, ierr := r.Docker.c.ContainerInspect(ctx, ctr)
+		ins, ierr := r.Docker.Inspect(ctx, ctr)
 		if ierr == nil && ins.State != nil && !ins.State.Running && !ins.State.Restarting {
-			return true, fmt.Errorf("redis %s: container is %s (exit code %d): %s", ctr, ins.State.Status, ins.State.ExitCode, lastLines(containerLogs(ctx, r.Docker, ctr), 8))
+			return true, fmt.Errorf("redis %s: container is %s (exit code %d): %s", ctr, ins.State.Status, ins.State.ExitCode, lastLines(r.Docker.Logs(ctx, ctr, 50), 8))
 		}
 		if err == nil {
 			err = fmt.Errorf("PING answered %q", reply)
@@ -766,89 +771,6 @@ func isHex(b []byte) bool {
 
 // ---------------------------------------------------------------- helpers
 
-// helperEnv makes throwaway containers of the server's image (nothing can be
-// pulled), with the network off and the given mounts.
-type helperEnv struct {
-	d      *Docker
-	image  string // image id of the server's container
-	base   string // server container name, for helper names
-	mounts []mount.Mount
-}
-
-// create makes a helper; a nil entrypoint keeps the image's.
-func (h helperEnv) create(ctx context.Context, purpose string, entrypoint, cmd []string, user string) (string, error) {
-	name := fmt.Sprintf("%s-snap-%s-%d", strings.TrimPrefix(h.base, "/"), purpose, time.Now().UnixNano())
-	cfg := &container.Config{
-		Image: h.image, Entrypoint: entrypoint, Cmd: cmd, User: user,
-		Labels: map[string]string{"org.snap.helper": "redis-" + purpose, "org.snap.helper.for": h.base},
-	}
-	hc := &container.HostConfig{NetworkMode: "none", Mounts: h.mounts}
-	created, err := h.d.c.ContainerCreate(ctx, cfg, hc, nil, nil, name)
-	if err != nil {
-		return "", fmt.Errorf("%w: create helper container %s: %v", ErrDocker, name, err)
-	}
-	return created.ID, nil
-}
-
-// remove deletes a helper and its anonymous volumes (the image's VOLUME
-// /data when nothing is mounted there), even when ctx is done.
-func (h helperEnv) remove(ctx context.Context, id string) {
-	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	_ = h.d.c.ContainerRemove(bg, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-}
-
-// wait waits (bounded) for a started helper to exit and returns its exit
-// code and output.
-func (h helperEnv) wait(ctx context.Context, id string, timeout time.Duration) (int64, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	okc, errc := h.d.c.ContainerWait(ctx, id, container.WaitConditionNotRunning)
-	select {
-	case res := <-okc:
-		logs := containerLogs(ctx, h.d, id)
-		if res.Error != nil {
-			return 0, logs, fmt.Errorf("%w: wait for helper: %s", ErrDocker, res.Error.Message)
-		}
-		return res.StatusCode, logs, nil
-	case err := <-errc:
-		return 0, "", fmt.Errorf("%w: wait for helper: %v", ErrDocker, err)
-	}
-}
-
-// sh runs a shell script as root in a helper with the mounts and returns its
-// output; a non-zero exit is an error.
-func (h helperEnv) sh(ctx context.Context, script string, args ...string) (string, error) {
-	id, err := h.create(ctx, "sh", []string{"sh", "-c", script, "snap"}, args, "0")
-	if err != nil {
-		return "", err
-	}
-	defer h.remove(ctx, id)
-	if err := h.d.c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return "", fmt.Errorf("%w: start helper: %v", ErrDocker, err)
-	}
-	code, logs, err := h.wait(ctx, id, 5*time.Minute)
-	if err != nil {
-		return logs, err
-	}
-	if code != 0 {
-		return logs, fmt.Errorf("helper script exited with code %d: %s", code, strings.TrimSpace(logs))
-	}
-	return logs, nil
-}
-
-// containerLogs returns the tail of a container's stdout and stderr.
-func containerLogs(ctx context.Context, d *Docker, id string) string {
-	rc, err := d.c.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: "50"})
-	if err != nil {
-		return ""
-	}
-	defer rc.Close()
-	var t tail
-	_, _ = stdcopy.StdCopy(&t, &t, rc)
-	return t.String()
-}
-
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) > n {
@@ -881,7 +803,7 @@ func mountFor(mounts []container.MountPoint, dir string) (mount.Mount, error) {
 // copyFileTo streams r (exactly size bytes) into dir/name of a container as
 // a one-file tar with the given owner and mode (the Engine keeps them). A
 // stream shorter or longer than size is an error.
-func copyFileTo(ctx context.Context, d *Docker, ctr, dir, name string, r io.Reader, size int64, uid, gid int, mode int64) error {
+func copyFileTo(ctx context.Context, d *docker.Client, ctr, dir, name string, r io.Reader, size int64, uid, gid int, mode int64) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -910,13 +832,13 @@ func copyFileTo(ctx context.Context, d *Docker, ctr, dir, name string, r io.Read
 		done <- err
 	}()
 	errAbort := errors.New("copy aborted")
-	err := d.c.CopyToContainer(ctx, ctr, dir, pr, container.CopyToContainerOptions{})
+	err := d.CopyTo(ctx, ctr, dir, pr)
 	pr.CloseWithError(errAbort)
 	if werr := <-done; werr != nil && !errors.Is(werr, errAbort) {
 		return werr
 	}
 	if err != nil {
-		return fmt.Errorf("%w: copy %s into %s:%s: %v", ErrDocker, name, ctr, dir, err)
+		return fmt.Errorf("copy %s: %w", name, err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package sources
+package postgres
 
 import (
 	"bytes"
@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"snap/internal/teststack"
+	"snap/sources/docker"
 )
 
 func TestPostgresNames(t *testing.T) {
@@ -30,15 +33,15 @@ func TestPostgresNames(t *testing.T) {
 			t.Errorf("ScratchName(%q) = %q", long, s)
 		}
 	}
-	p := PostgresFromEnv(nil, "c", []string{"PATH=/bin", "POSTGRES_PASSWORD=pw=x"})
+	p := FromEnv(nil, "c", []string{"PATH=/bin", "POSTGRES_PASSWORD=pw=x"})
 	if p.User != "postgres" || p.Database != "postgres" || p.Password != "pw=x" {
-		t.Errorf("PostgresFromEnv defaults: %+v", p)
+		t.Errorf("FromEnv defaults: %+v", p)
 	}
-	p = PostgresFromEnv(nil, "c", []string{"POSTGRES_USER=n8n"})
+	p = FromEnv(nil, "c", []string{"POSTGRES_USER=n8n"})
 	if p.User != "n8n" || p.Database != "n8n" || p.maintenanceDB() != "postgres" {
-		t.Errorf("PostgresFromEnv user: %+v", p)
+		t.Errorf("FromEnv user: %+v", p)
 	}
-	if (&Postgres{}).maintenanceDB() != "template1" {
+	if (&Database{}).maintenanceDB() != "template1" {
 		t.Error("restoring the postgres database must not use it as maintenance database")
 	}
 }
@@ -56,7 +59,7 @@ SELECT 'webhook_entity', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY
 SELECT 'execution_entity', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM execution_entity x UNION ALL
 SELECT 'execution_data', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM execution_data x) s`
 
-func pgQuery(t *testing.T, p *Postgres, db string, sql ...string) string {
+func pgQuery(t *testing.T, p *Database, db string, sql ...string) string {
 	t.Helper()
 	out, err := p.query(context.Background(), db, sql...)
 	if err != nil {
@@ -65,7 +68,7 @@ func pgQuery(t *testing.T, p *Postgres, db string, sql ...string) string {
 	return strings.TrimSpace(out)
 }
 
-func pgDatabaseExists(t *testing.T, p *Postgres, name string) bool {
+func pgDatabaseExists(t *testing.T, p *Database, name string) bool {
 	t.Helper()
 	return pgQuery(t, p, "postgres", "SELECT count(*) FROM pg_database WHERE datname = "+quoteLiteral(name)) == "1"
 }
@@ -91,12 +94,12 @@ func timed(t *testing.T, what string) func() {
 // subtest leaves the live database with the seeded data.
 func TestPostgres(t *testing.T) {
 	done := timed(t, "stack up")
-	s := startStack(t, "snaptpg")
+	s := teststack.Start(t, "snaptpg")
 	done()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	ctr := s.container("postgres")
-	p := &Postgres{Docker: s.Docker, Container: ctr, User: "n8n", Password: s.Env["POSTGRES_PASSWORD"], Database: "n8n"}
+	ctr := s.Container("postgres")
+	p := &Database{Docker: s.Docker, Container: ctr, User: "n8n", Password: s.Env["POSTGRES_PASSWORD"], Database: "n8n"}
 	scratch := ScratchName("n8n")
 	seeded := pgQuery(t, p, "n8n", pgFingerprint)
 	if !strings.Contains(seeded, "workflow_entity:250:") || !strings.Contains(seeded, "execution_data:5000:") {
@@ -153,7 +156,7 @@ func TestPostgres(t *testing.T) {
 		nope.Database = "nope"
 		var out bytes.Buffer
 		err := nope.Dump(ctx, &out)
-		var ee *ExecError
+		var ee *docker.ExecError
 		if !errors.As(err, &ee) || !strings.Contains(err.Error(), `database "nope" does not exist`) || !strings.Contains(err.Error(), ctr) {
 			t.Fatalf("got %v", err)
 		}

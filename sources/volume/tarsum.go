@@ -1,4 +1,4 @@
-package sources
+package volume
 
 import (
 	"archive/tar"

@@ -1,4 +1,4 @@
-package sources
+package postgres
 
 import (
 	"bytes"
@@ -10,13 +10,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"snap/internal/teststack"
+	"snap/sources/docker"
 )
 
 // hostPostgres starts a throwaway PostgreSQL 15 cluster of the host's
 // binaries on 127.0.0.1 with password authentication, for direct mode.
 func hostPostgres(t *testing.T, port int) string {
 	t.Helper()
-	dockerOrSkip(t) // same rule: root, and in CI never skipped
+	teststack.RequireRoot(t) // same rule: root, and in CI never skipped
 	bin := "/usr/lib/postgresql/15/bin"
 	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
 		t.Fatalf("PostgreSQL 15 server binaries missing (apt-get install postgresql-15): %v", err)
@@ -48,14 +51,14 @@ func hostPostgres(t *testing.T, port int) string {
 func TestPostgresDirect(t *testing.T) {
 	u := hostPostgres(t, 55439)
 	ctx := context.Background()
-	admin, err := PostgresFromURL(strings.Replace(u, "/app", "/postgres", 1))
+	admin, err := FromURL(strings.Replace(u, "/app", "/postgres", 1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.query(ctx, "postgres", "create database app"); err != nil {
 		t.Fatal(err)
 	}
-	p, err := PostgresFromURL(u)
+	p, err := FromURL(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +98,13 @@ func TestPostgresDirect(t *testing.T) {
 		t.Fatalf("after direct restore: %q, want %q", got, want)
 	}
 	// A wrong password is a clear error, and the password is not in it.
-	bad, _ := PostgresFromURL(strings.Replace(u, "direct-secret", "wrong-pw", 1))
+	bad, _ := FromURL(strings.Replace(u, "direct-secret", "wrong-pw", 1))
 	err = bad.Dump(ctx, &bytes.Buffer{})
-	var ee *ExecError
+	var ee *docker.ExecError
 	if !errors.As(err, &ee) || !strings.Contains(err.Error(), "password authentication failed") || strings.Contains(err.Error(), "wrong-pw") {
 		t.Fatalf("wrong password: %v", err)
 	}
-	if _, err := PostgresFromURL("mysql://x"); err == nil {
+	if _, err := FromURL("mysql://x"); err == nil {
 		t.Fatal("non-postgres URL accepted")
 	}
 }

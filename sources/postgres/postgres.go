@@ -1,4 +1,8 @@
-package sources
+// Package postgres is the postgres source kind: a plain-SQL pg_dump of one
+// database (run inside its container, or with the host's client for a
+// postgres:// URL) and its roles (pg_dumpall --globals-only), restored by
+// loading into a scratch database that is checked and then swapped in.
+package postgres
 
 import (
 	"bytes"
@@ -14,13 +18,16 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"snap/internal/tail"
+	"snap/sources/docker"
 )
 
-// Postgres is one database in a PostgreSQL container. Every client program
+// Database is one database in a PostgreSQL container. Every client program
 // (pg_dump, pg_dumpall, psql) runs inside the container through Docker.Exec,
 // so the client always matches the server and no port has to be reachable.
-type Postgres struct {
-	Docker    *Docker
+type Database struct {
+	Docker    *docker.Client
 	Container string // name or id
 	User      string // default "postgres"
 	Password  string // passed through the exec environment (PGPASSWORD), never argv
@@ -31,16 +38,16 @@ type Postgres struct {
 	hostEnv []string
 }
 
-// PostgresFromURL is direct mode: the host's own pg_dump/psql connect to
+// FromURL is direct mode: the host's own pg_dump/psql connect to
 // postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=...]. The password
 // moves to PGPASSWORD, so it never reaches argv. Use a client of at least
 // the server's major version.
-func PostgresFromURL(raw string) (*Postgres, error) {
+func FromURL(raw string) (*Database, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return nil, fmt.Errorf("postgres: %q is not a postgres:// URL", redactURL(raw))
 	}
-	p := &Postgres{Container: "host " + u.Host}
+	p := &Database{Container: "host " + u.Host}
 	if u.User != nil {
 		p.User = u.User.Username()
 		p.Password, _ = u.User.Password()
@@ -74,30 +81,30 @@ func redactURL(raw string) string {
 }
 
 // run runs a client program in the container, or on the host in direct mode.
-func (p *Postgres) run(ctx context.Context, o ExecOptions) error {
+func (p *Database) run(ctx context.Context, o docker.ExecOptions) error {
 	if p.Docker != nil {
 		return p.Docker.Exec(ctx, p.Container, o)
 	}
 	cmd := exec.CommandContext(ctx, o.Cmd[0], o.Cmd[1:]...)
 	cmd.Env = append(append(os.Environ(), p.hostEnv...), o.Env...)
 	cmd.Stdin, cmd.Stdout = o.Stdin, o.Stdout
-	var errTail tail
+	var errTail tail.Buffer
 	cmd.Stderr = &errTail
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			return &ExecError{Container: p.Container, Cmd: o.Cmd[0], Code: ee.ExitCode(), Stderr: errTail.String()}
+			return &docker.ExecError{Container: p.Container, Cmd: o.Cmd[0], Code: ee.ExitCode(), Stderr: errTail.String()}
 		}
 		return fmt.Errorf("postgres: running %s: %w", o.Cmd[0], err)
 	}
 	return nil
 }
 
-// PostgresFromEnv describes the database a postgres container was started
+// FromEnv describes the database a postgres container was started
 // for, from its environment (POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB),
 // with the official image's defaults.
-func PostgresFromEnv(d *Docker, container string, env []string) *Postgres {
-	p := &Postgres{Docker: d, Container: container}
+func FromEnv(d *docker.Client, container string, env []string) *Database {
+	p := &Database{Docker: d, Container: container}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
@@ -114,14 +121,14 @@ func PostgresFromEnv(d *Docker, container string, env []string) *Postgres {
 	return p
 }
 
-func (p *Postgres) user() string {
+func (p *Database) user() string {
 	if p.User == "" {
 		return "postgres"
 	}
 	return p.User
 }
 
-func (p *Postgres) database() string {
+func (p *Database) database() string {
 	if p.Database == "" {
 		return p.user()
 	}
@@ -131,7 +138,7 @@ func (p *Postgres) database() string {
 // maintenanceDB is where CREATE/DROP/RENAME DATABASE run: "postgres", unless
 // that is the database being restored (one cannot drop the database one is
 // connected to).
-func (p *Postgres) maintenanceDB() string {
+func (p *Database) maintenanceDB() string {
 	if p.database() == "postgres" {
 		return "template1"
 	}
@@ -142,13 +149,13 @@ func (p *Postgres) maintenanceDB() string {
 // database go through PGUSER/PGDATABASE rather than -U/-d: the names come
 // from container env, and in argv a name containing "=" would be parsed as
 // a connection string. PGOPTIONS silences NOTICEs so the stderr tail that
-// ExecError keeps holds the actual error.
-func (p *Postgres) exec(ctx context.Context, db string, stdin io.Reader, stdout io.Writer, cmd ...string) error {
+// docker.ExecError keeps holds the actual error.
+func (p *Database) exec(ctx context.Context, db string, stdin io.Reader, stdout io.Writer, cmd ...string) error {
 	env := []string{"PGUSER=" + p.user(), "PGDATABASE=" + db, "PGOPTIONS=-c client_min_messages=warning"}
 	if p.Password != "" {
 		env = append(env, "PGPASSWORD="+p.Password)
 	}
-	return p.run(ctx, ExecOptions{Cmd: cmd, Env: env, Stdin: stdin, Stdout: stdout})
+	return p.run(ctx, docker.ExecOptions{Cmd: cmd, Env: env, Stdin: stdin, Stdout: stdout})
 }
 
 // psqlCmd is psql without psqlrc, quiet, never prompting, stopping at the
@@ -160,7 +167,7 @@ func psqlCmd(args ...string) []string {
 // query runs SQL statements (each its own -c, so each runs outside a
 // transaction block as DROP DATABASE requires) and returns unaligned,
 // tuples-only output with fields separated by NUL bytes.
-func (p *Postgres) query(ctx context.Context, db string, sql ...string) (string, error) {
+func (p *Database) query(ctx context.Context, db string, sql ...string) (string, error) {
 	args := []string{"-A", "-t", "-z"}
 	for _, s := range sql {
 		args = append(args, "-c", s)
@@ -173,7 +180,7 @@ func (p *Postgres) query(ctx context.Context, db string, sql ...string) (string,
 // Dump writes a plain-SQL pg_dump of the database to w: plain format and no
 // compression, so that unchanged rows dedup from one backup to the next. On
 // error w may have received part of a dump, which the caller must discard.
-func (p *Postgres) Dump(ctx context.Context, w io.Writer) error {
+func (p *Database) Dump(ctx context.Context, w io.Writer) error {
 	if err := p.exec(ctx, p.database(), nil, w, "pg_dump", "--no-password"); err != nil {
 		return fmt.Errorf("postgres: pg_dump of database %q in %s: %w", p.database(), p.Container, err)
 	}
@@ -183,7 +190,7 @@ func (p *Postgres) Dump(ctx context.Context, w io.Writer) error {
 // DumpGlobals writes `pg_dumpall --globals-only` (roles with their password
 // hashes, tablespaces) to w: pg_dump leaves them out, and a dump whose
 // objects belong to roles that do not exist cannot be loaded.
-func (p *Postgres) DumpGlobals(ctx context.Context, w io.Writer) error {
+func (p *Database) DumpGlobals(ctx context.Context, w io.Writer) error {
 	if err := p.exec(ctx, p.maintenanceDB(), nil, w, "pg_dumpall", "--globals-only", "--no-password"); err != nil {
 		return fmt.Errorf("postgres: pg_dumpall --globals-only in %s: %w", p.Container, err)
 	}
@@ -202,7 +209,7 @@ AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp\_%'`
 // Keys: server_version, server_version_num, database, owner, encoding,
 // lc_collate, lc_ctype, tables (comma-separated schema.table, sorted),
 // table_count.
-func (p *Postgres) Metadata(ctx context.Context) (map[string]string, error) {
+func (p *Database) Metadata(ctx context.Context) (map[string]string, error) {
 	db := p.database()
 	out, err := p.query(ctx, db, `SELECT current_setting('server_version'), current_setting('server_version_num'),
 current_database(), pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding),
@@ -227,7 +234,7 @@ FROM pg_catalog.pg_database d WHERE d.datname = current_database()`)
 }
 
 // tables returns the sorted user tables of db.
-func (p *Postgres) tables(ctx context.Context, db string) ([]string, error) {
+func (p *Database) tables(ctx context.Context, db string) ([]string, error) {
 	var out bytes.Buffer
 	// -0: NUL between records, so that a name with a newline stays one name
 	if err := p.exec(ctx, db, nil, &out, psqlCmd("-A", "-t", "-0", "-c", tablesSQL)...); err != nil {
@@ -244,7 +251,7 @@ func (p *Postgres) tables(ctx context.Context, db string) ([]string, error) {
 }
 
 // serverVersion is server_version_num (e.g. 150020) of the running server.
-func (p *Postgres) serverVersion(ctx context.Context) (int, error) {
+func (p *Database) serverVersion(ctx context.Context) (int, error) {
 	out, err := p.query(ctx, p.maintenanceDB(), "SHOW server_version_num")
 	if err != nil {
 		return 0, err
@@ -298,9 +305,9 @@ func terminateSQL(name string) string {
 // short, even if every statement in it loaded.
 const dumpEnd = "-- PostgreSQL database dump complete"
 
-// PGSwap is a verified scratch database waiting to replace the live one.
-type PGSwap struct {
-	p       *Postgres
+// Swap is a verified scratch database waiting to replace the live one.
+type Swap struct {
+	p       *Database
 	live    string
 	scratch string
 	version int    // server_version_num
@@ -309,7 +316,7 @@ type PGSwap struct {
 }
 
 // Scratch is the name of the database holding the restored data.
-func (s *PGSwap) Scratch() string { return s.scratch }
+func (s *Swap) Scratch() string { return s.scratch }
 
 // Prepare loads a plain dump from r into a scratch database
 // "<db>__snap_restore" (dropped first if a previous attempt left it) created
@@ -320,10 +327,10 @@ func (s *PGSwap) Scratch() string { return s.scratch }
 // The load runs with ON_ERROR_STOP but not in a single transaction: the
 // scratch database is thrown away on failure anyway, and one transaction
 // over thousands of tables can exhaust the lock table.
-func (p *Postgres) Prepare(ctx context.Context, r io.Reader, meta map[string]string) (*PGSwap, error) {
+func (p *Database) Prepare(ctx context.Context, r io.Reader, meta map[string]string) (*Swap, error) {
 	live := p.database()
-	s := &PGSwap{p: p, live: live, scratch: ScratchName(live)}
-	fail := func(err error) (*PGSwap, error) {
+	s := &Swap{p: p, live: live, scratch: ScratchName(live)}
+	fail := func(err error) (*Swap, error) {
 		msg := fmt.Sprintf("postgres: restore of database %q in %s failed, the live database is untouched", live, p.Container)
 		if derr := s.drop(context.WithoutCancel(ctx)); derr != nil {
 			msg += fmt.Sprintf(" (and dropping the scratch database %q failed: %v)", s.scratch, derr)
@@ -353,7 +360,7 @@ func (p *Postgres) Prepare(ctx context.Context, r io.Reader, meta map[string]str
 
 	// The whole dump goes through: psql reads to EOF, and the tail tells
 	// whether pg_dump finished writing it.
-	var end tail
+	var end tail.Buffer
 	if err := p.exec(ctx, s.scratch, io.TeeReader(r, &end), nil, psqlCmd()...); err != nil {
 		return fail(fmt.Errorf("loading the dump into %q: %w", s.scratch, err))
 	}
@@ -436,7 +443,7 @@ func tableDiff(want, got []string) string {
 // terminate-and-drop loop, since DROP waits only 5 s for backends to exit
 // and a client may reconnect in between), then rename scratch to live. The
 // application should be stopped first: it cannot connect in between.
-func (s *PGSwap) Commit(ctx context.Context) (string, error) {
+func (s *Swap) Commit(ctx context.Context) (string, error) {
 	if s.done {
 		return "", fmt.Errorf("postgres: restore of database %q already committed or aborted", s.live)
 	}
@@ -449,7 +456,7 @@ func (s *PGSwap) Commit(ctx context.Context) (string, error) {
 	} else {
 		for try := 1; ; try++ {
 			_, err = p.query(ctx, maint, terminateSQL(s.live), dropSQL(s.live, s.version))
-			var ee *ExecError
+			var ee *docker.ExecError
 			if err == nil || try == 5 || !errors.As(err, &ee) || !strings.Contains(ee.Stderr, "is being accessed by other users") {
 				break
 			}
@@ -474,7 +481,7 @@ func (s *PGSwap) Commit(ctx context.Context) (string, error) {
 }
 
 // Abort drops the scratch database.
-func (s *PGSwap) Abort(ctx context.Context) error {
+func (s *Swap) Abort(ctx context.Context) error {
 	if s.done {
 		return nil
 	}
@@ -485,7 +492,7 @@ func (s *PGSwap) Abort(ctx context.Context) error {
 	return nil
 }
 
-func (s *PGSwap) drop(ctx context.Context) error {
+func (s *Swap) drop(ctx context.Context) error {
 	_, err := s.p.query(ctx, s.p.maintenanceDB(), dropSQL(s.scratch, s.version))
 	return err
 }
@@ -496,13 +503,13 @@ func (s *PGSwap) drop(ctx context.Context) error {
 // attributes) do not stop it; every other error fails the call. psql exits 0
 // after such errors and Exec keeps only a stderr tail, so its stderr is
 // merged into stdout by sh (every postgres image has /bin/sh) and read whole.
-func (p *Postgres) RestoreGlobals(ctx context.Context, r io.Reader) error {
+func (p *Database) RestoreGlobals(ctx context.Context, r io.Reader) error {
 	var out bytes.Buffer
 	env := []string{"PGUSER=" + p.user(), "PGDATABASE=" + p.maintenanceDB(), "PGOPTIONS=-c client_min_messages=warning"}
 	if p.Password != "" {
 		env = append(env, "PGPASSWORD="+p.Password)
 	}
-	err := p.run(ctx, ExecOptions{
+	err := p.run(ctx, docker.ExecOptions{
 		Cmd:   []string{"sh", "-c", `exec psql -X -q --no-password 2>&1`},
 		Env:   env,
 		Stdin: r, Stdout: &out,
@@ -530,7 +537,7 @@ func (p *Postgres) RestoreGlobals(ctx context.Context, r io.Reader) error {
 
 // VerifyDump is the restore drill: load the dump into a scratch database,
 // check it, drop it. The live database is never touched.
-func (p *Postgres) VerifyDump(ctx context.Context, r io.Reader, meta map[string]string) error {
+func (p *Database) VerifyDump(ctx context.Context, r io.Reader, meta map[string]string) error {
 	s, err := p.Prepare(ctx, r, meta)
 	if err != nil {
 		return err

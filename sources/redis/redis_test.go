@@ -1,4 +1,4 @@
-package sources
+package redis
 
 import (
 	"bytes"
@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
+	"snap/internal/teststack"
 )
 
-func TestRedisFromContainer(t *testing.T) {
+func TestFromContainer(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		cmd, env []string
@@ -28,7 +27,7 @@ func TestRedisFromContainer(t *testing.T) {
 		{"config file out of scope", []string{"redis-server", "/etc/redis/redis.conf"}, nil, 6379, ""},
 		{"bad port", []string{"redis-server", "--port", "none"}, nil, 6379, ""},
 	} {
-		r := RedisFromContainer(nil, "c", tc.cmd, tc.env)
+		r := FromContainer(nil, "c", tc.cmd, tc.env)
 		if r.Port != tc.port || r.Password != tc.pw || r.Container != "c" {
 			t.Errorf("%s: got port %d password %q, want %d %q", tc.name, r.Port, r.Password, tc.port, tc.pw)
 		}
@@ -78,14 +77,14 @@ func TestRedisRDBWriter(t *testing.T) {
 
 // redisOf discovers the stack's Redis the way snap does: from the
 // container's command line and env.
-func redisOf(t *testing.T, s *testStack) *Redis {
+func redisOf(t *testing.T, s *teststack.Stack) *Redis {
 	t.Helper()
-	ctr := s.container("redis")
-	ins, err := s.Docker.Client().ContainerInspect(context.Background(), ctr)
+	ctr := s.Container("redis")
+	ins, err := s.Docker.Inspect(context.Background(), ctr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := RedisFromContainer(s.Docker, ctr, ins.Config.Cmd, ins.Config.Env)
+	r := FromContainer(s.Docker, ctr, ins.Config.Cmd, ins.Config.Env)
 	if r.Port != 6386 || r.Password != s.Env["REDIS_PASSWORD"] || r.Password == "" {
 		t.Fatalf("discovered port %d password ok=%v, want 6386 and the stack's password", r.Port, r.Password == s.Env["REDIS_PASSWORD"])
 	}
@@ -165,8 +164,7 @@ func checkRestored(t *testing.T, r *Redis, want map[string]string, keys string) 
 
 func noHelpersLeft(t *testing.T, r *Redis) {
 	t.Helper()
-	f := filters.NewArgs(filters.Arg("label", "org.snap.helper.for="+r.Container))
-	list, err := r.Docker.Client().ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
+	list, err := r.Docker.Helpers(context.Background(), r.Container)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +175,7 @@ func noHelpersLeft(t *testing.T, r *Redis) {
 
 func TestRedis(t *testing.T) {
 	start := time.Now()
-	s := startStack(t, "snaptredis")
+	s := teststack.Start(t, "snaptredis")
 	t.Logf("stack up in %s", time.Since(start).Round(time.Millisecond))
 	r := redisOf(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -300,8 +298,7 @@ func TestRedis(t *testing.T) {
 			t.Skip("no RDB from the BGSAVE fallback")
 		}
 		scramble(t, r)
-		cl := s.Docker.Client()
-		if err := cl.ContainerStop(ctx, r.Container, container.StopOptions{}); err != nil {
+		if _, err := s.Docker.Stop(ctx, r.Container); err != nil {
 			t.Fatal(err)
 		}
 		t0 := time.Now()
@@ -309,14 +306,14 @@ func TestRedis(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("Restore (stopped): %s", time.Since(t0).Round(time.Millisecond))
-		ins, err := cl.ContainerInspect(ctx, r.Container)
+		ins, err := s.Docker.Inspect(ctx, r.Container)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ins.State.Running {
 			t.Fatal("Restore started a container that was stopped")
 		}
-		if err := cl.ContainerStart(ctx, r.Container, container.StartOptions{}); err != nil {
+		if err := s.Docker.Start(ctx, r.Container); err != nil {
 			t.Fatal(err)
 		}
 		if err := r.waitReady(ctx, r.Container, true); err != nil {
@@ -329,7 +326,7 @@ func TestRedis(t *testing.T) {
 
 func TestRedisAOF(t *testing.T) {
 	start := time.Now()
-	s := startStack(t, "snaptraof", "--aof")
+	s := teststack.Start(t, "snaptraof", "--aof")
 	t.Logf("stack up in %s", time.Since(start).Round(time.Millisecond))
 	r := redisOf(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -366,7 +363,7 @@ func TestRedisAOF(t *testing.T) {
 
 	// A restart loads the AOF, not dump.rdb: the data is still there only
 	// if the AOF was rebuilt from the restored RDB.
-	if err := s.Docker.Client().ContainerRestart(ctx, r.Container, container.StopOptions{}); err != nil {
+	if err := s.Docker.Restart(ctx, r.Container); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.waitReady(ctx, r.Container, true); err != nil {

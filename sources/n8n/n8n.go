@@ -1,4 +1,7 @@
-package sources
+// Package n8n is the n8n stack preset: it discovers a Docker Compose
+// project's PostgreSQL, Redis, n8n data volume and project files and plans
+// them as items of the postgres, redis, volume and files kinds.
+package n8n
 
 import (
 	"archive/tar"
@@ -8,53 +11,25 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
+
+	"snap/sources"
+	"snap/sources/docker"
+	"snap/sources/files"
+	"snap/sources/postgres"
+	"snap/sources/redis"
+	"snap/sources/volume"
 )
 
-// Source kinds of plan items.
-const (
-	SourcePostgres        = "postgres"
-	SourcePostgresGlobals = "postgres-globals"
-	SourceRedis           = "redis"
-	SourceVolume          = "volume"
-	SourceFiles           = "files"
-)
+// dataPath is where the n8n container keeps its data.
+const dataPath = "/home/node/.n8n"
 
-// n8nDataPath is where the n8n container keeps its data.
-const n8nDataPath = "/home/node/.n8n"
-
-// PlanItem is one thing a stack backup takes.
-type PlanItem struct {
-	Name     string
-	Source   string
-	Describe string // one line for --dry-run and logs
-	PG       *Postgres
-	Redis    *Redis
-	Volume   *Volume
-	Paths    []string
-	Command  string
-	Meta     map[string]string // recorded in the snapshot for restore
-}
-
-// Plan is what `snap backup n8n` will do, found from Docker alone.
-type Plan struct {
-	Project  string
-	App      string // the n8n container: stopped first on restore, started last
-	Items    []*PlanItem
-	Warnings []string
-}
-
-// Item returns the plan item of that name, or nil.
-func (p *Plan) Item(name string) *PlanItem {
-	for _, it := range p.Items {
-		if it.Name == name {
-			return it
-		}
-	}
-	return nil
+func init() {
+	sources.RegisterPreset(sources.Preset{Name: "n8n", Discover: Discover})
 }
 
 func envMap(env []string) map[string]string {
@@ -74,12 +49,16 @@ func containerName(c container.Summary) string {
 	return c.ID[:12]
 }
 
-// DiscoverN8N finds an n8n Docker Compose stack by its project label:
+// Discover finds an n8n Docker Compose stack by its project label:
 // the PostgreSQL container (by image or POSTGRES_* env), the Redis one (by
 // image or command), the n8n one (by the volume at /home/node/.n8n),
 // credentials from container env, and the .env and compose files from the
 // project's working directory label.
-func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) {
+func Discover(ctx context.Context, env *sources.Env, project string) (*sources.Plan, error) {
+	d, err := docker.From(ctx, env)
+	if err != nil {
+		return nil, err
+	}
 	list, err := d.ProjectContainers(ctx, project)
 	if err != nil {
 		return nil, err
@@ -87,12 +66,12 @@ func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) 
 	if len(list) == 0 {
 		return nil, fmt.Errorf("no containers of Docker Compose project %q (label com.docker.compose.project): is the stack created? Use --project NAME for another project name", project)
 	}
-	plan := &Plan{Project: project}
+	plan := &sources.Plan{}
 	var pgC, redisC, n8nC *container.InspectResponse
 	for _, c := range list {
-		ins, err := d.c.ContainerInspect(ctx, c.ID)
+		ins, err := d.Inspect(ctx, containerName(c))
 		if err != nil {
-			return nil, fmt.Errorf("%w: inspect %s: %v", ErrDocker, containerName(c), err)
+			return nil, err
 		}
 		env := envMap(ins.Config.Env)
 		image := strings.ToLower(ins.Config.Image)
@@ -104,7 +83,7 @@ func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) 
 			redisC = &ins
 		default:
 			for _, m := range ins.Mounts {
-				if m.Destination == n8nDataPath {
+				if m.Destination == dataPath {
 					n8nC = &ins
 				}
 			}
@@ -114,10 +93,10 @@ func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) 
 	var n8nEnv map[string]string
 	if n8nC != nil {
 		n8nEnv = envMap(n8nC.Config.Env)
-		plan.App = name(n8nC)
+		plan.Apps = []string{name(n8nC)}
 	}
 	if pgC != nil {
-		pg := PostgresFromEnv(d, name(pgC), pgC.Config.Env)
+		pg := postgres.FromEnv(d, name(pgC), pgC.Config.Env)
 		if pg.Password == "" && n8nEnv["DB_POSTGRESDB_PASSWORD"] != "" {
 			pg.Password = n8nEnv["DB_POSTGRESDB_PASSWORD"]
 		}
@@ -128,32 +107,34 @@ func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) 
 			return nil, fmt.Errorf("the PostgreSQL container %s is not running (state %s): start it to back up (pg_dump runs inside it)", pg.Container, pgC.State.Status)
 		}
 		plan.Items = append(plan.Items,
-			&PlanItem{Name: "postgres", Source: SourcePostgres, PG: pg, Describe: fmt.Sprintf("pg_dump of database %q as %q inside container %s (plain SQL)", pg.Database, pg.User, pg.Container)},
-			&PlanItem{Name: "postgres-globals", Source: SourcePostgresGlobals, PG: pg, Describe: fmt.Sprintf("pg_dumpall --globals-only (roles) inside %s", pg.Container)})
+			&sources.PlanItem{Name: "postgres", Source: postgres.NewDump(pg, fmt.Sprintf("pg_dump of database %q as %q inside container %s (plain SQL)", pg.Database, pg.User, pg.Container))},
+			&sources.PlanItem{Name: "postgres-globals", Source: postgres.NewGlobals(pg, fmt.Sprintf("pg_dumpall --globals-only (roles) inside %s", pg.Container))})
 	} else {
 		plan.Warnings = append(plan.Warnings, "no PostgreSQL container found in the project (n8n may use SQLite in its volume)")
 	}
 	if redisC != nil {
 		args := append(append([]string{}, redisC.Config.Entrypoint...), redisC.Config.Cmd...)
-		r := RedisFromContainer(d, name(redisC), args, redisC.Config.Env)
+		r := redis.FromContainer(d, name(redisC), args, redisC.Config.Env)
 		if r.Password == "" && n8nEnv["QUEUE_BULL_REDIS_PASSWORD"] != "" {
 			r.Password = n8nEnv["QUEUE_BULL_REDIS_PASSWORD"]
 		}
 		if !redisC.State.Running {
 			return nil, fmt.Errorf("the Redis container %s is not running (state %s): start it to back up", r.Container, redisC.State.Status)
 		}
-		plan.Items = append(plan.Items, &PlanItem{Name: "redis", Source: SourceRedis, Redis: r, Describe: fmt.Sprintf("RDB snapshot of Redis on port %d inside %s", r.Port, r.Container)})
+		plan.Items = append(plan.Items, &sources.PlanItem{Name: "redis", Source: redis.NewSource(r, fmt.Sprintf("RDB snapshot of Redis on port %d inside %s", r.Port, r.Container))})
 	}
+	var data *volume.Volume
 	if n8nC != nil {
 		for _, m := range n8nC.Mounts {
-			if m.Destination != n8nDataPath {
+			if m.Destination != dataPath {
 				continue
 			}
-			v := &Volume{Docker: d, Name: m.Name, Container: name(n8nC), Path: n8nDataPath, Image: n8nC.Config.Image}
+			v := &volume.Volume{Docker: d, Name: m.Name, Container: name(n8nC), Path: dataPath, Image: n8nC.Config.Image}
 			if m.Type != "volume" {
 				v.Name = m.Source
 			}
-			plan.Items = append(plan.Items, &PlanItem{Name: "n8n-data", Source: SourceVolume, Volume: v, Describe: fmt.Sprintf("volume %s (%s in %s) as a file tree", v.Name, n8nDataPath, v.Container)})
+			data = v
+			plan.Items = append(plan.Items, &sources.PlanItem{Name: "n8n-data", Source: volume.NewSource(v, fmt.Sprintf("volume %s (%s in %s) as a file tree", v.Name, dataPath, v.Container))})
 		}
 	} else {
 		plan.Warnings = append(plan.Warnings, "no n8n container (one mounting /home/node/.n8n) found in the project")
@@ -180,52 +161,23 @@ func DiscoverN8N(ctx context.Context, d *Docker, project string) (*Plan, error) 
 		}
 	}
 	sort.Strings(paths)
-	paths = dedup(paths)
+	paths = slices.Compact(paths)
 	if len(paths) > 0 {
-		plan.Items = append(plan.Items, &PlanItem{Name: "config", Source: SourceFiles, Paths: paths, Describe: "project files " + strings.Join(paths, ", ")})
+		plan.Items = append(plan.Items, &sources.PlanItem{Name: "config", Source: files.New(paths, "project files "+strings.Join(paths, ", "))})
 	} else {
 		plan.Warnings = append(plan.Warnings, "no .env or compose file found from the project's working_dir label: back them up separately")
 	}
-	recordMeta(plan, "project", project)
-	if w := checkEncryptionKey(ctx, d, plan, n8nEnv, paths); w != "" {
+	if w := checkEncryptionKey(ctx, data, n8nEnv, paths); w != "" {
 		plan.Warnings = append(plan.Warnings, w)
 	}
 	return plan, nil
-}
-
-// recordMeta fills each item's Meta: where it came from (key "project" or
-// "profile" = name) and what restore needs to find it again.
-func recordMeta(plan *Plan, key, name string) {
-	for _, it := range plan.Items {
-		it.Meta = map[string]string{key: name, "source": it.Source}
-		switch {
-		case it.PG != nil:
-			it.Meta["container"], it.Meta["database"], it.Meta["user"] = it.PG.Container, it.PG.Database, it.PG.User
-		case it.Redis != nil:
-			it.Meta["container"] = it.Redis.Container
-		case it.Volume != nil:
-			it.Meta["container"], it.Meta["volume"], it.Meta["path"] = it.Volume.Container, it.Volume.Name, it.Volume.Path
-		case it.Paths != nil:
-			it.Meta["paths"] = strings.Join(it.Paths, "\n")
-		}
-	}
-}
-
-func dedup(s []string) []string {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // checkEncryptionKey compares n8n's encryption key in .env, in the
 // container's env and in the volume's config file: if they differ, the
 // restored credentials will not decrypt, which is worth saying at backup
 // time rather than at restore time.
-func checkEncryptionKey(ctx context.Context, d *Docker, plan *Plan, n8nEnv map[string]string, paths []string) string {
+func checkEncryptionKey(ctx context.Context, data *volume.Volume, n8nEnv map[string]string, paths []string) string {
 	keys := map[string]string{}
 	if k := n8nEnv["N8N_ENCRYPTION_KEY"]; k != "" {
 		keys["the n8n container's env"] = k
@@ -242,8 +194,8 @@ func checkEncryptionKey(ctx context.Context, d *Docker, plan *Plan, n8nEnv map[s
 			}
 		}
 	}
-	if it := plan.Item("n8n-data"); it != nil {
-		if k := volumeConfigKey(ctx, d, it.Volume); k != "" {
+	if data != nil {
+		if k := volumeConfigKey(ctx, data); k != "" {
 			keys["the volume's config"] = k
 		}
 	}
@@ -260,8 +212,8 @@ func checkEncryptionKey(ctx context.Context, d *Docker, plan *Plan, n8nEnv map[s
 	return ""
 }
 
-func volumeConfigKey(ctx context.Context, d *Docker, v *Volume) string {
-	rc, _, err := d.c.CopyFromContainer(ctx, v.Container, v.Path+"/config")
+func volumeConfigKey(ctx context.Context, v *volume.Volume) string {
+	rc, err := v.Docker.CopyFrom(ctx, v.Container, v.Path+"/config")
 	if err != nil {
 		return ""
 	}

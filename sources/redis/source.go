@@ -1,0 +1,82 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"snap/sources"
+)
+
+// Kind is the kind name, recorded as Meta["source"].
+const Kind = "redis"
+
+func init() {
+	sources.Register(sources.Kind{Name: Kind, ConfigKey: "redis", Decode: decode,
+		Target: func(map[string]string) (sources.Source, error) {
+			return nil, errors.New("no Redis container in the project now")
+		}})
+}
+
+// Source is the server's data as an RDB snapshot.
+type Source struct {
+	R    *Redis
+	Desc string
+}
+
+// NewSource is the source of r's RDB, described by desc.
+func NewSource(r *Redis, desc string) *Source { return &Source{R: r, Desc: desc} }
+
+func (s *Source) Kind() string            { return Kind }
+func (s *Source) Describe() string        { return s.Desc }
+func (s *Source) Meta() map[string]string { return map[string]string{"container": s.R.Container} }
+func (s *Source) RestoreOrder() int       { return sources.OrderCache }
+func (s *Source) check(ctx context.Context, st sources.Stored) error {
+	rc := st.Open(ctx)
+	defer rc.Close()
+	return s.R.VerifyRDB(ctx, rc, st.Size())
+}
+
+// Stream records Metadata (version, keys, data dir and owner) and then
+// streams the RDB.
+func (s *Source) Stream(ctx context.Context, w io.Writer) (map[string]string, error) {
+	meta, err := s.R.Metadata(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return meta, s.R.DumpRDB(ctx, w)
+}
+
+// Prepare checks the stored RDB with redis-check-rdb; the swap is Restore.
+func (s *Source) Prepare(ctx context.Context, st sources.Stored) (sources.Swap, string, error) {
+	if err := s.check(ctx, st); err != nil {
+		return nil, "", fmt.Errorf("the stored RDB does not check: %w (Redis was not touched)", err)
+	}
+	return &swap{s: s, st: st}, "RDB checked with redis-check-rdb", nil
+}
+
+type swap struct {
+	s  *Source
+	st sources.Stored
+}
+
+func (w *swap) Commit(ctx context.Context) (string, error) {
+	rc := w.st.Open(ctx)
+	defer rc.Close()
+	if err := w.s.R.Restore(ctx, rc, w.st.Size(), w.st.Meta()); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("restored, %s keys as recorded", w.st.Meta()["keys"]), nil
+}
+
+// Abort has nothing to throw away: the check left nothing behind.
+func (w *swap) Abort(context.Context) error { return nil }
+
+// Drill checks the stored RDB with redis-check-rdb.
+func (s *Source) Drill(ctx context.Context, st sources.Stored) (string, error) {
+	if err := s.check(ctx, st); err != nil {
+		return "", err
+	}
+	return "RDB passes redis-check-rdb", nil
+}

@@ -1,0 +1,50 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"snap/sources"
+	"snap/sources/docker"
+)
+
+// Spec is a profile item's volume: value, the path at which a container
+// mounts the volume.
+type Spec struct {
+	Container string `yaml:"container"`
+	Path      string `yaml:"path"`
+}
+
+func decode(dec func(any) error) (sources.Spec, error) {
+	var s Spec
+	if err := dec(&s); err != nil {
+		return nil, err
+	}
+	if s.Container == "" || s.Path == "" {
+		return nil, errors.New("volume: give the container and the path")
+	}
+	return &s, nil
+}
+
+// Resolve finds the volume mounted at Path.
+func (s *Spec) Resolve(ctx context.Context, env *sources.Env, name string) ([]*sources.PlanItem, error) {
+	d, err := docker.From(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	ins, err := docker.InspectItem(ctx, d, name, s.Container)
+	if err != nil {
+		return nil, err
+	}
+	v := &Volume{Docker: d, Container: s.Container, Path: s.Path, Image: ins.Config.Image}
+	for _, m := range ins.Mounts {
+		if m.Destination == s.Path {
+			v.Name = m.Name
+		}
+	}
+	if v.Name == "" {
+		return nil, fmt.Errorf("item %q: container %s mounts no volume at %s", name, s.Container, s.Path)
+	}
+	return []*sources.PlanItem{{Name: name, Source: NewSource(v, fmt.Sprintf("volume %s (%s in %s)", v.Name, v.Path, v.Container))}}, nil
+}

@@ -1,0 +1,75 @@
+// Package volume is the volume source kind: a Docker volume read and
+// written as a tar stream through a container that mounts it (so no host
+// path of the volume is needed), stored as a file tree, restored with the
+// containers using it stopped and verified by reading it back.
+package volume
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path"
+
+	"github.com/docker/docker/api/types/mount"
+
+	"snap/sources/docker"
+)
+
+// Volume is a named Docker volume (or a bind-mounted directory) as a
+// container mounts it.
+type Volume struct {
+	Docker    *docker.Client
+	Name      string // volume name
+	Container string // a container that mounts it
+	Path      string // where that container mounts it
+	Image     string // image for short-lived helper containers (has /bin/sh)
+}
+
+// Tar returns the volume's content as a tar stream whose entries start
+// with the mount point's base name (".n8n/config").
+func (v *Volume) Tar(ctx context.Context) (io.ReadCloser, error) {
+	rc, err := v.Docker.CopyFrom(ctx, v.Container, v.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read volume %s: %w", v.Name, err)
+	}
+	return rc, nil
+}
+
+// Users returns the containers that mount the volume and whether each runs.
+func (v *Volume) Users(ctx context.Context) (map[string]bool, error) {
+	return v.Docker.VolumeUsers(ctx, v.Name)
+}
+
+// helperMount is where helper containers mount the volume.
+const helperMount = "/snap-volume"
+
+// Replace clears the volume and unpacks tarStream (entries starting with
+// the mount point's base name, as Tar returns them) into it, keeping
+// uid/gid and modes. Containers using the volume must be stopped by the
+// caller; Replace refuses to run while one is running.
+func (v *Volume) Replace(ctx context.Context, tarStream io.Reader) error {
+	users, err := v.Users(ctx)
+	if err != nil {
+		return err
+	}
+	for id, running := range users {
+		if running {
+			return fmt.Errorf("volume %s is in use by running container %.12s: stop it first", v.Name, id)
+		}
+	}
+	target := path.Join(helperMount, path.Base(v.Path))
+	// One helper clears the volume; then the tar is copied into it (the
+	// helper is stopped by then; copying into a stopped container's
+	// volume works).
+	h := docker.Helper{D: v.Docker, Image: v.Image, For: v.Container,
+		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: v.Name, Target: target}}}
+	id, _, err := h.Run(ctx, "clear", `cd "$1" && rm -rf -- ./* ./.[!.]* ./..?*`, target)
+	if err != nil {
+		return fmt.Errorf("clearing volume %s: %w", v.Name, err)
+	}
+	defer h.Remove(ctx, id)
+	if err := v.Docker.CopyTo(ctx, id, helperMount, tarStream); err != nil {
+		return fmt.Errorf("writing volume %s: %w", v.Name, err)
+	}
+	return nil
+}

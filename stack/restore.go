@@ -1,0 +1,189 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"snap/repo"
+	"snap/sources"
+)
+
+// Controller stops and starts containers (*docker.Client, or
+// docker.Containers for a plan's shared client).
+type Controller interface {
+	// Stop stops a container if it runs and says whether it ran.
+	Stop(ctx context.Context, id string) (wasRunning bool, err error)
+	Start(ctx context.Context, id string) error
+}
+
+// RestoreOptions say how a restore reaches containers and reports.
+type RestoreOptions struct {
+	// Containers stops the plan's apps and what items must not run
+	// while restored. Needed only when there are any.
+	Containers Controller
+	// Say, if set, gets one line per step ("postgres: database n8n
+	// replaced: ...", "stopped n8n-n8n-1").
+	Say func(msg string)
+}
+
+// ErrNoController: the plan has containers to stop but no Controller was
+// given.
+var ErrNoController = errors.New("stack: the restore must stop containers but has no Controller")
+
+// target is one item of a restore and where it goes.
+type target struct {
+	it  *repo.Item
+	src sources.Source
+	st  *stored
+}
+
+// Restore puts items of snap back into the running stack plan describes,
+// in the order that never loses data:
+//
+//  1. every item that can be proven is loaded into scratch space and
+//     checked (Preparer); nothing live is touched until all are;
+//  2. the plan's apps are stopped, then what the items must not have
+//     running (Stopper);
+//  3. each item is put in place (Swap.Commit or Restorer), in restore
+//     order;
+//  4. what was stopped and had been running is started again, also on
+//     failure; prepared swaps not committed are aborted.
+//
+// Items whose kind has no restore (command output) or no place in the
+// plan are left out.
+func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snapshot, items []*repo.Item, o RestoreOptions) (err error) {
+	say := o.Say
+	if say == nil {
+		say = func(string) {}
+	}
+	targets, err := restoreTargets(r, plan, snap, items)
+	if err != nil {
+		return err
+	}
+	// 1. Prove what can be proven while the stack still runs.
+	swaps := map[*target]sources.Swap{}
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, sw := range swaps {
+			_ = sw.Abort(context.WithoutCancel(ctx))
+		}
+	}()
+	for _, t := range targets {
+		p, ok := t.src.(sources.Preparer)
+		if !ok {
+			continue
+		}
+		sw, msg, err := p.Prepare(ctx, t.st)
+		if err != nil {
+			return fmt.Errorf("item %q: %w", t.it.Name, t.st.cause(err))
+		}
+		swaps[t] = sw
+		say(t.it.Name + ": " + msg)
+	}
+	// 2. Stop the apps so nothing writes while its data changes, then
+	// what the items need stopped. Started again in reverse order.
+	var stopped []string
+	stop := func(id string, app bool) error {
+		if slices.Contains(stopped, id) {
+			return nil
+		}
+		if o.Containers == nil {
+			return ErrNoController
+		}
+		ran, err := o.Containers.Stop(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ran {
+			stopped = append(stopped, id)
+			if app {
+				say("stopped " + id)
+			}
+		}
+		return nil
+	}
+	defer func() {
+		for i := len(stopped) - 1; i >= 0; i-- {
+			id := stopped[i]
+			serr := o.Containers.Start(context.WithoutCancel(ctx), id)
+			if serr != nil && err == nil {
+				err = serr
+			} else if serr == nil && slices.Contains(plan.Apps, id) {
+				say("started " + id)
+			}
+		}
+	}()
+	for _, app := range plan.Apps {
+		if err := stop(app, true); err != nil {
+			return err
+		}
+	}
+	for _, t := range targets {
+		s, ok := t.src.(sources.Stopper)
+		if !ok {
+			continue
+		}
+		ids, err := s.MustStop(ctx)
+		if err != nil {
+			return fmt.Errorf("item %q: %w", t.it.Name, err)
+		}
+		for _, id := range ids {
+			if err := stop(id, false); err != nil {
+				return fmt.Errorf("item %q: %w", t.it.Name, err)
+			}
+		}
+	}
+	// 3. Put each item back, in restore order (roles, database, cache,
+	// volume, files).
+	sort.SliceStable(targets, func(i, j int) bool {
+		return sources.RestoreOrder(targets[i].src) < sources.RestoreOrder(targets[j].src)
+	})
+	for _, t := range targets {
+		var msg string
+		var err error
+		if sw, ok := swaps[t]; ok {
+			// Never abort a swap whose commit was tried: a failed
+			// commit may have dropped the live data already, and then
+			// the prepared copy is all there is (its error says so).
+			delete(swaps, t)
+			msg, err = sw.Commit(ctx)
+		} else if rs, ok := t.src.(sources.Restorer); ok {
+			msg, err = rs.Restore(ctx, t.st)
+		} else {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("item %q: %w", t.it.Name, t.st.cause(err))
+		}
+		say(t.it.Name + ": " + msg)
+	}
+	return nil
+}
+
+// restoreTargets finds where each item goes before anything runs: an item
+// without a place fails the restore before anything is touched.
+func restoreTargets(r Reader, plan *sources.Plan, snap *repo.Snapshot, items []*repo.Item) ([]*target, error) {
+	var out []*target
+	for _, it := range items {
+		if err := snap.CheckItem(it); err != nil {
+			return nil, err
+		}
+		src, err := plan.Target(it.Name, it.Meta)
+		if err != nil {
+			return nil, fmt.Errorf("item %q: %w", it.Name, err)
+		}
+		if src == nil {
+			continue
+		}
+		if kind := it.Meta["source"]; src.Kind() != kind {
+			return nil, fmt.Errorf("item %q: the snapshot has it from a %s source, the plan now from a %s source", it.Name, kind, src.Kind())
+		}
+		out = append(out, &target{it: it, src: src, st: newStored(r, it)})
+	}
+	return out, nil
+}
