@@ -30,7 +30,6 @@ type backupOptions struct {
 }
 
 func init() {
-	var o backupOptions
 	register(&command{
 		name:    "backup",
 		summary: "back up stdin, command output and paths as one snapshot",
@@ -57,7 +56,8 @@ Examples:
   snap backup --command 'pg_dump -U postgres mydb' --item mydb.sql
   snap backup /srv/app/data /srv/app/.env --tag nightly
   snap backup n8n --dry-run`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o backupOptions
 			fs.BoolVar(&o.Stdin, "stdin", false, "back up standard input as a stream item")
 			fs.StringArrayVar(&o.Commands, "command", nil, "back up this shell command's stdout as a stream item (repeatable)")
 			fs.StringArrayVar(&o.Items, "item", nil, "item name, in source order (repeatable)")
@@ -67,9 +67,9 @@ Examples:
 			fs.StringVar(&o.Profile, "profile", "", "profile name to record")
 			fs.StringVar(&o.Project, "project", "", "Docker Compose project of a stack preset (default: the preset's name)")
 			fs.BoolVar(&o.DryRun, "dry-run", false, "print what a stack backup would take, and exit")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runBackup(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runBackup(ctx, g, &o, args)
+			}
 		},
 	})
 }

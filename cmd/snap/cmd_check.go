@@ -23,7 +23,6 @@ func (o *checkOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func init() {
-	var o checkOptions
 	register(&command{
 		name:    "check",
 		summary: "find damage: structure, and with --read-data every blob",
@@ -47,13 +46,16 @@ Examples:
   snap check --read-data-subset 1/7        # a seventh each night: all of it weekly
   snap check --read-data
   snap check --keyless --read-data --repo /mnt/offsite/snap`,
-		flags: o.AddFlags,
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			if len(args) != 0 {
-				return usagef("check takes no arguments")
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o checkOptions
+			o.AddFlags(fs)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				if len(args) != 0 {
+					return usagef("check takes no arguments")
+				}
+				_, err := check(ctx, g, &o)
+				return err
 			}
-			_, err := check(ctx, g, &o)
-			return err
 		},
 	})
 }

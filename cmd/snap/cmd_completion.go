@@ -27,18 +27,19 @@ Examples:
   snap completion bash > /etc/bash_completion.d/snap
   snap completion zsh > "${fpath[1]}/_snap"
   snap completion fish > ~/.config/fish/completions/snap.fish`,
-		flags: func(fs *pflag.FlagSet) {},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			if len(args) != 1 {
-				return usagef("usage: snap completion bash|zsh|fish")
+		setup: func(fs *pflag.FlagSet) runFunc {
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				if len(args) != 1 {
+					return usagef("usage: snap completion bash|zsh|fish")
+				}
+				gen, ok := completionShells[args[0]]
+				if !ok {
+					return usagef("unknown shell %q: use bash, zsh or fish", args[0])
+				}
+				// The script is the output asked for: --quiet does not hide it.
+				gen(g.stdout, completionModel())
+				return nil
 			}
-			gen, ok := completionShells[args[0]]
-			if !ok {
-				return usagef("unknown shell %q: use bash, zsh or fish", args[0])
-			}
-			// The script is the output asked for: --quiet does not hide it.
-			gen(g.stdout, completionModel())
-			return nil
 		},
 	})
 }
@@ -87,10 +88,10 @@ func completionModel() []compCommand {
 	for _, n := range names {
 		c := commands[n]
 		cc := compCommand{name: n, summary: c.summary}
-		if c.flags != nil {
+		if c.setup != nil {
 			fs := pflag.NewFlagSet(n, pflag.ContinueOnError)
 			fs.SortFlags = false
-			c.flags(fs)
+			c.setup(fs)
 			cc.flags = compFlags(fs)
 		}
 		cc.flags = append(cc.flags, global...)

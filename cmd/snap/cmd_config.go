@@ -18,7 +18,6 @@ type configOptions struct {
 }
 
 func init() {
-	var o configOptions
 	register(&command{
 		name:    "config",
 		summary: "check the config file and print what each profile does",
@@ -35,11 +34,12 @@ preset discovers from Docker is shown by 'snap backup NAME --dry-run'.
 Examples:
   snap config check
   snap config check n8n --config /etc/snap/snap.yaml`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o configOptions
 			fs.BoolVar(&o.NoRepo, "no-repo", false, "do not open the repository")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runConfig(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runConfig(ctx, g, &o, args)
+			}
 		},
 	})
 }

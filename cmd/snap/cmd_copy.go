@@ -16,7 +16,6 @@ type copyOptions struct {
 }
 
 func init() {
-	var o copyOptions
 	register(&command{
 		name:    "copy",
 		summary: "copy snapshots into another repository (other keys), re-encrypted",
@@ -36,13 +35,14 @@ files without decrypting anything.
 Examples:
   snap copy --to /mnt/partner/snap --to-key-file /etc/snap/partner-wo.key
   snap copy --to /mnt/partner/snap latest`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o copyOptions
 			fs.StringVar(&o.To, "to", "", "the repository to copy into (env SNAP_TO_REPO)")
 			fs.StringVar(&o.ToKeyFile, "to-key-file", "", "key file of the target (env SNAP_TO_KEY_FILE)")
 			fs.StringVar(&o.ToPasswordFile, "to-password-file", "", "passphrase file of the target (env SNAP_TO_PASSWORD_FILE; or SNAP_TO_PASSWORD)")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runCopy(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runCopy(ctx, g, &o, args)
+			}
 		},
 	})
 }

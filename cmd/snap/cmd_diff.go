@@ -20,7 +20,6 @@ import (
 type diffOptions struct{}
 
 func init() {
-	var o diffOptions
 	register(&command{
 		name:    "diff",
 		summary: "show what changed between two snapshots",
@@ -36,9 +35,11 @@ write-only key only items are compared.
 Examples:
   snap diff 1a2b3c4d latest
   snap diff 1a2b 5e6f --json | jq '.items[] | select(.change == "changed") | .name'`,
-		flags: func(fs *pflag.FlagSet) {},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runDiff(ctx, g, &o, args)
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o diffOptions
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runDiff(ctx, g, &o, args)
+			}
 		},
 	})
 }

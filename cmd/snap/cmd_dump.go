@@ -14,7 +14,6 @@ import (
 type dumpOptions struct{}
 
 func init() {
-	var o dumpOptions
 	register(&command{
 		name:    "dump",
 		summary: "write an item to stdout (a stream as is, a tree as a tar)",
@@ -23,9 +22,11 @@ func init() {
 Examples:
   snap dump latest mydb.sql | psql mydb
   snap dump latest files | tar -tv`,
-		flags: func(fs *pflag.FlagSet) {},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runDump(ctx, g, &o, args)
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o dumpOptions
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runDump(ctx, g, &o, args)
+			}
 		},
 	})
 }

@@ -73,7 +73,6 @@ func (o *forgetOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func init() {
-	var o forgetOptions
 	register(&command{
 		name:    "forget",
 		summary: "remove snapshots by a retention policy (or by id), optionally prune",
@@ -97,9 +96,12 @@ Examples:
   snap forget --keep-within 30d --keep-monthly 12 --dry-run
   snap forget --keep-last 3 --profile n8n --host web1
   snap forget 1a2b3c4d`,
-		flags: o.AddFlags,
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runForget(ctx, g, &o, args)
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o forgetOptions
+			o.AddFlags(fs)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runForget(ctx, g, &o, args)
+			}
 		},
 	})
 }

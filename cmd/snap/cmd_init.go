@@ -22,7 +22,6 @@ type initOptions struct {
 }
 
 func init() {
-	var o initOptions
 	register(&command{
 		name:    "init",
 		summary: "create a new repository",
@@ -35,14 +34,15 @@ too if SNAP_PASSWORD or --password-file is given).
 Examples:
   snap init --repo /srv/snap
   snap init --repo /srv/snap --key-file /root/snap-full.key`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o initOptions
 			fs.StringVar(&o.Compression, "compression", repo.DefaultLevel, "zstd level for new data: fastest, default or better")
 			fs.UintVar(&o.ChunkMin, "chunk-min-size", chunk.DefaultMin, "minimum chunk size in bytes (fixed for the repository's life)")
 			fs.UintVar(&o.ChunkMax, "chunk-max-size", chunk.DefaultMax, "maximum chunk size in bytes")
 			fs.IntVar(&o.ChunkBits, "chunk-average-bits", chunk.DefaultAvgBits, "average chunk size past the minimum, as a power of two")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runInit(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runInit(ctx, g, &o, args)
+			}
 		},
 	})
 }

@@ -24,7 +24,6 @@ type keyOptions struct {
 }
 
 func init() {
-	var o keyOptions
 	register(&command{
 		name:    "key",
 		summary: "manage keys: list, add, remove, passwd, export",
@@ -46,14 +45,15 @@ an existing file unless --force.
 Examples:
   snap key export --write-only --output /etc/snap/host.key
   snap key add --new-password-file /root/second-pass`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o keyOptions
 			fs.StringVar(&o.NewPasswordFile, "new-password-file", "", "read the new passphrase from this file")
 			fs.BoolVar(&o.WriteOnly, "write-only", false, "add or export a write-only key")
 			fs.StringVarP(&o.Output, "output", "o", "", "export: write the key to this file (mode 0600, atomic)")
 			fs.BoolVar(&o.Force, "force", false, "export: replace an existing --output file")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runKey(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runKey(ctx, g, &o, args)
+			}
 		},
 	})
 }

@@ -15,7 +15,6 @@ import (
 type lsOptions struct{}
 
 func init() {
-	var o lsOptions
 	register(&command{
 		name:    "ls",
 		summary: "list a snapshot's items, or the files of a tree item",
@@ -27,9 +26,11 @@ the metadata key (a write-only key works); listing files needs the full key.
 Examples:
   snap ls latest
   snap ls 1a2b3c4d files`,
-		flags: func(fs *pflag.FlagSet) {},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runLs(ctx, g, &o, args)
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o lsOptions
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runLs(ctx, g, &o, args)
+			}
 		},
 	})
 }

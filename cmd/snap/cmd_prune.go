@@ -81,7 +81,6 @@ func (o *pruneOptions) AddFlags(fs *pflag.FlagSet) {
 }
 
 func init() {
-	var o pruneOptions
 	register(&command{
 		name:    "prune",
 		summary: "free the space that no snapshot needs",
@@ -99,29 +98,30 @@ Examples:
   snap prune --dry-run
   snap prune --max-unused unlimited   # fastest: only delete wholly unused packs
   snap forget --keep-daily 7 --prune`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o pruneOptions
 			o.AddFlags(fs)
 			fs.BoolVarP(&o.DryRun, "dry-run", "n", false, "print what prune would do, change nothing")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			if len(args) != 0 {
-				return usagef("prune takes no arguments")
-			}
-			r, err := g.open(ctx)
-			if err != nil {
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				if len(args) != 0 {
+					return usagef("prune takes no arguments")
+				}
+				r, err := g.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				lock, err := g.lock(ctx, r, repo.OpPrune, false)
+				if err != nil {
+					return err
+				}
+				defer lock.Unlock()
+				st, err := prune(ctx, g, &o, r, lock, o.DryRun)
+				if err == nil && g.JSON {
+					writeJSON(g.stdout, st)
+				}
 				return err
 			}
-			defer r.Close()
-			lock, err := g.lock(ctx, r, repo.OpPrune, false)
-			if err != nil {
-				return err
-			}
-			defer lock.Unlock()
-			st, err := prune(ctx, g, &o, r, lock, o.DryRun)
-			if err == nil && g.JSON {
-				writeJSON(g.stdout, st)
-			}
-			return err
 		},
 	})
 }

@@ -20,7 +20,6 @@ type repairOptions struct {
 }
 
 func init() {
-	var o repairOptions
 	register(&command{
 		name:    "repair",
 		summary: "mend damage that check found: index, packs, snapshots",
@@ -50,12 +49,13 @@ Examples:
   snap repair packs --from /mnt/offsite/snap
   snap repair index
   snap repair snapshots --dry-run`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o repairOptions
 			fs.StringVar(&o.From, "from", "", "packs: another copy of the repository to take intact packs from")
 			fs.BoolVarP(&o.DryRun, "dry-run", "n", false, "snapshots: print what would be set aside, change nothing")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runRepair(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runRepair(ctx, g, &o, args)
+			}
 		},
 	})
 }

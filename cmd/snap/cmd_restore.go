@@ -20,7 +20,6 @@ type restoreOptions struct {
 }
 
 func init() {
-	var o restoreOptions
 	register(&command{
 		name:    "restore",
 		summary: "restore items of a snapshot to a directory",
@@ -42,15 +41,16 @@ Examples:
   snap restore latest --yes
   snap restore latest --item postgres --yes
   snap restore latest --item n8n-data --target /tmp/restore`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o restoreOptions
 			fs.StringArrayVar(&o.Items, "item", nil, "item to restore (repeatable; default all)")
 			fs.StringVarP(&o.Target, "target", "t", "", "directory to restore into (files), instead of into the stack")
 			fs.BoolVar(&o.Yes, "yes", false, "confirm replacing live data (stack restore)")
 			fs.BoolVar(&o.DryRun, "dry-run", false, "print the restore plan and exit")
 			fs.StringVar(&o.Project, "project", "", "restore into this Docker Compose project (default: the one backed up)")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runRestore(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runRestore(ctx, g, &o, args)
+			}
 		},
 	})
 }

@@ -28,7 +28,6 @@ type runOptions struct {
 }
 
 func init() {
-	var o runOptions
 	register(&command{
 		name:    "run",
 		summary: "the nightly job: backup, check, forget, prune, sync, as the config says",
@@ -63,12 +62,13 @@ Examples:
   snap run n8n
   snap run n8n --quiet        # what 'snap schedule install n8n' runs
   snap run n8n --prune-now`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o runOptions
 			fs.StringVar(&o.Project, "project", "", "Docker Compose project of a preset (default: the profile's, or its name)")
 			fs.BoolVar(&o.PruneNow, "prune-now", false, "prune this time whatever the schedule says")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runRun(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runRun(ctx, g, &o, args)
+			}
 		},
 	})
 }

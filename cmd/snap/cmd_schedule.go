@@ -35,7 +35,6 @@ var (
 const defaultScheduleAt = "02:00"
 
 func init() {
-	var o scheduleOptions
 	register(&command{
 		name:    "schedule",
 		summary: "install, list or remove the nightly 'snap run PROFILE' job",
@@ -67,14 +66,15 @@ Examples:
   snap schedule install shop --cron --config /etc/snap/snap.yaml
   snap schedule list
   snap schedule remove n8n`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o scheduleOptions
 			fs.StringVar(&o.At, "at", "", "install: time of day, HH:MM 24 h local time (default "+defaultScheduleAt+")")
 			fs.BoolVar(&o.Cron, "cron", false, "install: write /etc/cron.d/snap-PROFILE even where systemd runs")
 			fs.BoolVar(&o.Systemd, "systemd", false, "install: write a systemd service and timer even where systemd does not seem to run")
 			fs.BoolVar(&o.DryRun, "dry-run", false, "install, remove: print the files and commands instead")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runSchedule(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runSchedule(ctx, g, &o, args)
+			}
 		},
 	})
 }

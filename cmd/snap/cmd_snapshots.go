@@ -14,7 +14,6 @@ import (
 type snapshotsOptions struct{}
 
 func init() {
-	var o snapshotsOptions
 	register(&command{
 		name:    "snapshots",
 		summary: "list snapshots",
@@ -29,9 +28,11 @@ key.
 Examples:
   snap snapshots
   snap snapshots --json | jq '.[-1].id'`,
-		flags: func(fs *pflag.FlagSet) {},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runSnapshots(ctx, g, &o, args)
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o snapshotsOptions
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runSnapshots(ctx, g, &o, args)
+			}
 		},
 	})
 }

@@ -12,7 +12,6 @@ import (
 type statsOptions struct{}
 
 func init() {
-	var o statsOptions
 	register(&command{
 		name:    "stats",
 		summary: "space used: raw, deduplicated, stored, reclaimable",
@@ -29,9 +28,11 @@ Examples:
   snap stats
   snap stats latest
   snap stats --json | jq .repository.reclaimable_bytes`,
-		flags: func(fs *pflag.FlagSet) {},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runStats(ctx, g, &o, args)
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o statsOptions
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runStats(ctx, g, &o, args)
+			}
 		},
 	})
 }

@@ -17,7 +17,6 @@ type syncOptions struct {
 }
 
 func init() {
-	var o syncOptions
 	register(&command{
 		name:    "sync",
 		summary: "copy the repository, encrypted, to another disk",
@@ -40,20 +39,21 @@ Examples:
   snap sync /mnt/offsite/snap
   snap sync /mnt/usb/snap --delete
   snap check --keyless --read-data --repo /mnt/offsite/snap`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o syncOptions
 			fs.BoolVar(&o.Delete, "delete", false, "remove files the source no longer has (after copying)")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			if len(args) != 1 {
-				return usagef("usage: snap sync DEST [--delete]")
-			}
-			r, err := g.open(ctx)
-			if err != nil {
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				if len(args) != 1 {
+					return usagef("usage: snap sync DEST [--delete]")
+				}
+				r, err := g.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				_, err = syncRepo(ctx, g, r, args[0], &o)
 				return err
 			}
-			defer r.Close()
-			_, err = syncRepo(ctx, g, r, args[0], &o)
-			return err
 		},
 	})
 }

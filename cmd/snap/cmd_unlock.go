@@ -11,7 +11,6 @@ type unlockOptions struct {
 }
 
 func init() {
-	var o unlockOptions
 	register(&command{
 		name:    "unlock",
 		summary: "remove stale locks",
@@ -27,32 +26,33 @@ before it commits).
 Examples:
   snap unlock
   snap unlock --remove-all`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o unlockOptions
 			fs.BoolVar(&o.All, "remove-all", false, "remove live locks too")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			if len(args) != 0 {
-				return usagef("unlock takes no arguments")
-			}
-			r, err := g.open(ctx)
-			if err != nil {
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				if len(args) != 0 {
+					return usagef("unlock takes no arguments")
+				}
+				r, err := g.open(ctx)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				removed, kept, err := r.RemoveLocks(ctx, o.All)
+				if g.JSON {
+					writeJSON(g.stdout, map[string]any{"removed": removed, "kept": kept})
+				}
+				for _, l := range removed {
+					g.printf("removed locks/%s: %s\n", l.Name, l)
+				}
+				for _, l := range kept {
+					g.printf("kept locks/%s: %s is live (--remove-all removes it)\n", l.Name, l)
+				}
+				if len(removed)+len(kept) == 0 {
+					g.printf("no locks\n")
+				}
 				return err
 			}
-			defer r.Close()
-			removed, kept, err := r.RemoveLocks(ctx, o.All)
-			if g.JSON {
-				writeJSON(g.stdout, map[string]any{"removed": removed, "kept": kept})
-			}
-			for _, l := range removed {
-				g.printf("removed locks/%s: %s\n", l.Name, l)
-			}
-			for _, l := range kept {
-				g.printf("kept locks/%s: %s is live (--remove-all removes it)\n", l.Name, l)
-			}
-			if len(removed)+len(kept) == 0 {
-				g.printf("no locks\n")
-			}
-			return err
 		},
 	})
 }

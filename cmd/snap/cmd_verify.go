@@ -16,7 +16,6 @@ type verifyOptions struct {
 }
 
 func init() {
-	var o verifyOptions
 	register(&command{
 		name:    "verify",
 		summary: "prove a snapshot restores (a restore drill that touches no live data)",
@@ -31,12 +30,13 @@ never touched. Cheap enough for every night.
 Examples:
   snap verify
   snap verify --restore latest`,
-		flags: func(fs *pflag.FlagSet) {
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var o verifyOptions
 			fs.BoolVar(&o.Restore, "restore", false, "also load database items into scratch copies on the stack's servers")
 			fs.StringVar(&o.Project, "project", "", "Docker Compose project to use (default: the one backed up)")
-		},
-		run: func(ctx context.Context, g *globalOptions, args []string) error {
-			return runVerify(ctx, g, &o, args)
+			return func(ctx context.Context, g *globalOptions, args []string) error {
+				return runVerify(ctx, g, &o, args)
+			}
 		},
 	})
 }

@@ -21,14 +21,17 @@ import (
 
 var version = "0.1.0-dev"
 
-// command is one subcommand: its flags are added to a fresh FlagSet, then
-// run is called with the remaining arguments.
+// runFunc runs a command with the arguments left after its flags.
+type runFunc func(ctx context.Context, g *globalOptions, args []string) error
+
+// command is one subcommand. setup makes the options of one run: it adds
+// their flags to fs and returns the function that runs with them, so no
+// option outlives its run (run is called many times in one test process).
 type command struct {
 	name    string
 	summary string
 	usage   string
-	flags   func(fs *pflag.FlagSet)
-	run     func(ctx context.Context, g *globalOptions, args []string) error
+	setup   func(fs *pflag.FlagSet) runFunc
 }
 
 var commands = map[string]*command{}
@@ -119,9 +122,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	g.AddFlags(fs)
-	if c.flags != nil {
-		c.flags(fs)
-	}
+	runCmd := c.setup(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == pflag.ErrHelp {
 			printCommandHelp(stdout, c)
@@ -132,7 +133,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	err := g.fillFromEnv()
 	if err == nil {
-		err = c.run(ctx, g, fs.Args())
+		err = runCmd(ctx, g, fs.Args())
 	}
 	if err == nil {
 		return ExitOK
@@ -170,9 +171,7 @@ func printHelp(w io.Writer) {
 func printCommandHelp(w io.Writer, c *command) {
 	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
 	fs.SortFlags = false
-	if c.flags != nil {
-		c.flags(fs)
-	}
+	c.setup(fs)
 	fmt.Fprintf(w, "%s\n\n%s\n", c.summary, strings.TrimSpace(c.usage))
 	if fs.HasFlags() {
 		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
