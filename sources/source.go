@@ -12,8 +12,17 @@ package sources
 
 import (
 	"context"
+	"errors"
 	"io"
 )
+
+// ErrDiscrepancy marks what a check after a restore found that is not
+// damage: the live data differs from a figure the backup recorded (a key
+// count on a busy server, a table count) while the data itself was put
+// back whole. Once a restore has touched live data such a finding never
+// aborts it: the other items are restored, the apps started, and then
+// every discrepancy is reported (exit non-zero). Wrap it with %w.
+var ErrDiscrepancy = errors.New("differs from what the backup recorded")
 
 // Source is where one planned item comes from.
 type Source interface {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"snap/repo"
 	"snap/sources"
@@ -139,10 +140,19 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 		}
 	}
 	// 3. Put each item back, in restore order (roles, database, cache,
-	// volume, files).
+	// volume, files). From the first item on, live data has changed: a
+	// discrepancy (not damage) found by an item's own check is kept for
+	// the end, so that the other items are still restored and the apps
+	// started: a half-restored stack is worse than a reported difference.
 	sort.SliceStable(targets, func(i, j int) bool {
 		return sources.RestoreOrder(targets[i].src) < sources.RestoreOrder(targets[j].src)
 	})
+	var disc []error
+	defer func() {
+		if err == nil && len(disc) > 0 {
+			err = &DiscrepancyError{Errs: disc}
+		}
+	}()
 	for _, t := range targets {
 		var msg string
 		var err error
@@ -157,6 +167,12 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 		} else {
 			continue
 		}
+		if errors.Is(err, sources.ErrDiscrepancy) {
+			err = fmt.Errorf("item %q: %w", t.it.Name, err)
+			disc = append(disc, err)
+			say(err.Error() + " (restored; checked again at the end)")
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("item %q: %w", t.it.Name, t.st.cause(err))
 		}
@@ -164,6 +180,24 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 	}
 	return nil
 }
+
+// DiscrepancyError is a restore that put every item back and started the
+// apps, but whose items' own checks found differences from what the backup
+// recorded (sources.ErrDiscrepancy). Each error names its item.
+type DiscrepancyError struct {
+	Errs []error
+}
+
+func (e *DiscrepancyError) Error() string {
+	msgs := make([]string, len(e.Errs))
+	for i, err := range e.Errs {
+		msgs[i] = err.Error()
+	}
+	return "every item was restored and the apps started, but " + strings.Join(msgs, "; ")
+}
+
+// Unwrap lets errors.Is find ErrDiscrepancy and each item's cause.
+func (e *DiscrepancyError) Unwrap() []error { return e.Errs }
 
 // restoreTargets finds where each item goes before anything runs: an item
 // without a place fails the restore before anything is touched.

@@ -296,3 +296,34 @@ func TestRestoreTargets(t *testing.T) {
 		t.Errorf("prepared swaps not aborted: %q", w.ev.all())
 	}
 }
+
+// TestRestoreDiscrepancyFinishes: a check that is not about damage (a key
+// count on a busy server) failing after live data was touched does not stop
+// the restore: every later item is still put back, the apps start, and the
+// error names the discrepancy.
+func TestRestoreDiscrepancyFinishes(t *testing.T) {
+	w, f, snap := restoreWorld(t)
+	f.fault["commit cache"] = fmt.Errorf("loaded 11 keys, expected 12: %w", sources.ErrDiscrepancy)
+	var say []string
+	err := stack.Restore(context.Background(), w.r, f.plan, snap, items(snap), f.restoreOptions(&say))
+	var de *stack.DiscrepancyError
+	if !errors.As(err, &de) || !errors.Is(err, sources.ErrDiscrepancy) || !strings.Contains(err.Error(), `item "cache"`) {
+		t.Fatalf("restore error %v, want a DiscrepancyError naming the cache item", err)
+	}
+	ev := w.ev
+	for _, e := range []string{"restore vol", "restore config", "start app", "start c1"} {
+		if !ev.has(e) {
+			t.Errorf("%q did not happen after the discrepancy: %q", e, ev.all())
+		}
+	}
+	if ev.index("start app") < ev.index("restore config") {
+		t.Errorf("the app started before every item was restored: %q", ev.all())
+	}
+	// A real failure after live data was touched still stops at once.
+	w, f, snap = restoreWorld(t)
+	f.fault["commit cache"] = errInjected
+	err = stack.Restore(context.Background(), w.r, f.plan, snap, items(snap), f.restoreOptions(&say))
+	if !errors.Is(err, errInjected) || errors.As(err, &de) || w.ev.has("restore vol") || !w.ev.has("start app") {
+		t.Fatalf("a real failure: %v, events %q", err, w.ev.all())
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
+	"snap/internal/rdb"
 	"snap/sources"
 )
 
@@ -38,14 +40,27 @@ func (s *Source) check(ctx context.Context, st sources.Stored) error {
 	return s.R.VerifyRDB(ctx, rc, st.Size())
 }
 
-// Stream records Metadata (version, keys, data dir and owner) and then
-// streams the RDB.
+// Stream records Metadata (version, data dir and owner) and streams the
+// RDB. The key count is read from the RDB itself as it passes (INFO's
+// count, taken a moment apart, drifts on a busy server such as n8n's
+// queue); only an RDB the counter cannot parse keeps INFO's figure, marked
+// keys_from=info.
 func (s *Source) Stream(ctx context.Context, w io.Writer) (map[string]string, error) {
 	meta, err := s.R.Metadata(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return meta, s.R.DumpRDB(ctx, w)
+	c := rdb.NewCounter()
+	if err := s.R.DumpRDB(ctx, io.MultiWriter(w, c)); err != nil {
+		return nil, err
+	}
+	if sum, err := c.Summary(); err == nil {
+		meta["keys"] = strconv.FormatInt(sum.Keys()-sum.Empty(), 10)
+		meta["keys_from"] = "rdb"
+	} else {
+		meta["keys_from"] = "info"
+	}
+	return meta, nil
 }
 
 // Prepare checks the stored RDB with redis-check-rdb; the swap is Restore.
@@ -64,10 +79,19 @@ type swap struct {
 func (w *swap) Commit(ctx context.Context) (string, error) {
 	rc := w.st.Open(ctx)
 	defer rc.Close()
-	if err := w.s.R.Restore(ctx, rc, w.st.Size(), w.st.Meta()); err != nil {
+	meta := w.st.Meta()
+	if err := w.s.R.Restore(ctx, rc, w.st.Size(), meta); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("restored, %s keys as recorded", w.st.Meta()["keys"]), nil
+	msg := fmt.Sprintf("restored, %s keys as recorded", meta["keys"])
+	if meta["appendonly"] == "yes" {
+		aof := meta["appenddirname"]
+		if aof == "" {
+			aof = meta["appendfilename"]
+		}
+		msg += fmt.Sprintf("; the previous AOF is kept as %s/%s.snap-<time> in %s's data volume (one copy: earlier ones were removed; delete it once the restore is confirmed)", meta["dir"], aof, w.s.R.Container)
+	}
+	return msg, nil
 }
 
 // Abort has nothing to throw away: the check left nothing behind.
