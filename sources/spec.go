@@ -3,6 +3,7 @@ package sources
 import (
 	"fmt"
 	"reflect"
+	"snap/repo/format"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -49,8 +50,10 @@ func (s *ItemSpec) UnmarshalYAML(n *yaml.Node) error {
 		}
 		kind, value = kd, v
 	}
-	if s.Name == "" || strings.ContainsAny(s.Name, "/\x00") {
-		errs = append(errs, fmt.Sprintf("line %d: an item needs a name (no '/')", nameLine))
+	if s.Name == "" {
+		errs = append(errs, fmt.Sprintf("line %d: an item needs a name", nameLine))
+	} else if err := format.CheckItemName(s.Name); err != nil {
+		errs = append(errs, fmt.Sprintf("line %d: %v", nameLine, err))
 	}
 	if value == nil && len(errs) == 0 {
 		errs = append(errs, fmt.Sprintf("line %d: item %q: give exactly one of %s", n.Line, s.Name, strings.Join(ConfigKeys(), ", ")))

@@ -96,7 +96,8 @@ func TestItemSpecStrict(t *testing.T) {
 		{"items:\n  - name: a\n    nested: {skip: x}\n", "field skip not found"},
 		{"items:\n  - name: a\n    nested: {}\n    other: {}\n", `line 4: item "a": give exactly one of`},
 		{"items:\n  - name: a\n    nestd: {}\n", `line 3: unknown item key "nestd" (known: name, `},
-		{"items:\n  - name: a/b\n    nested: {}\n", "line 2: an item needs a name (no '/')"},
+		{"items:\n  - name: a/b\n    nested: {}\n", `line 2: invalid item name "a/b": contains '/'`},
+		{"items:\n  - name: \"a\\nb\"\n    nested: {}\n", `line 2: invalid item name "a\nb": contains the control or formatting character U+000A`},
 		{"items:\n  - just a string\n", "line 2: an item is a mapping"},
 		{"items:\n  - name: a\n    nested: {ports: [x]}\n", "line 3: cannot unmarshal !!str `x` into int"},
 	} {

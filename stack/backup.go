@@ -20,6 +20,7 @@ import (
 
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/format"
 	"snap/sources"
 )
 
@@ -69,6 +70,18 @@ var ErrNoLock = errors.New("stack: a backup needs BackupOptions.Lock")
 func Backup(ctx context.Context, r Repo, plan *sources.Plan, o BackupOptions) (*repo.Snapshot, error) {
 	if o.Lock == nil {
 		return nil, ErrNoLock
+	}
+	// Names are checked here too, whoever built the plan: a name that
+	// prints across lines would be stored for good.
+	seen := map[string]bool{}
+	for _, pi := range plan.Items {
+		if err := format.CheckItemName(pi.Name); err != nil {
+			return nil, err
+		}
+		if seen[pi.Name] {
+			return nil, fmt.Errorf("%w: two items are named %q", format.ErrItemName, pi.Name)
+		}
+		seen[pi.Name] = true
 	}
 	now := o.Now
 	if now == nil {

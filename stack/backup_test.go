@@ -15,6 +15,7 @@ import (
 
 	"snap/repo"
 	"snap/repo/backend"
+	"snap/repo/format"
 	"snap/sources"
 	"snap/stack"
 )
@@ -229,5 +230,28 @@ func TestBackupConcurrent(t *testing.T) {
 	}
 	if added < 16*50000 {
 		t.Errorf("items added %d bytes in all", added)
+	}
+}
+
+// TestBackupRefusesBadNames: a plan item whose name would print across
+// lines (or two items with one name) is refused before anything is locked
+// or written, whoever built the plan.
+func TestBackupRefusesBadNames(t *testing.T) {
+	w := newWorld(t)
+	for _, names := range [][]string{{"a\nb"}, {"ok", "\x1b[31mred"}, {"same", "same"}} {
+		plan := &sources.Plan{}
+		for _, n := range names {
+			plan.Items = append(plan.Items, &sources.PlanItem{Name: n, Source: &stream{base: base{name: "x", ev: w.ev, fault: faults{}}, data: []byte("x")}})
+		}
+		_, err := stack.Backup(context.Background(), w.r, plan, w.backupOptions())
+		if !errors.Is(err, format.ErrItemName) {
+			t.Errorf("names %q: %v, want ErrItemName", names, err)
+		}
+		if strings.ContainsAny(err.Error(), "\n\x1b") {
+			t.Errorf("the error does not print on one line: %q", err)
+		}
+	}
+	if n := w.snapshots(); n != 0 || w.ev.has("lock") {
+		t.Fatalf("%d snapshots written, events %q", n, w.ev.all())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/format"
 	"snap/sources"
 	commandsrc "snap/sources/command"
 	"snap/sources/files"
@@ -123,8 +124,8 @@ func (o *backupOptions) plan(stdin io.Reader, paths []string) (*sources.Plan, er
 		if i < len(o.Items) {
 			it.Name = o.Items[i]
 		}
-		if it.Name == "" || strings.ContainsAny(it.Name, "/\x00") {
-			return nil, usagef("invalid item name %q", it.Name)
+		if err := format.CheckItemName(it.Name); err != nil {
+			return nil, usagef("%v", err)
 		}
 		if seen[it.Name] {
 			return nil, usagef("two items are named %q: name them with --item", it.Name)

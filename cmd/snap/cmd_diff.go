@@ -369,9 +369,9 @@ func printDiff(g *globalOptions, res *diffResult) {
 	for _, it := range res.Items {
 		switch it.Change {
 		case "added":
-			fmt.Fprintf(w, "+ %s (%s, %s)\n", it.Name, it.Kind, formatBytes(*it.NewSize))
+			fmt.Fprintf(w, "+ %s (%s, %s)\n", format.DisplayName(it.Name), it.Kind, formatBytes(*it.NewSize))
 		case "removed":
-			fmt.Fprintf(w, "- %s (%s, %s)\n", it.Name, it.Kind, formatBytes(*it.OldSize))
+			fmt.Fprintf(w, "- %s (%s, %s)\n", format.DisplayName(it.Name), it.Kind, formatBytes(*it.OldSize))
 		default:
 			var parts []string
 			for _, c := range it.Changes {
@@ -384,7 +384,7 @@ func printDiff(g *globalOptions, res *diffResult) {
 					parts = append(parts, c)
 				}
 			}
-			fmt.Fprintf(w, "M %s (%s)\n", it.Name, strings.Join(parts, ", "))
+			fmt.Fprintf(w, "M %s (%s)\n", format.DisplayName(it.Name), strings.Join(parts, ", "))
 			for _, f := range it.Files {
 				printDiffFile(g, f)
 			}

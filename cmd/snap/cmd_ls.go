@@ -73,7 +73,7 @@ func runLs(ctx context.Context, g *globalOptions, _ *lsOptions, args []string) e
 			if it.Error != "" {
 				extra += "  NOT RESTORABLE: " + it.Error
 			}
-			fmt.Fprintf(g.stdout, "  %-24s %-6s %10s%s\n", it.Name, it.Kind, formatBytes(it.Size), extra)
+			fmt.Fprintf(g.stdout, "  %-24s %-6s %10s%s\n", format.DisplayName(it.Name), it.Kind, formatBytes(it.Size), extra)
 		}
 		return nil
 	}
@@ -85,7 +85,7 @@ func runLs(ctx context.Context, g *globalOptions, _ *lsOptions, args []string) e
 		return err
 	}
 	if it.Kind != repo.KindTree {
-		fmt.Fprintf(g.stdout, "%s: stream of %d bytes\n", it.Name, it.Size)
+		fmt.Fprintf(g.stdout, "%s: stream of %d bytes\n", format.DisplayName(it.Name), it.Size)
 		return nil
 	}
 	var entries []lsEntry

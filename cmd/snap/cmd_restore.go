@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/format"
 )
 
 type restoreOptions struct {
@@ -96,7 +97,7 @@ func runRestore(ctx context.Context, g *globalOptions, o *restoreOptions, args [
 			if err != nil {
 				return fmt.Errorf("item %q: %w", it.Name, err)
 			}
-			g.printf("restored %s: %d files, %d dirs, %s\n", it.Name, st.Files, st.Dirs, formatBytes(st.Bytes))
+			g.printf("restored %s: %d files, %d dirs, %s\n", format.DisplayName(it.Name), st.Files, st.Dirs, formatBytes(st.Bytes))
 			for _, p := range st.Skipped {
 				fmt.Fprintf(g.stderr, "warning: %s: device or socket not restored (needs root)\n", p)
 			}
@@ -104,7 +105,7 @@ func runRestore(ctx context.Context, g *globalOptions, o *restoreOptions, args [
 			if err := restoreStream(ctx, r, it, filepath.Join(o.Target, it.Name)); err != nil {
 				return fmt.Errorf("item %q: %w", it.Name, err)
 			}
-			g.printf("restored %s: %s\n", it.Name, formatBytes(it.Size))
+			g.printf("restored %s: %s\n", format.DisplayName(it.Name), formatBytes(it.Size))
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/format"
 	"snap/sources"
 	"snap/stack"
 )
@@ -63,7 +64,7 @@ func runVerify(ctx context.Context, g *globalOptions, o *verifyOptions, args []s
 	// Every item decrypts and authenticates in full, once: a drill reads
 	// the item itself.
 	err = stack.Verify(ctx, r, plan, s, stack.VerifyOptions{Report: func(it *repo.Item, msg string) {
-		g.printf("  %-18s ok: %s (%s)\n", it.Name, msg, formatBytes(it.Size))
+		g.printf("  %-18s ok: %s (%s)\n", format.DisplayName(it.Name), msg, formatBytes(it.Size))
 	}})
 	if err != nil {
 		return err

@@ -293,3 +293,21 @@ func TestKeyExportOutput(t *testing.T) {
 		t.Fatal("--force did not replace the file with the full key")
 	}
 }
+
+// TestItemNamesOneLine: a name that would print across lines, or hide
+// itself, is refused with what is allowed, and nothing is stored.
+func TestItemNamesOneLine(t *testing.T) {
+	e := newEnv(t)
+	e.ok(nil, "init")
+	for _, name := range []string{"a\nb", "x\x1b[2Jy", "\u202etxt.exe", " lead"} {
+		r := e.expect(ExitUsage, strings.NewReader("data"), "backup", "--stdin", "--item", name)
+		msg := strings.TrimSpace(r.stderr)
+		if strings.ContainsAny(msg, "\n\x1b") || strings.Contains(msg, "\u202e") || !strings.Contains(msg, "invalid item name") || !strings.Contains(msg, "use letters") {
+			t.Errorf("--item %q: %q", name, r.stderr)
+		}
+	}
+	if n := len(e.snapshots()); n != 0 {
+		t.Fatalf("%d snapshots stored with refused names", n)
+	}
+	e.ok(strings.NewReader("data"), "backup", "--stdin", "--item", "db dump.sql")
+}

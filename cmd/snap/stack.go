@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"snap/repo"
+	"snap/repo/format"
 	"snap/sources"
 	_ "snap/sources/all" // every source kind and preset
 	"snap/sources/docker"
@@ -60,7 +61,7 @@ func profilePlan(ctx context.Context, g *globalOptions, name, project string) (*
 func printPlan(g *globalOptions, plan *sources.Plan, verb string) {
 	fmt.Fprintf(g.stdout, "%s Docker Compose project %q:\n", verb, plan.Project)
 	for _, it := range plan.Items {
-		fmt.Fprintf(g.stdout, "  %-18s %s\n", it.Name, it.Source.Describe())
+		fmt.Fprintf(g.stdout, "  %-18s %s\n", format.DisplayName(it.Name), it.Source.Describe())
 	}
 }
 
@@ -124,7 +125,7 @@ func printBackupSummary(g *globalOptions, snap *repo.Snapshot, id string) error 
 		if it.Kind == repo.KindTree {
 			extra = fmt.Sprintf(", %d files", it.Files)
 		}
-		g.printf("  %-20s %-6s %s%s\n", it.Name, it.Kind, formatBytes(it.Size), extra)
+		g.printf("  %-20s %-6s %s%s\n", format.DisplayName(it.Name), it.Kind, formatBytes(it.Size), extra)
 	}
 	g.printf("snapshot %.8s saved: %s read, %s added, %.1fs\n", id, formatBytes(sum.Read), formatBytes(sum.Added), sum.Duration)
 	return nil
@@ -163,7 +164,7 @@ func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r
 	defer plan.Close()
 	fmt.Fprintf(g.stdout, "Restore snapshot %s (%s, %s) into project %q:\n", snap.ID.Short(), snap.Host, snap.Time.Local().Format("2006-01-02 15:04:05"), plan.Project)
 	for _, it := range items {
-		fmt.Fprintf(g.stdout, "  %-18s %s, %s\n", it.Name, it.Meta["source"], formatBytes(it.Size))
+		fmt.Fprintf(g.stdout, "  %-18s %s, %s\n", format.DisplayName(it.Name), it.Meta["source"], formatBytes(it.Size))
 	}
 	for _, app := range plan.Apps {
 		fmt.Fprintf(g.stdout, "  %s is stopped while its data is replaced and started again\n", app)

@@ -1,4 +1,4 @@
-package repo
+package format
 
 import (
 	"errors"
@@ -26,7 +26,7 @@ func CheckItemName(name string) error {
 	}
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: a name is required", ErrItemName)
+		return fmt.Errorf("%w: an item needs a name", ErrItemName)
 	case len(name) > MaxItemNameLen:
 		return bad(fmt.Sprintf("longer than %d bytes", MaxItemNameLen))
 	case !utf8.ValidString(name):
