@@ -84,6 +84,13 @@ func runRestore(ctx context.Context, g *globalOptions, o *restoreOptions, args [
 		}
 		return runStackRestore(ctx, g, o, r, s, items)
 	}
+	var need int64
+	for _, it := range items {
+		need += it.Size
+	}
+	if err := checkDirSpace(o.Target, need, fmt.Sprintf("restoring %d item(s)", len(items))); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.Target, 0o700); err != nil {
 		return err
 	}

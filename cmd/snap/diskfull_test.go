@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // smallDisk mounts a tmpfs of size bytes (needs root: CI has it).
@@ -96,7 +98,10 @@ func TestDiskFullPrune(t *testing.T) {
 	e.ok(bytes.NewReader(c), "backup", "--stdin", "--item", "c")
 	// One run holding a and b: its packs mix blobs only a is needed of later.
 	e.ok(nil, "backup", "--command", "cat "+writeTemp(t, a), "--command", "cat "+writeTemp(t, b), "--item", "a", "--item", "b")
-	e.ok(bytes.NewReader(a), "backup", "--stdin", "--item", "a")
+	// Another profile: the disk has less room than this profile's last
+	// backup added, which the space check before a backup would refuse
+	// (TestSpaceBeforeWork); everything of this one is deduplicated.
+	e.ok(bytes.NewReader(a), "backup", "--stdin", "--item", "a", "--profile", "again")
 	snaps := e.snapshots()
 	e.ok(nil, "forget", snaps[0].ID, snaps[1].ID)
 	r := e.expect(ExitNoSpace, nil, "prune", "--max-unused", "0%")
@@ -122,4 +127,70 @@ func writeTemp(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// fill leaves about free bytes on the filesystem of dir.
+func fill(t *testing.T, dir string, free int64) {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	have := int64(st.Bavail) * int64(st.Bsize)
+	p := filepath.Join(dir, "filler")
+	old, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, make([]byte, int64(len(old))+have-free), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	n := 0
+	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// TestSpaceBeforeWork: a backup warns when the repository's disk has less
+// than twice what the last backup added, and fails before writing anything
+// below once that; a restore into a directory that cannot hold the items
+// fails before writing anything.
+func TestSpaceBeforeWork(t *testing.T) {
+	disk := smallDisk(t, "8m")
+	e := newEnv(t)
+	e.vars["SNAP_REPO"] = filepath.Join(disk, "repo")
+	e.ok(nil, "init")
+	e.ok(bytes.NewReader(randData(1, 1<<20)), "backup", "--stdin", "--item", "s")
+	fill(t, disk, 1536<<10)
+	r := e.ok(bytes.NewReader(randData(2, 10<<10)), "backup", "--stdin", "--item", "s")
+	if !strings.Contains(r.stderr, "less than twice") {
+		t.Errorf("no warning with 1.5 MiB free after a 1 MiB backup: %q", r.stderr)
+	}
+	// The last backup added little; back up 1 MiB again so the next one
+	// measures against it.
+	fill(t, disk, 3<<20)
+	e.ok(bytes.NewReader(randData(3, 1<<20)), "backup", "--stdin", "--item", "s")
+	fill(t, disk, 512<<10)
+	before := countFiles(t, filepath.Join(disk, "repo"))
+	r = e.expect(ExitNoSpace, bytes.NewReader(randData(4, 10<<10)), "backup", "--stdin", "--item", "s")
+	if !strings.Contains(r.stderr, "nothing was written") || !strings.Contains(r.stderr, "the last backup") {
+		t.Errorf("refusal message: %q", r.stderr)
+	}
+	if after := countFiles(t, filepath.Join(disk, "repo")); after != before {
+		t.Errorf("%d repository files before the refused backup, %d after", before, after)
+	}
+	// Restore into a disk too small for the item.
+	small := smallDisk(t, "512k")
+	target := filepath.Join(small, "out")
+	r = e.expect(ExitNoSpace, nil, "restore", "latest", "--target", target)
+	if !strings.Contains(r.stderr, "needs 1.0 MiB") {
+		t.Errorf("restore refusal: %q", r.stderr)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Errorf("the refused restore created %s: %v", target, err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -95,6 +96,13 @@ func backupPlan(ctx context.Context, g *globalOptions, o *backupOptions, r *open
 			return nil, err
 		}
 	}
+	host := o.Host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	if err := checkBackupSpace(ctx, g, r, host, profile); err != nil {
+		return nil, err
+	}
 	return stack.Backup(ctx, r, plan, stack.BackupOptions{
 		Lock: func(ctx context.Context) (stack.Lock, error) {
 			l, err := g.lock(ctx, r, repo.OpBackup, false)
@@ -103,7 +111,7 @@ func backupPlan(ctx context.Context, g *globalOptions, o *backupOptions, r *open
 			}
 			return l, nil
 		},
-		Time: snapTime, Host: o.Host, Profile: profile, Tags: o.Tags, Program: "snap " + version,
+		Time: snapTime, Host: host, Profile: profile, Tags: o.Tags, Program: "snap " + version,
 		Now:      now,
 		Progress: func(w *repo.Writer) func() { return startProgress(g, w).stop },
 		Warn:     func(msg string) { warn(g, "%s", msg) },

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"snap/repo/backend"
 )
 
@@ -301,4 +303,14 @@ func (l *Local) Remove(ctx context.Context, h backend.Handle) error {
 		return wrapFSErr(err)
 	}
 	return wrapFSErr(syncDir(filepath.Dir(p)))
+}
+
+// FreeSpace is what an unprivileged writer may still store on the
+// repository's filesystem (statfs f_bavail × f_bsize).
+func (l *Local) FreeSpace(ctx context.Context) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(l.root, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
