@@ -178,6 +178,19 @@ func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r
 		fmt.Fprintf(g.stdout, "  %s is stopped while its data is replaced and started again\n", app)
 	}
 	if o.DryRun {
+		// Exactly what would be replaced, read from the repository and
+		// the live stack; nothing is changed.
+		pv, err := stack.PreviewRestore(ctx, r, plan, snap, items)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "Would replace:\n")
+		for _, line := range pv.Items {
+			fmt.Fprintf(g.stdout, "  %s\n", line)
+		}
+		if len(pv.Stop) > 0 {
+			fmt.Fprintf(g.stdout, "Would stop, then start again: %s\n", strings.Join(pv.Stop, ", "))
+		}
 		return nil
 	}
 	if err := confirm(g, o.Yes); err != nil {

@@ -83,6 +83,17 @@ func TestStackBackupRestore(t *testing.T) {
 	}
 	os.Remove(filepath.Join(s.Dir, ".env"))
 
+	// The dry run names exactly what would be replaced, and changes nothing.
+	dry := e.ok(nil, "restore", snaps[0].ID, "--dry-run").stdout
+	for _, want := range []string{"Would replace:", `database "n8n"`, "tables now) replaced by the backup's (", "keys)",
+		"of its entries differ", "created: " + filepath.Join(s.Dir, ".env"), "unchanged: ", "Would stop, then start again: " + s.Container("n8n")} {
+		if !strings.Contains(dry, want) {
+			t.Errorf("restore --dry-run lacks %q:\n%s", want, dry)
+		}
+	}
+	if got := s.Redis("dbsize"); got != "0" {
+		t.Fatalf("restore --dry-run changed Redis: dbsize %s", got)
+	}
 	r := e.expect(ExitUsage, nil, "restore", "latest")
 	if !strings.Contains(r.stderr, "--yes") {
 		t.Fatalf("restore without --yes: %s", r.stderr)

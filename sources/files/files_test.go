@@ -67,8 +67,28 @@ func TestRestore(t *testing.T) {
 	if b, _ := os.ReadFile(old[0]); string(b) != "NOW=1" {
 		t.Errorf("kept %q", b)
 	}
-	if !strings.HasPrefix(msg, env+", "+compose+" restored (previous versions kept as *.snap-old-") {
+	if !strings.Contains(msg, "2 of 2 restored") || !strings.Contains(msg, old[0]) || !strings.Contains(msg, "new: "+compose) {
 		t.Errorf("message %q", msg)
+	}
+	// Restoring the same content again keeps nothing aside: the files
+	// are already what the snapshot holds.
+	msg, err = src.(sources.Restorer).Restore(context.Background(), stored{meta: meta, files: map[string]string{".env": "THEN=1", "compose.yml": "services: {}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := filepath.Glob(filepath.Join(dir, "app", "*.snap-old-*")); len(again) != 1 {
+		t.Errorf("set-asides after restoring identical files: %v, want only the first restore's", again)
+	}
+	if !strings.Contains(msg, "unchanged") || strings.Contains(msg, "kept as") {
+		t.Errorf("message for identical files %q", msg)
+	}
+	// A file that differs only in mode is replaced and kept aside.
+	os.Chmod(env, 0o644)
+	if msg, err = src.(sources.Restorer).Restore(context.Background(), stored{meta: meta, files: map[string]string{".env": "THEN=1", "compose.yml": "services: {}"}}); err != nil || !strings.Contains(msg, "1 of 2 restored") {
+		t.Errorf("mode change: %q, %v", msg, err)
+	}
+	if fi, _ := os.Stat(env); fi.Mode().Perm() != 0o600 {
+		t.Errorf(".env mode %v after restore", fi.Mode().Perm())
 	}
 	s := New([]string{env}, "files x")
 	if s.Meta()["paths"] != env || s.Describe() != "files x" || len(s.Paths()) != 1 {

@@ -117,3 +117,19 @@ func (s *Globals) Restore(ctx context.Context, st sources.Stored) (string, error
 	}
 	return "roles restored", nil
 }
+
+// Preview names the live database that would be replaced, with its table
+// count now and the backup's.
+func (s *Dump) Preview(ctx context.Context, st sources.Stored) (string, error) {
+	now := "?"
+	if t, err := s.DB.tables(ctx, s.DB.database()); err == nil {
+		now = fmt.Sprint(len(t))
+	}
+	return fmt.Sprintf("database %q in %s (%s tables now) replaced by the backup's (%s tables), after it is loaded into a scratch database and checked",
+		s.DB.database(), s.DB.Container, now, st.Meta()["table_count"]), nil
+}
+
+// Preview says the roles are added (existing ones are kept).
+func (s *Globals) Preview(context.Context, sources.Stored) (string, error) {
+	return fmt.Sprintf("roles of the backup created in %s (existing roles are kept)", s.DB.Container), nil
+}

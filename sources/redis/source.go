@@ -104,3 +104,13 @@ func (s *Source) Drill(ctx context.Context, st sources.Stored) (string, error) {
 	}
 	return "RDB passes redis-check-rdb", nil
 }
+
+// Preview says whose data is replaced and with how much.
+func (s *Source) Preview(ctx context.Context, st sources.Stored) (string, error) {
+	meta := st.Meta()
+	msg := fmt.Sprintf("the data of Redis in %s replaced by the backup's RDB (%s keys)", s.R.Container, meta["keys"])
+	if meta["appendonly"] == "yes" {
+		msg += "; its AOF is rebuilt from it and the current one kept aside"
+	}
+	return msg, nil
+}

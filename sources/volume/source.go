@@ -83,3 +83,37 @@ func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error)
 	}
 	return fmt.Sprintf("volume %s replaced and verified (%d entries, owners and modes kept)", s.V.Name, len(want)), nil
 }
+
+// Preview compares the stored tree with the live volume, entry by entry.
+func (s *Source) Preview(ctx context.Context, st sources.Stored) (string, error) {
+	rc := st.Open(ctx)
+	want, err := TarSummary(rc)
+	rc.Close()
+	if err != nil {
+		return "", err
+	}
+	live, err := s.V.Tar(ctx)
+	if err != nil {
+		return "", err
+	}
+	got, err := TarSummary(live)
+	live.Close()
+	if err != nil {
+		return "", err
+	}
+	differ := 0
+	for k, w := range want {
+		if got[k] != w {
+			differ++
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			differ++
+		}
+	}
+	if differ == 0 {
+		return fmt.Sprintf("volume %s already holds the %d entries of the backup (rewritten anyway)", s.V.Name, len(want)), nil
+	}
+	return fmt.Sprintf("volume %s replaced: %d of its entries differ from the backup's %d", s.V.Name, differ, len(want)), nil
+}
