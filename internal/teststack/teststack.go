@@ -125,3 +125,11 @@ func (s *Stack) Psql(sql string) string {
 func (s *Stack) Redis(args ...string) string {
 	return s.Exec("redis", []string{"REDISCLI_AUTH=" + s.Env["REDIS_PASSWORD"]}, append([]string{"redis-cli", "-p", "6386"}, args...)...)
 }
+
+// Setup makes sure dockerd runs and the test images exist (testenv/setup.sh,
+// idempotent), for tests that need Docker but not a whole stack.
+func Setup(t testing.TB) {
+	t.Helper()
+	RequireRoot(t)
+	script(t, "setup.sh")
+}

@@ -54,6 +54,31 @@ func (s *Source) MustStop(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// Prepare checks, before anything live is touched, that the volume's disk
+// can hold the stored tree once its current content is cleared; the swap
+// is Restore. A volume whose image cannot measure (no df or du) is not
+// refused: the restore says it could not check.
+func (s *Source) Prepare(ctx context.Context, st sources.Stored) (sources.Swap, string, error) {
+	free, used, err := s.V.Space(ctx)
+	if err != nil {
+		return &restoreSwap{s: s, st: st}, fmt.Sprintf("room on the disk of volume %s not checked: %v", s.V.Name, err), nil
+	}
+	if need := st.Size(); free+used < need {
+		return nil, "", fmt.Errorf("volume %s: its disk has %d MiB free and the volume uses %d MiB, the backup holds %d MiB: make room on the Docker host's disk first (nothing was touched)",
+			s.V.Name, free>>20, used>>20, need>>20)
+	}
+	return &restoreSwap{s: s, st: st}, fmt.Sprintf("room checked: the disk of volume %s has %d MiB free for the backup's %d MiB", s.V.Name, (free+used)>>20, st.Size()>>20), nil
+}
+
+// restoreSwap restores the volume when the restore commits.
+type restoreSwap struct {
+	s  *Source
+	st sources.Stored
+}
+
+func (w *restoreSwap) Commit(ctx context.Context) (string, error) { return w.s.Restore(ctx, w.st) }
+func (w *restoreSwap) Abort(context.Context) error                { return nil }
+
 // Restore replaces the volume's content and verifies it by reading it
 // back: every entry's type, mode, owner, size, link and content as stored.
 func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error) {

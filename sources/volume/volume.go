@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
+	"strings"
 
 	"github.com/docker/docker/api/types/mount"
 
@@ -72,4 +74,30 @@ func (v *Volume) Replace(ctx context.Context, tarStream io.Reader) error {
 		return fmt.Errorf("writing volume %s: %w", v.Name, err)
 	}
 	return nil
+}
+
+// Space reports, in bytes, the room left on the filesystem that holds the
+// volume and what its content uses now, measured by a helper container
+// with the volume mounted (df and du: busybox has both).
+func (v *Volume) Space(ctx context.Context) (free, used int64, err error) {
+	target := path.Join(helperMount, path.Base(v.Path))
+	h := docker.Helper{D: v.Docker, Image: v.Image, For: v.Container,
+		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: v.Name, Target: target, ReadOnly: true}}}
+	id, out, err := h.Run(ctx, "space", `df -Pk "$1" | awk 'NR==2 {print $4}'; du -sk "$1" | cut -f1`, target)
+	if id != "" {
+		defer h.Remove(ctx, id)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(out)
+	if len(f) < 2 {
+		return 0, 0, fmt.Errorf("volume %s: unexpected df/du output %q", v.Name, out)
+	}
+	kf, err1 := strconv.ParseInt(f[len(f)-2], 10, 64)
+	ku, err2 := strconv.ParseInt(f[len(f)-1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("volume %s: unexpected df/du output %q", v.Name, out)
+	}
+	return kf << 10, ku << 10, nil
 }
