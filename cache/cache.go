@@ -56,8 +56,9 @@ type Cache struct {
 	readOnly bool
 
 	mu           sync.RWMutex
-	overlay      map[crypt.ID]Entry
+	overlay      map[crypt.ID][]Entry
 	overlayPacks map[crypt.ID][]byte // encoded pack info
+	damaged      map[crypt.ID]bool   // packs whose copies are used last and never deduplicated against
 
 	// A read-only cache never changes under us, so one read transaction
 	// serves every lookup: a transaction per lookup cost ~8 µs, most of a
@@ -221,7 +222,7 @@ func (c *Cache) AddIndexFile(name string, packs []format.Pack) error {
 		entries = entries[len(batch):]
 		last := len(entries) == 0
 		err := c.db.Update(func(tx *bolt.Tx) error {
-			if err := putEntries(tx, batch, 0.5); err != nil {
+			if err := putEntries(tx, batch, 0.5, true); err != nil {
 				return err
 			}
 			if last {
@@ -247,11 +248,17 @@ func recordLoaded(tx *bolt.Tx, names ...string) error {
 	return tx.Bucket(bucketMeta).Delete(keyLoading)
 }
 
-func putEntries(tx *bolt.Tx, entries []kv, fill float64) error {
+// putEntries stores entries; with merge, a blob already known keeps its
+// other locations (a blob stored again in another pack has both).
+func putEntries(tx *bolt.Tx, entries []kv, fill float64, merge bool) error {
 	bb := tx.Bucket(bucketBlobs)
 	bb.FillPercent = fill
 	for _, e := range entries {
-		if err := bb.Put(e.k, e.v); err != nil {
+		v := e.v
+		if old := bb.Get(e.k); merge && old != nil {
+			v = mergeLocations(old, v)
+		}
+		if err := bb.Put(e.k, v); err != nil {
 			return err
 		}
 	}
@@ -300,6 +307,7 @@ func (c *Cache) BulkLoad(names []string, load func(name string) ([]format.Pack, 
 			}
 		}
 		sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].k, entries[j].k) < 0 })
+		entries = mergeDuplicates(entries)
 		sort.Slice(infos, func(i, j int) bool { return bytes.Compare(infos[i].k, infos[j].k) < 0 })
 		for len(entries) > 0 || len(infos) > 0 {
 			batch := entries[:min(len(entries), 4*insertBatch)]
@@ -314,7 +322,7 @@ func (c *Cache) BulkLoad(names []string, load func(name string) ([]format.Pack, 
 						return err
 					}
 				}
-				return putEntries(tx, batch, 1)
+				return putEntries(tx, batch, 1, false)
 			})
 			if err != nil {
 				return err
@@ -336,50 +344,126 @@ func (c *Cache) AddOverlay(packs []format.Pack) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.overlay == nil {
-		c.overlay, c.overlayPacks = map[crypt.ID]Entry{}, map[crypt.ID][]byte{}
+		c.overlay, c.overlayPacks = map[crypt.ID][]Entry{}, map[crypt.ID][]byte{}
 	}
 	for _, p := range packs {
 		c.overlayPacks[p.ID] = encodePackInfo(p)
 		for _, b := range p.Blobs {
-			c.overlay[b.ID] = Entry{Blob: b, Pack: p.ID}
+			c.overlay[b.ID] = addLocation(c.overlay[b.ID], Entry{Blob: b, Pack: p.ID})
 		}
 	}
 }
 
-// Lookup returns where blob id is stored.
+// Lookup returns where blob id is stored: its preferred location (see
+// Locations).
 func (c *Cache) Lookup(id crypt.ID) (Entry, bool, error) {
-	c.mu.RLock()
-	e, ok := c.overlay[id]
-	c.mu.RUnlock()
-	if ok {
-		return e, true, nil
+	locs, err := c.Locations(id)
+	if err != nil || len(locs) == 0 {
+		return Entry{}, false, err
 	}
+	return locs[0], true, nil
+}
+
+// Locations returns every known location of blob id, the preferred first:
+// those in packs not marked damaged before those in damaged ones, and
+// otherwise by pack id. The order depends only on the locations and the
+// damaged set, never on the order index files were read in, so every
+// reader picks the same copy.
+func (c *Cache) Locations(id crypt.ID) ([]Entry, error) {
+	c.mu.RLock()
+	locs := append([]Entry(nil), c.overlay[id]...)
+	c.mu.RUnlock()
 	err := c.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketBlobs).Get(id[:])
 		if v == nil {
 			return nil
 		}
-		var err error
-		e, err = decodeEntry(id, v)
-		ok = err == nil
+		stored, err := decodeEntries(id, v)
+		for _, e := range stored {
+			locs = addLocation(locs, e)
+		}
 		return err
 	})
-	return e, ok, err
+	if err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	damaged := c.damaged
+	c.mu.RUnlock()
+	sort.SliceStable(locs, func(i, j int) bool {
+		di, dj := damaged[locs[i].Pack], damaged[locs[j].Pack]
+		if di != dj {
+			return dj
+		}
+		return bytes.Compare(locs[i].Pack[:], locs[j].Pack[:]) < 0
+	})
+	return locs, nil
 }
 
-// Has reports whether blob id is known.
+// Has reports whether blob id is known, in any pack.
 func (c *Cache) Has(id crypt.ID) bool {
+	return c.has(id, false)
+}
+
+// HasUndamaged reports whether blob id is known in a pack not marked
+// damaged: what a backup may deduplicate against.
+func (c *Cache) HasUndamaged(id crypt.ID) bool {
+	return c.has(id, true)
+}
+
+func (c *Cache) has(id crypt.ID, undamaged bool) bool {
 	c.mu.RLock()
-	_, ok := c.overlay[id]
+	damaged := c.damaged
+	ok := false
+	for _, e := range c.overlay[id] {
+		ok = ok || !undamaged || !damaged[e.Pack]
+	}
 	c.mu.RUnlock()
 	if ok {
 		return true
 	}
 	_ = c.view(func(tx *bolt.Tx) error {
-		ok = tx.Bucket(bucketBlobs).Get(id[:]) != nil
-		return nil
+		v := tx.Bucket(bucketBlobs).Get(id[:])
+		if v == nil || !undamaged || len(damaged) == 0 {
+			ok = v != nil
+			return nil
+		}
+		stored, err := decodeEntries(id, v)
+		for _, e := range stored {
+			ok = ok || !damaged[e.Pack]
+		}
+		return err
 	})
 	return ok
+}
+
+// SetDamaged sets the packs known to be damaged: lookups use their copies
+// of a blob last, and HasUndamaged ignores them. It replaces the set.
+func (c *Cache) SetDamaged(packs map[crypt.ID]bool) {
+	m := make(map[crypt.ID]bool, len(packs))
+	for id, ok := range packs {
+		if ok {
+			m[id] = true
+		}
+	}
+	c.mu.Lock()
+	c.damaged = m
+	c.mu.Unlock()
+}
+
+// MarkDamaged adds packs to the damaged set.
+func (c *Cache) MarkDamaged(packs ...crypt.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[crypt.ID]bool, len(c.damaged)+len(packs))
+	for id := range c.damaged {
+		m[id] = true
+	}
+	for _, id := range packs {
+		m[id] = true
+	}
+	// A new map: readers that took the old one keep a consistent view.
+	c.damaged = m
 }
 
 // PackKeys returns a pack's size and key table.
@@ -428,26 +512,89 @@ func encodeEntry(pack crypt.ID, b format.Blob) []byte {
 
 var errCorrupt = errors.New("index cache entry is corrupt (delete the cache)")
 
-func decodeEntry(id crypt.ID, v []byte) (Entry, error) {
+// A blob's value is one encoded entry per location, sorted by pack id, one
+// per pack. A cache of earlier builds holds one entry per blob, which
+// decodes as a list of one.
+
+// decodeEntries decodes every location of a value.
+func decodeEntries(id crypt.ID, v []byte) ([]Entry, error) {
+	var out []Entry
+	for len(v) > 0 {
+		e, n, err := decodeOne(id, v)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+		v = v[n:]
+	}
+	return out, nil
+}
+
+// addLocation adds e to locs, replacing an entry of the same pack.
+func addLocation(locs []Entry, e Entry) []Entry {
+	for i := range locs {
+		if locs[i].Pack == e.Pack {
+			locs[i] = e
+			return locs
+		}
+	}
+	return append(locs, e)
+}
+
+// mergeLocations merges two encoded values (b's entries win for a pack
+// both hold) into a new one, sorted by pack id.
+func mergeLocations(a, b []byte) []byte {
+	var id crypt.ID // not stored in values; any will do for re-encoding
+	ea, errA := decodeEntries(id, a)
+	eb, errB := decodeEntries(id, b)
+	if errA != nil || errB != nil {
+		return append([]byte(nil), b...) // a corrupt old value is replaced
+	}
+	for _, e := range eb {
+		ea = addLocation(ea, e)
+	}
+	sort.Slice(ea, func(i, j int) bool { return bytes.Compare(ea[i].Pack[:], ea[j].Pack[:]) < 0 })
+	var out []byte
+	for _, e := range ea {
+		out = append(out, encodeEntry(e.Pack, e.Blob)...)
+	}
+	return out
+}
+
+// mergeDuplicates joins the values of equal keys in sorted entries.
+func mergeDuplicates(entries []kv) []kv {
+	out := entries[:0]
+	for _, e := range entries {
+		if n := len(out); n > 0 && bytes.Equal(out[n-1].k, e.k) {
+			out[n-1].v = mergeLocations(out[n-1].v, e.v)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// decodeOne decodes the entry at the start of v and returns its length.
+func decodeOne(id crypt.ID, v []byte) (Entry, int, error) {
 	var e Entry
 	if len(v) < 33 {
-		return e, errCorrupt
+		return e, 0, errCorrupt
 	}
 	copy(e.Pack[:], v)
 	e.ID = id
 	e.Type = format.BlobType(v[32])
-	v = v[33:]
+	used := 33
 	var vals [4]uint64
 	for i := range vals {
-		x, n := binary.Uvarint(v)
+		x, n := binary.Uvarint(v[used:])
 		if n <= 0 {
-			return e, errCorrupt
+			return e, 0, errCorrupt
 		}
 		vals[i] = x
-		v = v[n:]
+		used += n
 	}
 	e.KeySlot, e.Offset, e.Length, e.PlainLen = uint32(vals[0]), vals[1], vals[2], vals[3]
-	return e, nil
+	return e, used, nil
 }
 
 func encodePackInfo(p format.Pack) []byte {

@@ -21,20 +21,40 @@ const (
 // ErrBlobNotFound means the index has no such blob.
 var ErrBlobNotFound = errors.New("blob not in the index")
 
-// LoadBlob returns the plaintext of blob id, appended to dst[:0].
+// LoadBlob returns the plaintext of blob id, appended to dst[:0]. It reads
+// the blob's preferred copy (one in a pack not known to be damaged); when
+// that copy is damaged it records the pack as damaged and tries the blob's
+// other copies, and fails with the first copy's error only if none opens.
 func (r *Repository) LoadBlob(ctx context.Context, id crypt.ID, dst []byte) ([]byte, error) {
 	c, err := r.Index(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e, ok, err := c.Lookup(id)
+	locs, err := c.Locations(id)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if len(locs) == 0 {
 		return nil, fmt.Errorf("%w: %v: a pack or index file is missing from the repository; restore from another copy of it, or try an earlier snapshot", ErrBlobNotFound, id.Short())
 	}
-	return r.loadEntry(ctx, c, e, dst)
+	var first error
+	for _, e := range locs {
+		b, err := r.loadEntry(ctx, c, e, dst)
+		if err == nil {
+			return b, nil
+		}
+		var de *DamagedError
+		if !errors.As(err, &de) || de.File.Type != backend.PackFile {
+			return nil, err // not damage (a write-only key, a read error): no other copy helps
+		}
+		if de.packBytes {
+			r.recordOrWarn(ctx, FoundByRead, map[crypt.ID]string{e.Pack: de.Err.Error()})
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
 }
 
 func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entry, dst []byte) ([]byte, error) {
@@ -62,8 +82,13 @@ func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entr
 		// A missing or short pack is damage; any other read error (a
 		// disk that went away, too many open files) may pass, and must
 		// not make 'repair snapshots' give up on data.
-		if errors.Is(err, backend.ErrNotExist) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, backend.ErrNotExist) {
+			// Not recorded as damage by a reader: a reader without a
+			// lock may race a prune (check finds missing packs).
 			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v at offset %d: %v", e.ID.Short(), e.Offset, err)}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v at offset %d: %v", e.ID.Short(), e.Offset, err), packBytes: true}
 		}
 		return nil, fmt.Errorf("read %v, blob %v: %w", h, e.ID.Short(), err)
 	}
@@ -142,30 +167,30 @@ func (r *Repository) packFile(ctx context.Context, op backend.ReaderAtOpener, h 
 func (r *Repository) openBlob(h backend.Handle, b format.Blob, s *crypt.Sealer, stored, dst []byte) ([]byte, error) {
 	plain, err := s.Open(nil, stored, format.BlobAD(b.Type, b.ID))
 	if err != nil {
-		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}
+		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}
 	}
 	if len(plain) == 0 {
-		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: empty", b.ID.Short())}
+		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: empty", b.ID.Short())}
 	}
 	switch plain[0] {
 	case compNone:
 		dst = append(dst[:0], plain[1:]...)
 	case compZstd:
 		if b.PlainLen > format.MaxBlobLength {
-			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: plaintext length %d too large", b.ID.Short(), b.PlainLen)}
+			return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: plaintext length %d too large", b.ID.Short(), b.PlainLen)}
 		}
 		if uint64(cap(dst)) < b.PlainLen {
 			dst = make([]byte, 0, b.PlainLen)
 		}
 		dst, err = r.zdec.DecodeAll(plain[1:], dst[:0])
 		if err != nil {
-			return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: decompress: %v", b.ID.Short(), err)}
+			return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: decompress: %v", b.ID.Short(), err)}
 		}
 	default:
-		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: unknown compression %d", b.ID.Short(), plain[0])}
+		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: unknown compression %d", b.ID.Short(), plain[0])}
 	}
 	if uint64(len(dst)) != b.PlainLen {
-		return nil, &DamagedError{File: h, Err: fmt.Errorf("blob %v: %d bytes, index says %d", b.ID.Short(), len(dst), b.PlainLen)}
+		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %d bytes, index says %d", b.ID.Short(), len(dst), b.PlainLen)}
 	}
 	return dst, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"snap/crypt"
 	"snap/repo/backend"
@@ -106,6 +107,18 @@ type CheckResult struct {
 	BlobsRead  int       `json:"blobs_verified"`
 	Problems   []Problem `json:"problems"`
 	Warnings   []string  `json:"warnings"`
+	// Damaged lists the packs known to be damaged after the check: found
+	// by it, or recorded earlier (damaged/ files, this host's cache) and
+	// not found intact by it. New backups store fresh copies of their blobs.
+	Damaged []DamagedPack `json:"damaged_packs"`
+	// Affected names the snapshot items that need a blob whose only copies
+	// are in damaged packs (with read data: blobs that failed to verify;
+	// otherwise every blob such a pack holds): they cannot be restored in
+	// full, or may not be, until the blob is stored again.
+	Affected []string `json:"affected"`
+	// RecordsCleared counts damaged/ files removed or rewritten because
+	// their packs read intact or are gone.
+	RecordsCleared int `json:"records_cleared,omitempty"`
 	// Hints are what fixes what was found, in order.
 	Hints []Remedy `json:"hints,omitempty"`
 }
@@ -157,7 +170,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 			o.Progress(s)
 		}
 	}
-	res := &CheckResult{Problems: []Problem{}, Warnings: []string{}}
+	res := &CheckResult{Problems: []Problem{}, Warnings: []string{}, Damaged: []DamagedPack{}, Affected: []string{}}
 	say("checking key slots and locks")
 	r.checkKeys(ctx, res)
 	r.checkLocks(ctx, res)
@@ -196,6 +209,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 	sort.Strings(files)
 	packs := map[string]*checkPack{}
 	present := &liveSet{}
+	found := map[crypt.ID]string{} // packs found damaged, and why
 	for i, name := range files {
 		if r.damagedIndex[name] != nil {
 			continue
@@ -218,10 +232,12 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 			case !ok:
 				res.problem(Problem{File: backend.Handle{Type: backend.PackFile, Name: pn}.String(), Error: fmt.Sprintf("missing (index file %.8s lists it with %d blobs)", name, len(p.Blobs))})
 				res.hint(RemedyMissingPacks)
+				found[p.ID] = "missing"
 				continue
 			case size != p.Size:
 				res.problem(Problem{File: backend.Handle{Type: backend.PackFile, Name: pn}.String(), Error: fmt.Sprintf("%d bytes, the index says %d (truncated or altered)", size, p.Size)})
 				res.hint(RemedyRepairPacks)
+				found[p.ID] = fmt.Sprintf("%d bytes, the index says %d", size, p.Size)
 				continue
 			}
 			for _, b := range p.Blobs {
@@ -244,11 +260,17 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckResult, e
 	say("checking snapshots")
 	snaps := r.checkSnapshots(ctx, res, present, snapNames)
 
+	var rd dataCheck
 	if o.ReadData {
 		say("reading pack data")
-		bad := r.readData(ctx, res, disk, packs, files, o.Subset)
-		r.attachUsers(ctx, res, snaps, bad)
+		rd = r.readData(ctx, res, disk, packs, files, o.Subset)
+		for name, reason := range rd.damage {
+			id, _ := crypt.ParseID(name)
+			found[id] = reason
+		}
 	}
+	say("checking damaged packs")
+	r.checkDamage(ctx, res, snaps, found, rd, disk, packs, files)
 	if len(res.Problems) > 0 && len(res.Hints) == 0 {
 		res.hint(RemedyCheckReadData)
 	}
@@ -377,9 +399,15 @@ func (r *Repository) checkSnapshots(ctx context.Context, res *CheckResult, prese
 	return snaps
 }
 
-// readData reads the selected packs on a few workers and returns the ids of
-// blobs that failed, by pack name.
-func (r *Repository) readData(ctx context.Context, res *CheckResult, disk map[string]int64, packs map[string]*checkPack, files []string, subset *Subset) map[string][]crypt.ID {
+// dataCheck is what reading pack data found, by pack name.
+type dataCheck struct {
+	bad    map[string][]crypt.ID // blobs that failed (all listed ones when the header is unreadable)
+	damage map[string]string     // packs whose bytes are not what their name promises, and why
+	intact map[string]bool       // packs read that hash to their name and verify throughout
+}
+
+// readData reads the selected packs on a few workers.
+func (r *Repository) readData(ctx context.Context, res *CheckResult, disk map[string]int64, packs map[string]*checkPack, files []string, subset *Subset) dataCheck {
 	var names []string
 	for name := range disk {
 		if subset.selects(name) {
@@ -389,6 +417,7 @@ func (r *Repository) readData(ctx context.Context, res *CheckResult, disk map[st
 	sort.Strings(names)
 	var mu sync.Mutex
 	bad := map[string][]crypt.ID{}
+	dc := dataCheck{bad: bad, damage: map[string]string{}, intact: map[string]bool{}}
 	skipped := 0
 	work := make(chan string)
 	var wg sync.WaitGroup
@@ -406,6 +435,12 @@ func (r *Repository) readData(ctx context.Context, res *CheckResult, disk map[st
 				skipped += out.skipped
 				for _, p := range out.problems {
 					res.problem(p)
+				}
+				if out.damage != "" {
+					dc.damage[name] = out.damage
+				}
+				if len(out.problems) == 0 && ctx.Err() == nil {
+					dc.intact[name] = true
 				}
 				if out.badIDs != nil || out.allBad {
 					ids := out.badIDs
@@ -432,13 +467,14 @@ func (r *Repository) readData(ctx context.Context, res *CheckResult, disk map[st
 	if len(bad) > 0 {
 		res.hint(RemedyDamagedPacks)
 	}
-	return bad
+	return dc
 }
 
 type packCheck struct {
 	problems []Problem
 	badIDs   []crypt.ID
-	allBad   bool // the header is unreadable: every blob the index lists is lost
+	allBad   bool   // the header is unreadable: every blob the index lists is lost
+	damage   string // why the pack's bytes are damaged ("" when they are not known to be)
 	verified int
 	skipped  int
 }
@@ -451,6 +487,7 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 	if hashBad {
 		// Damaged: look at each blob to name the ones that are lost.
 		out.problems = append(out.problems, Problem{File: file.String(), Error: errText(err)})
+		out.damage = errText(err)
 	} else if err != nil {
 		out.problems = append(out.problems, Problem{File: file.String(), Error: "unreadable: " + err.Error()})
 		out.allBad = ip != nil
@@ -460,6 +497,9 @@ func (r *Repository) readPackData(ctx context.Context, name string, ip *checkPac
 	if err != nil {
 		out.problems = append(out.problems, Problem{File: file.String(), Error: "header: " + err.Error()})
 		out.allBad = ip != nil
+		if out.damage == "" {
+			out.damage = "header: " + err.Error()
+		}
 		return out
 	}
 	if ip != nil && blobsDigest(keys, blobs) != ip.digest {
@@ -531,23 +571,105 @@ func (r *Repository) indexedBlobs(ctx context.Context, ip *checkPack, files []st
 	return nil
 }
 
-// attachUsers names, for each damaged pack, the snapshot items that need
-// its failed blobs.
-func (r *Repository) attachUsers(ctx context.Context, res *CheckResult, snaps []*Snapshot, bad map[string][]crypt.ID) {
-	for name, ids := range bad {
-		if len(ids) == 0 {
-			continue
+// checkDamage records the packs this check found damaged, clears the
+// records of packs it read intact or that are gone (in no index file and not
+// on disk), reports recorded packs it did not find damaged itself, and names
+// the snapshot items that need blobs whose only copies are in damaged packs.
+func (r *Repository) checkDamage(ctx context.Context, res *CheckResult, snaps []*Snapshot, found map[crypt.ID]string, rd dataCheck, disk map[string]int64, packs map[string]*checkPack, files []string) {
+	names := make([]string, 0, len(r.damageRecordErrs))
+	for n := range r.damageRecordErrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		res.problem(Problem{File: backend.Handle{Type: backend.DamagedFile, Name: n}.String(), Error: "record of damaged packs is unreadable: " + errText(r.damageRecordErrs[n])})
+		res.hint(RemedyCopyBack)
+	}
+	if err := r.recordDamage(ctx, FoundByCheck, found); err != nil {
+		res.warn("%v", err)
+	}
+	cleared := func(id crypt.ID) bool {
+		name := id.String()
+		_, onDisk := disk[name]
+		return rd.intact[name] || packs[name] == nil && !onDisk
+	}
+	n, err := r.clearDamage(ctx, cleared)
+	res.RecordsCleared = n
+	if err != nil {
+		res.warn("could not clear the records of packs that read intact: %v", err)
+	}
+	r.damageMu.Lock()
+	for _, d := range r.damage {
+		res.Damaged = append(res.Damaged, d)
+	}
+	r.damageMu.Unlock()
+	sort.Slice(res.Damaged, func(i, j int) bool { return res.Damaged[i].Pack.String() < res.Damaged[j].Pack.String() })
+	if len(res.Damaged) == 0 {
+		return
+	}
+	damaged := map[string]bool{}
+	for _, d := range res.Damaged {
+		damaged[d.Pack.String()] = true
+	}
+	c, err := r.Index(ctx)
+	if err != nil {
+		res.warn("cannot tell which snapshots the damaged packs affect: %v", err)
+		return
+	}
+	// A copy counts if its pack is usable (present with its indexed size)
+	// and not damaged.
+	goodCopy := func(id crypt.ID) bool {
+		locs, err := c.Locations(id)
+		if err != nil {
+			return false
 		}
-		users := r.usersOf(ctx, snaps, ids, 8)
-		if len(users) == 0 {
-			users = []string{"no snapshot (the blobs were not needed)"}
-		}
-		file := backend.Handle{Type: backend.PackFile, Name: name}.String()
-		for i := range res.Problems {
-			if res.Problems[i].File == file && res.Problems[i].Users == nil {
-				res.Problems[i].Users = users
+		for _, l := range locs {
+			pn := l.Pack.String()
+			if ip := packs[pn]; ip != nil && !damaged[pn] && disk[pn] == ip.size {
+				return true
 			}
 		}
+		return false
+	}
+	var all []crypt.ID
+	for _, d := range res.Damaged {
+		name := d.Pack.String()
+		ids, read := rd.bad[name]
+		if !read && !rd.intact[name] && packs[name] != nil {
+			// Not read by this check: any blob it holds may be damaged.
+			ids = r.indexedBlobs(ctx, packs[name], files, name)
+		}
+		var lost []crypt.ID
+		for _, id := range ids {
+			if !goodCopy(id) {
+				lost = append(lost, id)
+			}
+		}
+		all = append(all, lost...)
+		file := backend.Handle{Type: backend.PackFile, Name: name}.String()
+		reported := false
+		var users []string
+		if len(lost) > 0 {
+			users = r.usersOf(ctx, snaps, lost, 8)
+		}
+		if len(users) == 0 {
+			users = []string{"no snapshot (the blobs it may have lost are not needed, or have an intact copy in another pack)"}
+		}
+		for i := range res.Problems {
+			if res.Problems[i].File == file {
+				reported = true
+				if res.Problems[i].Users == nil && len(ids) > 0 {
+					res.Problems[i].Users = users
+				}
+			}
+		}
+		if !reported {
+			res.problem(Problem{File: file, Error: fmt.Sprintf("recorded as damaged by %s on %s, %s: %s", d.FoundBy, d.Host, d.Time.UTC().Format(time.DateTime+" UTC"), d.Reason), Users: users})
+			res.hint(RemedyDamagedPacks)
+		}
+	}
+	if len(all) > 0 {
+		res.Affected = r.usersOf(ctx, snaps, all, 50)
 	}
 }
 
@@ -560,7 +682,7 @@ func CheckKeyless(ctx context.Context, be backend.Backend, readData bool, subset
 	if _, err := loadConfigFile(ctx, be); err != nil {
 		return nil, err
 	}
-	for _, t := range []backend.FileType{backend.KeyFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile, backend.PackFile} {
+	for _, t := range []backend.FileType{backend.KeyFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile, backend.DamagedFile, backend.PackFile} {
 		var infos []backend.FileInfo
 		if err := be.List(ctx, t, func(fi backend.FileInfo) error { infos = append(infos, fi); return nil }); err != nil {
 			return nil, fmt.Errorf("list %s: %w", t, err)

@@ -97,6 +97,10 @@ func (e *RemedyError) Unwrap() error { return e.Err }
 type DamagedError struct {
 	File backend.Handle
 	Err  error
+	// packBytes: the pack's bytes are not what its name promises (a blob
+	// failed to open, the file is short), as opposed to a missing file or
+	// an index that disagrees with it.
+	packBytes bool
 }
 
 func (e *DamagedError) Error() string {

@@ -100,7 +100,12 @@ type PruneStats struct {
 	IndexDeleted    int   `json:"index_files_deleted"`
 	IndexWritten    int   `json:"index_files_written"`
 	UnusedAfter     int64 `json:"unused_bytes_after"`
-	DryRun          bool  `json:"dry_run"`
+	// Packs known to be damaged: kept because they hold the only copies
+	// of needed blobs (never repacked: their bytes may be bad), or deleted
+	// because every needed blob they hold has an intact copy elsewhere.
+	DamagedKept    int  `json:"damaged_packs_kept"`
+	DamagedDeleted int  `json:"damaged_packs_deleted"`
+	DryRun         bool `json:"dry_run"`
 }
 
 // Prune runs both phases (see above). With DryRun it only plans.
@@ -190,8 +195,17 @@ func (sc *repoScan) plan(maxUnused MaxUnused) *PruneStats {
 		switch {
 		case p.diskSize < 0:
 			p.action = packDropMissing
+		case p.damaged && p.usable() && (p.live > 0 || p.lastCopies):
+			// Holds the only copies (any of which may be the intact
+			// one): kept as it is, never repacked from bytes that may
+			// be bad.
+			st.UsedBytes += p.liveBytes
+			st.DamagedKept++
 		case p.live == 0 || !p.usable():
 			p.action = packDelete
+			if p.damaged {
+				st.DamagedDeleted++
+			}
 		default:
 			st.UsedBytes += p.liveBytes
 			if p.unused > 0 {
@@ -246,6 +260,11 @@ func (sc *repoScan) plan(maxUnused MaxUnused) *PruneStats {
 func (r *Repository) repack(ctx context.Context, sc *repoScan, p *packInfo, pb *packBuilder, buf []byte) ([]byte, error) {
 	raw, keys, blobs, err := r.readVerifiedPack(ctx, p.id.String(), buf)
 	if err != nil {
+		var de *DamagedError
+		if errors.As(err, &de) && !errors.Is(err, backend.ErrNotExist) {
+			// The next prune keeps it as it is and goes on.
+			r.recordOrWarn(ctx, FoundByPrune, map[crypt.ID]string{p.id: errText(err)})
+		}
 		return buf, &RemedyError{Err: fmt.Errorf("%w (prune stopped before deleting anything)", err), Remedy: RemedyCheckReadData}
 	}
 	k := sc.byID[p.id]
@@ -307,11 +326,21 @@ func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []fo
 		return err
 	}
 	// Then the packs no index lists any more.
+	gone := map[crypt.ID]bool{}
 	for _, p := range sc.packs {
 		if p.action == packDelete || p.action == packRepack {
 			if err := r.removePack(ctx, p.id.String(), lock); err != nil {
 				return err
 			}
+			if p.damaged {
+				gone[p.id] = true
+			}
+		}
+	}
+	// Records of damaged packs that are gone now.
+	if len(gone) > 0 {
+		if _, err := r.clearDamage(ctx, func(id crypt.ID) bool { return gone[id] }); err != nil {
+			return err
 		}
 	}
 	deleted := 0

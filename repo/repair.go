@@ -216,6 +216,19 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 	var out []RepairedPack
 	var restored []crypt.ID
 	drop := map[crypt.ID]bool{}
+	// Records of damage end for packs read intact, replaced by a copy,
+	// salvaged and removed, or gone from the disk and the index.
+	intact := map[crypt.ID]bool{}
+	clearRecords := func() error {
+		back := map[crypt.ID]bool{}
+		for _, id := range restored {
+			back[id] = true
+		}
+		_, err := r.clearDamage(ctx, func(id crypt.ID) bool {
+			return intact[id] || back[id] || drop[id] || !listed[id.String()]
+		})
+		return err
+	}
 	pb := newPackBuilder(r)
 	h := r.cfg.IDKey.NewHasher()
 	for _, name := range names {
@@ -226,7 +239,8 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 		raw, err := readVerified(ctx, r.be, backend.Handle{Type: backend.PackFile, Name: name})
 		switch {
 		case err == nil:
-			continue // intact
+			intact[id] = true
+			continue
 		case errors.Is(err, backend.ErrNotExist):
 			if !listed[name] {
 				return out, fmt.Errorf("%w: no pack %s on disk or in the index (a typo?)", ErrNotFound, name)
@@ -262,7 +276,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 		out = append(out, rp)
 	}
 	if len(drop) == 0 && len(restored) == 0 {
-		return out, nil
+		return out, clearRecords()
 	}
 	// The salvaged blobs are in new packs: index them, drop the damaged
 	// packs from the index, then delete the damaged files. A pack copied
@@ -311,7 +325,7 @@ func (r *Repository) RepairPacks(ctx context.Context, o RepairPacksOptions) ([]R
 			return out, err
 		}
 	}
-	return out, nil
+	return out, clearRecords()
 }
 
 // salvage copies the blobs of a damaged pack that still verify.

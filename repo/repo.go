@@ -37,6 +37,13 @@ type Options struct {
 	// SkipDamagedIndex leaves out index files that fail to load instead
 	// of failing (check and repair; see DamagedIndexFiles).
 	SkipDamagedIndex bool
+	// StateDir is the user's cache directory when CacheDir is a private,
+	// throwaway one (check, repair): this host's record of damaged packs
+	// is kept there so it outlives the private cache. Empty: CacheDir.
+	StateDir string
+	// Warn, if set, is told what the repository could not do that the
+	// operation does not fail for (a record of damage it could not write).
+	Warn func(msg string)
 }
 
 // Repository is an opened repository.
@@ -59,6 +66,10 @@ type Repository struct {
 	packs   map[string]*openPack // open packs for reading
 
 	damagedIndex map[string]error // index files left out (SkipDamagedIndex)
+
+	damageMu         sync.Mutex
+	damage           map[crypt.ID]DamagedPack // packs known to be damaged (see damaged.go)
+	damageRecordErrs map[string]error         // damaged/ files that could not be read
 }
 
 // DamagedIndexFiles returns the index files that failed to load and were
@@ -230,6 +241,10 @@ func (r *Repository) Index(ctx context.Context) (*cache.Cache, error) {
 	default:
 		return nil, err
 	}
+	if err := r.loadDamage(ctx, c); err != nil {
+		c.Close()
+		return nil, err
+	}
 	r.cache = c
 	return c, nil
 }
@@ -259,6 +274,10 @@ func (r *Repository) privateIndex(ctx context.Context, dir string) (*cache.Cache
 	}
 	r.cacheTmp = path
 	if err := r.syncIndex(ctx, c, false); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := r.loadDamage(ctx, c); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/format"
 )
 
 // packInfo is what a scan learns of one indexed pack: one small record per
@@ -23,6 +24,13 @@ type packInfo struct {
 	liveBytes int64 // their stored bytes
 	unused    int64 // stored bytes of blobs not needed, or needed but kept elsewhere
 	action    packAction
+	// damaged: the pack is known to be damaged. Its copies are used only
+	// for blobs no other usable pack holds, and it is never repacked.
+	damaged bool
+	// lastCopies: a damaged pack holding a needed blob whose other copies
+	// are all in damaged packs too. Any of them may be the intact one, so
+	// none is deleted.
+	lastCopies bool
 }
 
 type packAction uint8
@@ -53,7 +61,8 @@ type repoScan struct {
 
 // scanRepo marks every blob the snapshots need, then reads every index file
 // once and assigns each needed blob to one usable pack holding it (the first
-// in index-file order; copies elsewhere count as unused there).
+// in index-file order, packs known to be damaged last; copies elsewhere
+// count as unused there).
 func (r *Repository) scanRepo(ctx context.Context, snaps []*Snapshot) (*repoScan, error) {
 	m := newMarker(r)
 	for _, s := range snaps {
@@ -89,35 +98,56 @@ func (r *Repository) scanRepo(ctx context.Context, snaps []*Snapshot) (*repoScan
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
 	sort.Strings(sc.files)
+	// Packs known to be damaged are assigned blobs last, so a blob stored
+	// again since keeps its intact copy (few packs: held in memory).
+	type listed struct {
+		file int
+		pack format.Pack
+	}
+	var damaged []listed
+	add := func(fi int, p format.Pack, isDamaged bool) {
+		if k, ok := sc.byID[p.ID]; ok {
+			sc.packs[k].files = append(sc.packs[k].files, int32(fi))
+			return // listed twice (a prune interrupted after writing its index): counted once
+		}
+		pi := &packInfo{id: p.ID, size: p.Size, diskSize: -1, files: []int32{int32(fi)}, blobs: int32(len(p.Blobs)), damaged: isDamaged}
+		if s, ok := disk[p.ID]; ok {
+			pi.diskSize = s
+		}
+		k := int32(len(sc.packs))
+		sc.byID[p.ID] = k
+		sc.packs = append(sc.packs, pi)
+		for _, b := range p.Blobs {
+			pos, ok := sc.live.find(b.ID)
+			switch {
+			case ok && pi.usable() && sc.live.owner[pos] < 0:
+				sc.live.owner[pos] = k
+				pi.live++
+				pi.liveBytes += int64(b.Length)
+				sc.plainLive += int64(b.PlainLen)
+			default:
+				if ok && isDamaged && pi.usable() && sc.packs[sc.live.owner[pos]].damaged {
+					pi.lastCopies = true
+				}
+				pi.unused += int64(b.Length)
+			}
+		}
+	}
 	for fi, name := range sc.files {
 		packs, err := r.LoadIndexFile(ctx, name)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range packs {
-			if k, ok := sc.byID[p.ID]; ok {
-				sc.packs[k].files = append(sc.packs[k].files, int32(fi))
-				continue // listed twice (a prune interrupted after writing its index): counted once
+			if r.isDamaged(p.ID) {
+				damaged = append(damaged, listed{fi, p})
+				continue
 			}
-			pi := &packInfo{id: p.ID, size: p.Size, diskSize: -1, files: []int32{int32(fi)}, blobs: int32(len(p.Blobs))}
-			if s, ok := disk[p.ID]; ok {
-				pi.diskSize = s
-			}
-			k := int32(len(sc.packs))
-			sc.byID[p.ID] = k
-			sc.packs = append(sc.packs, pi)
-			for _, b := range p.Blobs {
-				pos, ok := sc.live.find(b.ID)
-				if ok && pi.usable() && sc.live.owner[pos] < 0 {
-					sc.live.owner[pos] = k
-					pi.live++
-					pi.liveBytes += int64(b.Length)
-					sc.plainLive += int64(b.PlainLen)
-				} else {
-					pi.unused += int64(b.Length)
-				}
-			}
+			add(fi, p, false)
 		}
+	}
+	for _, d := range damaged {
+		add(d.file, d.pack, true)
 	}
 	for _, fi := range diskNames {
 		id, _ := crypt.ParseID(fi.Name)

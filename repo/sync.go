@@ -57,8 +57,9 @@ type SyncStats struct {
 var ErrOtherRepository = errors.New("the destination holds another repository")
 
 // syncOrder is the order files are copied in: what a file refers to is
-// always copied before it.
-var syncOrder = []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile}
+// always copied before it. Records of damaged packs go first: a backup to
+// the destination avoids those packs from the start.
+var syncOrder = []backend.FileType{backend.DamagedFile, backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile}
 
 // Sync copies r's files to dst (see above). The caller holds a shared lock
 // on r (op sync) so no prune removes files while they are copied.
@@ -145,6 +146,9 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 				mu.Lock()
 				st.Damaged = append(st.Damaged, h.String())
 				mu.Unlock()
+				if id, perr := crypt.ParseID(fi.Name); perr == nil && t == backend.PackFile {
+					r.recordOrWarn(ctx, FoundBySync, map[crypt.ID]string{id: errText(err)})
+				}
 				return nil
 			}
 			if errors.Is(err, backend.ErrNotExist) {
@@ -182,6 +186,14 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 		}
 		for i := len(syncOrder) - 1; i >= 0; i-- {
 			t := syncOrder[i]
+			if t == backend.DamagedFile {
+				n, err := r.syncDeleteRecords(ctx, dr, plans[t].extra)
+				st.FilesDeleted += n
+				if err != nil {
+					return st, fmt.Errorf("destination: %w", err)
+				}
+				continue
+			}
 			for _, name := range plans[t].extra {
 				if err := lock.Check(); err != nil {
 					return st, err
@@ -198,6 +210,43 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 			Remedy: RemedyCheckReadData}
 	}
 	return st, nil
+}
+
+// syncDeleteRecords handles the destination's records of damaged packs that
+// the source does not have (it repaired them): such a record may be about
+// damage found at the destination itself, so it goes only once every pack it
+// names hashes to its name at the destination or is gone there.
+func (r *Repository) syncDeleteRecords(ctx context.Context, dr *Repository, extra []string) (int, error) {
+	if len(extra) == 0 {
+		return 0, nil
+	}
+	only := map[string]bool{}
+	for _, n := range extra {
+		only[n] = true
+	}
+	var indexed map[crypt.ID]bool
+	judged := map[crypt.ID]bool{}
+	cleared := func(id crypt.ID) bool {
+		if v, ok := judged[id]; ok {
+			return v
+		}
+		_, err := readVerified(ctx, dr.be, backend.Handle{Type: backend.PackFile, Name: id.String()})
+		switch {
+		case err == nil:
+			judged[id] = true
+		case !errors.Is(err, backend.ErrNotExist):
+			judged[id] = false
+		default:
+			if indexed == nil {
+				if indexed, err = dr.indexedPacks(ctx); err != nil {
+					indexed = map[crypt.ID]bool{id: true} // unsure: keep
+				}
+			}
+			judged[id] = !indexed[id]
+		}
+		return judged[id]
+	}
+	return dr.clearDamageIn(ctx, func(n string) bool { return only[n] }, cleared)
 }
 
 // syncConfig copies the config into an empty destination, or checks that

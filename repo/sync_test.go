@@ -33,7 +33,7 @@ func syncTo(f *fixture, dst backend.Backend, o repo.SyncOptions) (*repo.SyncStat
 func fileSet(t *testing.T, be backend.Backend) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, ft := range []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile} {
+	for _, ft := range []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile, backend.DamagedFile} {
 		err := be.List(context.Background(), ft, func(fi backend.FileInfo) error { out[string(ft)+"/"+fi.Name] = fi.Size; return nil })
 		if err != nil {
 			t.Fatal(err)
@@ -198,8 +198,13 @@ func TestSyncDoesNotSpreadDamage(t *testing.T) {
 	if _, ok := got["data/"+packs[0]]; ok {
 		t.Fatal("a damaged pack was copied")
 	}
-	if len(got) != len(fileSet(t, f.be))-1 {
+	// Everything but the damaged pack, and the source's record of it,
+	// which this sync wrote (the next one copies it).
+	if len(got) != len(fileSet(t, f.be))-2 {
 		t.Fatalf("%d files copied", len(got))
+	}
+	if len(listFiles(t, f.be, backend.DamagedFile)) != 1 {
+		t.Fatal("sync did not record the damaged pack at the source")
 	}
 	// A destination file of the wrong size (a half-made copy) is replaced.
 	other := listFiles(t, dst, backend.IndexFile)[0]
@@ -208,7 +213,7 @@ func TestSyncDoesNotSpreadDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ = syncTo(f, dst, repo.SyncOptions{})
-	if st.FilesCopied != 1 {
-		t.Fatalf("truncated copy not replaced: %+v", st)
+	if st.FilesCopied != 2 || len(listFiles(t, dst, backend.DamagedFile)) != 1 {
+		t.Fatalf("truncated copy not replaced, or the record not copied: %+v", st)
 	}
 }

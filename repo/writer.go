@@ -146,12 +146,14 @@ func (w *Writer) Err() error {
 	return nil
 }
 
-// Known reports whether blob id is stored or queued.
+// Known reports whether blob id is stored or queued. A blob stored only in
+// packs known to be damaged is unknown: it is stored again, so damage never
+// spreads into new snapshots through dedup.
 func (w *Writer) Known(id crypt.ID) bool {
 	w.mu.Lock()
 	_, ok := w.known[id]
 	w.mu.Unlock()
-	return ok || w.idx.Has(id)
+	return ok || w.idx.HasUndamaged(id)
 }
 
 // Save stores a blob with the given id unless it is already stored. release
@@ -167,7 +169,7 @@ func (w *Writer) Save(typ format.BlobType, id crypt.ID, data []byte, release fun
 	w.mu.Lock()
 	_, ok := w.known[id]
 	if !ok {
-		ok = w.idx.Has(id)
+		ok = w.idx.HasUndamaged(id)
 		if !ok {
 			w.known[id] = int64(len(data))
 		}

@@ -65,6 +65,9 @@ const (
 	IndexFile    FileType = "index"
 	SnapshotFile FileType = "snapshots"
 	LockFile     FileType = "locks"
+	// DamagedFile records packs found damaged (an additive v1 file type:
+	// readers that do not know it never list it).
+	DamagedFile FileType = "damaged"
 )
 
 // Handle names one repository file.

@@ -39,6 +39,7 @@ var (
 	ADIndex      = []byte("snap index v1")
 	ADSnapshot   = []byte("snap snapshot v1")
 	ADLock       = []byte("snap lock v1")
+	ADDamaged    = []byte("snap damaged v1")
 )
 
 // Limits that keep a hostile file from making a parser allocate without

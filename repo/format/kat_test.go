@@ -29,6 +29,7 @@ func TestKnownAssociatedData(t *testing.T) {
 		{string(ADIndex), "snap index v1"},
 		{string(ADSnapshot), "snap snapshot v1"},
 		{string(ADLock), "snap lock v1"},
+		{string(ADDamaged), "snap damaged v1"},
 		{hex.EncodeToString(BlobAD(TypeData, katID("x"))), "01" + katID("x").String()},
 		{hex.EncodeToString(BlobAD(TypeTree, katID("x"))), "02" + katID("x").String()},
 		{hex.EncodeToString(BlobAD(TypeRefs, katID("x"))), "03" + katID("x").String()},
