@@ -617,7 +617,14 @@ func (r *Repository) checkDamage(ctx context.Context, res *CheckResult, snaps []
 		return
 	}
 	// A copy counts if its pack is usable (present with its indexed size)
-	// and not damaged.
+	// and either not damaged, or read by this check with this blob verified.
+	failed := map[string]map[crypt.ID]bool{}
+	for name, ids := range rd.bad {
+		failed[name] = map[crypt.ID]bool{}
+		for _, id := range ids {
+			failed[name][id] = true
+		}
+	}
 	goodCopy := func(id crypt.ID) bool {
 		locs, err := c.Locations(id)
 		if err != nil {
@@ -625,7 +632,11 @@ func (r *Repository) checkDamage(ctx context.Context, res *CheckResult, snaps []
 		}
 		for _, l := range locs {
 			pn := l.Pack.String()
-			if ip := packs[pn]; ip != nil && !damaged[pn] && disk[pn] == ip.size {
+			ip := packs[pn]
+			if ip == nil || disk[pn] != ip.size {
+				continue
+			}
+			if f, read := failed[pn]; !damaged[pn] || read && !f[id] {
 				return true
 			}
 		}

@@ -79,8 +79,8 @@ func locations(t *testing.T, r *repo.Repository) map[crypt.ID][]crypt.ID {
 }
 
 // flipBlob flips a byte in the middle of the first blob of pack that is in
-// each of sets (one blob per set).
-func flipBlob(t *testing.T, r *repo.Repository, root, pack string, sets ...[]crypt.ID) {
+// each of sets (one blob per set), and returns the blobs it damaged.
+func flipBlob(t *testing.T, r *repo.Repository, root, pack string, sets ...[]crypt.ID) (flipped []crypt.ID) {
 	t.Helper()
 	_, blobs, err := r.ReadPackHeader(context.Background(), pack)
 	if err != nil {
@@ -91,18 +91,19 @@ func flipBlob(t *testing.T, r *repo.Repository, root, pack string, sets ...[]cry
 		for _, id := range ids {
 			want[id] = true
 		}
-		flipped := false
+		n := len(flipped)
 		for _, b := range blobs {
 			if want[b.ID] {
 				flipByte(t, filePath(root, backend.Handle{Type: backend.PackFile, Name: pack}), int64(b.Offset+b.Length/2))
-				flipped = true
+				flipped = append(flipped, b.ID)
 				break
 			}
 		}
-		if !flipped {
+		if len(flipped) == n {
 			t.Fatalf("pack %.8s holds none of the blobs", pack)
 		}
 	}
+	return flipped
 }
 
 // openAs opens the repository as check and repair do: a private cache, with
@@ -377,5 +378,122 @@ func TestDamageRecordFaults(t *testing.T) {
 		if !damagedNames(t, f.fresh(nil))[bad] {
 			t.Fatal("the record written later is not read back")
 		}
+	}
+}
+
+// dataChunks is an item's data blobs (its needs without the refs blobs).
+func dataChunks(t *testing.T, r *repo.Repository, it *repo.Item) []crypt.ID {
+	t.Helper()
+	ids := needs(t, r, it)
+	return ids[:len(ids)-len(it.Refs)]
+}
+
+// newPacks returns the packs not in before.
+func newPacks(t *testing.T, be backend.Backend, before []string) []string {
+	t.Helper()
+	old := map[string]bool{}
+	for _, p := range before {
+		old[p] = true
+	}
+	var out []string
+	for _, p := range listFiles(t, be, backend.PackFile) {
+		if !old[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TestPruneDropsDamagedPackOnceCopied: once every blob a damaged pack holds
+// that snapshots need has an intact copy in another pack, prune deletes the
+// damaged pack and its record, and every snapshot still restores.
+func TestPruneDropsDamagedPackOnceCopied(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	f := newFixture(t, local.New(root), testChunker())
+	x := randBytes(91, 1<<20)
+	s1, _, err := backupStream(f.open(nil), "x", bytes.NewReader(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := listFiles(t, f.be, backend.PackFile)[0]
+	flipBlob(t, f.open(nil), root, bad, dataChunks(t, f.open(nil), &s1.Items[0]))
+	runCheckAs(t, f, nil, repo.CheckOptions{ReadData: true})
+	s2, _, err := backupStream(f.open(nil), "x", bytes.NewReader(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pruneRepo(f.open(nil), repo.PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DamagedDeleted != 1 || st.DamagedKept != 0 {
+		t.Fatalf("prune: %+v", st)
+	}
+	if _, err := f.be.Stat(ctx, backend.Handle{Type: backend.PackFile, Name: bad}); !errors.Is(err, backend.ErrNotExist) {
+		t.Fatalf("the damaged pack is still there: %v", err)
+	}
+	if got := listFiles(t, f.be, backend.DamagedFile); len(got) != 0 {
+		t.Fatalf("the record of a removed pack stayed: %v", got)
+	}
+	for _, s := range []*repo.Snapshot{s1, s2} {
+		if got := streamHash(t, f.fresh(nil), s, "x"); got != sha(x) {
+			t.Fatalf("snapshot %s does not restore after prune", s.ID.Short())
+		}
+	}
+	if res := runCheckAs(t, f, nil, repo.CheckOptions{ReadData: true}); len(res.Problems) != 0 || len(res.Damaged) != 0 {
+		t.Fatalf("check after prune: %+v", res)
+	}
+}
+
+// TestPruneKeepsEveryDamagedCopy: a blob whose copies are all in damaged
+// packs may be intact in any of them; prune deletes none. Here each of two
+// damaged packs holds the intact copy of a chunk the other lost, so the
+// snapshot still restores byte-exact, reading each chunk where it is good.
+func TestPruneKeepsEveryDamagedCopy(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	f := newFixture(t, local.New(root), testChunker())
+	x := randBytes(92, 1<<20)
+	s1, _, err := backupStream(f.open(nil), "x", bytes.NewReader(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := listFiles(t, f.be, backend.PackFile)[0]
+	chunks := dataChunks(t, f.open(nil), &s1.Items[0])
+	first := flipBlob(t, f.open(nil), root, p1, chunks)
+	runCheckAs(t, f, nil, repo.CheckOptions{ReadData: true})
+	if _, _, err := backupStream(f.open(nil), "x", bytes.NewReader(x)); err != nil {
+		t.Fatal(err)
+	}
+	p2 := newPacks(t, f.be, []string{p1})
+	if len(p2) != 1 {
+		t.Fatalf("new packs %v", p2)
+	}
+	var others []crypt.ID
+	for _, id := range chunks {
+		if id != first[0] {
+			others = append(others, id)
+		}
+	}
+	flipBlob(t, f.open(nil), root, p2[0], others)
+	res := runCheckAs(t, f, nil, repo.CheckOptions{ReadData: true})
+	if len(res.Damaged) != 2 || len(res.Affected) != 0 {
+		t.Fatalf("two damaged packs, each with an intact copy of what the other lost: %+v", res)
+	}
+	st, err := pruneRepo(f.open(nil), repo.PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DamagedKept != 2 || st.DamagedDeleted != 0 {
+		t.Fatalf("prune: %+v", st)
+	}
+	for _, p := range []string{p1, p2[0]} {
+		if _, err := f.be.Stat(ctx, backend.Handle{Type: backend.PackFile, Name: p}); err != nil {
+			t.Fatalf("prune removed damaged pack %.8s, which holds a last intact copy: %v", p, err)
+		}
+	}
+	if got := streamHash(t, f.fresh(nil), s1, "x"); got != sha(x) {
+		t.Fatal("the snapshot does not restore from the two damaged packs")
 	}
 }
