@@ -182,13 +182,22 @@ func (r *Repository) CacheDir() (string, error) { return r.cacheDir() }
 func (r *Repository) cacheDir() (string, error) {
 	d := r.opts.CacheDir
 	if d == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("%w: %w", ErrNoCacheDir, err)
+		var err error
+		if d, err = DefaultCacheDir(); err != nil {
+			return "", err
 		}
-		d = filepath.Join(base, "snap")
 	}
 	return filepath.Join(d, r.cfg.ID), nil
+}
+
+// DefaultCacheDir is the cache directory used when Options.CacheDir is
+// empty: snap under the user's cache directory.
+func DefaultCacheDir() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrNoCacheDir, err)
+	}
+	return filepath.Join(base, "snap"), nil
 }
 
 // Index returns the local index cache, syncing it with the repository's

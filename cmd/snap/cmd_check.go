@@ -38,8 +38,14 @@ key at all and checks every file against its name.
 
 Each problem names the file, the blob and the snapshots it affects, and the
 output ends with the commands that fix what was found. Exit code 14 when
-anything is wrong. check never changes the repository, and uses a private
-cache: it never trusts the local one.
+anything is wrong. check uses a private cache: it never trusts the local
+one.
+
+A pack found damaged (or missing) is recorded, in the repository (damaged/)
+and in the local cache: new backups then never reuse its blobs but store
+fresh copies, and restores read another copy first. check reports recorded
+packs until 'snap repair packs' replaces or salvages them, or a data check
+reads them intact; that is all check ever changes.
 
 Examples:
   snap check
@@ -85,7 +91,7 @@ func check(ctx context.Context, g *globalOptions, o *checkOptions) (*repo.CheckR
 			return nil, err
 		}
 		defer os.RemoveAll(tmp)
-		r, err := g.openWith(ctx, repo.Options{CacheDir: tmp, SkipDamagedIndex: true})
+		r, err := g.openWith(ctx, repo.Options{CacheDir: tmp, StateDir: g.stateDir(), SkipDamagedIndex: true})
 		if err != nil {
 			return nil, err
 		}
@@ -136,6 +142,7 @@ func printCheck(g *globalOptions, res *repo.CheckResult, readData bool, subset *
 	for _, p := range res.Problems {
 		fmt.Fprintf(g.stderr, "problem: %s\n", p)
 	}
+	printDamaged(g, res)
 	if len(res.Problems) == 0 {
 		g.printf("no problems found\n")
 		return
@@ -156,4 +163,25 @@ func checkJSON(res *repo.CheckResult) any {
 		out.Hints = append(out.Hints, remedyWords(h, ""))
 	}
 	return out
+}
+
+// printDamaged says which packs are known to be damaged, what that means for
+// new backups, and which snapshots need blobs only those packs hold.
+func printDamaged(g *globalOptions, res *repo.CheckResult) {
+	if len(res.Damaged) == 0 {
+		return
+	}
+	n := fmt.Sprintf("%d damaged packs are", len(res.Damaged))
+	if len(res.Damaged) == 1 {
+		n = "1 damaged pack is"
+	}
+	fmt.Fprintf(g.stderr, "%s recorded: new backups do not reuse their blobs but store fresh copies (a backup of unchanged data also mends older snapshots that need them)\n", n)
+	if len(res.Affected) == 0 {
+		fmt.Fprintf(g.stderr, "no snapshot needs a blob whose only copies are in damaged packs\n")
+		return
+	}
+	fmt.Fprintf(g.stderr, "affected: these need blobs whose only copies are in damaged packs:\n")
+	for _, a := range res.Affected {
+		fmt.Fprintf(g.stderr, "  %s\n", a)
+	}
 }

@@ -150,6 +150,12 @@ func prune(ctx context.Context, g *globalOptions, o *pruneOptions, r *openedRepo
 	if st.PacksKeptForNew > 0 {
 		g.printf("prune: kept %d packs that backups committed meanwhile need\n", st.PacksKeptForNew)
 	}
+	if st.DamagedKept > 0 {
+		g.printf("prune: kept %d damaged packs as they are: they hold the only copies of blobs snapshots need ('snap check' names them)\n", st.DamagedKept)
+	}
+	if st.DamagedDeleted > 0 {
+		g.printf("prune: %sdeleted %d damaged packs: every blob snapshots need from them has an intact copy in another pack\n", would, st.DamagedDeleted)
+	}
 	g.printf("prune: %sfreed %s; unused space left %s (limit %s)\n", would, formatBytes(st.FreedBytes), formatBytes(st.UnusedAfter), o.MaxUnused)
 	return st, nil
 }

@@ -35,7 +35,9 @@ What 'snap check' prints under "to fix", in that order:
              named) by an intact copy of the same name from --from, another
              copy of the repository such as a 'snap sync' destination;
              without a copy, salvage the blobs that still verify into new
-             packs (needs the full key) and drop the damaged pack.
+             packs (needs the full key) and drop the damaged pack. Clears
+             the record of each pack replaced, salvaged or read intact, so
+             backups may deduplicate against it again.
   snapshots  set aside the items of each snapshot that need blobs no pack
              holds any more: the snapshot is rewritten, marked partial, the
              damaged items keep their name with an error, everything else
@@ -83,7 +85,7 @@ func runRepair(ctx context.Context, g *globalOptions, o *repairOptions, args []s
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	r, err := g.openWith(ctx, repo.Options{CacheDir: tmp, SkipDamagedIndex: true})
+	r, err := g.openWith(ctx, repo.Options{CacheDir: tmp, StateDir: g.stateDir(), SkipDamagedIndex: true})
 	if err != nil {
 		return err
 	}

@@ -255,6 +255,16 @@ func (g *globalOptions) open(ctx context.Context) (*openedRepo, error) {
 	return g.openWith(ctx, repo.Options{CacheDir: g.CacheDir})
 }
 
+// stateDir is the user's cache directory, for what must outlive the
+// private cache of check and repair (the local record of damaged packs).
+func (g *globalOptions) stateDir() string {
+	if g.CacheDir != "" {
+		return g.CacheDir
+	}
+	d, _ := repo.DefaultCacheDir()
+	return d
+}
+
 // openWith opens the repository with options of the caller's.
 func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRepo, error) {
 	be, err := g.repoBackend(ctx)
@@ -286,6 +296,9 @@ func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRe
 	}
 	if o.Now == nil {
 		o.Now = now // the command line's clock is the repository's
+	}
+	if o.Warn == nil {
+		o.Warn = func(msg string) { warn(g, "%s", msg) }
 	}
 	r, err := repo.Open(ctx, be, m, o)
 	if errors.Is(err, repo.ErrNoRepository) {
