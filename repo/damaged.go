@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"snap/cache"
@@ -71,8 +71,13 @@ func (r *Repository) loadDamageFile(ctx context.Context, name string) ([]damageE
 	if err != nil {
 		return nil, err
 	}
+	return parseDamageFile(h, plain)
+}
+
+// parseDamageFile parses a record's plaintext, strictly.
+func parseDamageFile(h backend.Handle, plain []byte) ([]damageEntry, error) {
 	var f damageFile
-	dec := json.NewDecoder(strings.NewReader(string(plain)))
+	dec := json.NewDecoder(bytes.NewReader(plain))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, &DamagedError{File: h, Err: err}
@@ -82,6 +87,9 @@ func (r *Repository) loadDamageFile(ctx context.Context, name string) ([]damageE
 	}
 	if len(f.Packs) == 0 || len(f.Packs) > maxDamageEntries {
 		return nil, &DamagedError{File: h, Err: fmt.Errorf("%d packs listed", len(f.Packs))}
+	}
+	if dec.More() {
+		return nil, &DamagedError{File: h, Err: errors.New("trailing data")}
 	}
 	return f.Packs, nil
 }
@@ -260,11 +268,18 @@ func (r *Repository) isDamaged(pack crypt.ID) bool {
 // host's log. It returns what could not be written; the packs are recorded
 // in this process either way.
 func (r *Repository) recordDamage(ctx context.Context, foundBy string, reasons map[crypt.ID]string) error {
+	_, err := r.recordNew(ctx, foundBy, reasons)
+	return err
+}
+
+// recordNew is recordDamage, also returning the packs that were not known
+// to be damaged before.
+func (r *Repository) recordNew(ctx context.Context, foundBy string, reasons map[crypt.ID]string) ([]crypt.ID, error) {
 	if len(reasons) == 0 {
-		return nil
+		return nil, nil
 	}
 	if _, err := r.Index(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	r.damageMu.Lock()
 	defer r.damageMu.Unlock()
@@ -280,7 +295,7 @@ func (r *Repository) recordDamage(ctx context.Context, foundBy string, reasons m
 		ids = append(ids, id)
 	}
 	if len(entries) == 0 {
-		return nil
+		return nil, nil
 	}
 	r.cache.MarkDamaged(ids...)
 	name, saveErr := r.saveDamageFile(ctx, entries)
@@ -295,19 +310,24 @@ func (r *Repository) recordDamage(ctx context.Context, foundBy string, reasons m
 	}
 	switch {
 	case saveErr != nil && logErr != nil:
-		return fmt.Errorf("%w; and this host's cache: %v", saveErr, logErr)
+		return ids, fmt.Errorf("%w; and this host's cache: %v", saveErr, logErr)
 	case saveErr != nil:
-		return fmt.Errorf("%w (recorded in this host's cache; written to the repository when it can be)", saveErr)
+		return ids, fmt.Errorf("%w (recorded in this host's cache; written to the repository when it can be)", saveErr)
 	case logErr != nil:
-		return fmt.Errorf("record damaged packs in this host's cache: %w", logErr)
+		return ids, fmt.Errorf("record damaged packs in this host's cache: %w", logErr)
 	}
-	return nil
+	return ids, nil
 }
 
-// recordOrWarn records packs and warns (Options.Warn) when a record could
-// not be written.
+// recordOrWarn records packs found damaged outside check, and says so
+// (Options.Warn): the command that found them may still succeed by reading
+// other copies, and its user should learn of the damage.
 func (r *Repository) recordOrWarn(ctx context.Context, foundBy string, reasons map[crypt.ID]string) {
-	if err := r.recordDamage(ctx, foundBy, reasons); err != nil {
+	ids, err := r.recordNew(ctx, foundBy, reasons)
+	for _, id := range ids {
+		r.warn("pack %s is damaged (%s): recorded, so new backups store fresh copies of its blobs; 'snap check' names what it affects", id.Short(), reasons[id])
+	}
+	if err != nil {
 		r.warn("%v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,8 +312,21 @@ func TestDamageFoundByReaders(t *testing.T) {
 	}
 	bad := listFiles(t, f.be, backend.PackFile)[0]
 	flipBlob(t, r, root, bad, needs(t, r, &s1.Items[0]))
-	if _, err := f.fresh(nil).StreamItem(ctx, &s1.Items[0], &bytes.Buffer{}); !errors.Is(err, repo.ErrDamaged) {
+	var mu sync.Mutex
+	var warned []string
+	warn := func(m string) { mu.Lock(); warned = append(warned, m); mu.Unlock() }
+	rr, err := repo.Open(ctx, f.be, f.master, repo.Options{CacheDir: t.TempDir(), Warn: warn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rr.StreamItem(ctx, &s1.Items[0], &bytes.Buffer{}); !errors.Is(err, repo.ErrDamaged) {
 		t.Fatalf("restore of a damaged blob: %v", err)
+	}
+	rr.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(warned) != 1 || !strings.Contains(warned[0], bad[:8]) || !strings.Contains(warned[0], "recorded") {
+		t.Fatalf("the restore did not say it recorded the damage: %q", warned)
 	}
 	if !damagedNames(t, f.open(nil))[bad] || len(listFiles(t, f.be, backend.DamagedFile)) != 1 {
 		t.Fatal("the restore did not record the damaged pack")

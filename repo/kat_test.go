@@ -18,6 +18,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -257,5 +258,42 @@ func TestKnownKeySlot(t *testing.T) {
 	got, slot, err := OpenKey(ctx, be, "correct horse battery staple")
 	if err != nil || slot != name || got.MetaKey != katMetaKey || got.DataIdentity.String() != katIdentity || got.RepoID != katRepoID {
 		t.Errorf("open key slot: %v", err)
+	}
+}
+
+const katDamagedJSON = `{"version":1,"packs":[{"pack":"0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20","reason":"contents do not match the file name","found_by":"check","host":"web1","time":"2026-01-02T03:04:05.000000006Z"}]}`
+
+func katDamaged() damageFile {
+	var id crypt.ID
+	for i := range id {
+		id[i] = byte(i + 1)
+	}
+	return damageFile{Version: 1, Packs: []damageEntry{{Pack: id, Reason: "contents do not match the file name", FoundBy: FoundByCheck, Host: "web1", Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}}}
+}
+
+func TestKnownDamageRecord(t *testing.T) {
+	got, err := json.Marshal(katDamaged())
+	if err != nil || string(got) != katDamagedJSON {
+		t.Errorf("damage record JSON\n%s\npinned\n%s", got, katDamagedJSON)
+	}
+	h := backend.Handle{Type: backend.DamagedFile, Name: "x"}
+	entries, err := parseDamageFile(h, []byte(katDamagedJSON))
+	if err != nil || !reflect.DeepEqual(entries, katDamaged().Packs) {
+		t.Errorf("parsed %+v, %v", entries, err)
+	}
+	plain, err := crypt.NewSealer(katMetaKey).Open(nil, unhex(t, katDamagedFile), format.ADDamaged)
+	if err != nil || string(plain) != katDamagedJSON {
+		t.Errorf("pinned damage record: %v\n%s", err, plain)
+	}
+	// Strict: another version, unknown fields, trailing data, no packs.
+	for _, bad := range []string{
+		strings.Replace(katDamagedJSON, `"version":1`, `"version":2`, 1),
+		strings.Replace(katDamagedJSON, `"host"`, `"hostname"`, 1),
+		katDamagedJSON + `{}`,
+		`{"version":1,"packs":[]}`,
+	} {
+		if _, err := parseDamageFile(h, []byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
 	}
 }
