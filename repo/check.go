@@ -604,20 +604,35 @@ func (r *Repository) checkDamage(ctx context.Context, res *CheckResult, snaps []
 	}
 	r.damageMu.Unlock()
 	sort.Slice(res.Damaged, func(i, j int) bool { return res.Damaged[i].Pack.String() < res.Damaged[j].Pack.String() })
-	if len(res.Damaged) == 0 {
-		return
-	}
+	// The packs to judge: recorded ones, and those whose blobs failed in
+	// this check (also when not recorded: a pack that could not be read).
 	damaged := map[string]bool{}
+	recorded := map[string]DamagedPack{}
 	for _, d := range res.Damaged {
 		damaged[d.Pack.String()] = true
+		recorded[d.Pack.String()] = d
 	}
+	judge := make([]string, 0, len(damaged)+len(rd.bad))
+	for name := range damaged {
+		judge = append(judge, name)
+	}
+	for name := range rd.bad {
+		if !damaged[name] {
+			judge = append(judge, name)
+		}
+	}
+	if len(judge) == 0 {
+		return
+	}
+	sort.Strings(judge)
 	c, err := r.Index(ctx)
 	if err != nil {
 		res.warn("cannot tell which snapshots the damaged packs affect: %v", err)
 		return
 	}
 	// A copy counts if its pack is usable (present with its indexed size)
-	// and either not damaged, or read by this check with this blob verified.
+	// and either read by this check with this blob verified, or not read
+	// and not damaged.
 	failed := map[string]map[crypt.ID]bool{}
 	for name, ids := range rd.bad {
 		failed[name] = map[crypt.ID]bool{}
@@ -636,15 +651,14 @@ func (r *Repository) checkDamage(ctx context.Context, res *CheckResult, snaps []
 			if ip == nil || disk[pn] != ip.size {
 				continue
 			}
-			if f, read := failed[pn]; !damaged[pn] || read && !f[id] {
+			if f, read := failed[pn]; read && !f[id] || !read && !damaged[pn] {
 				return true
 			}
 		}
 		return false
 	}
 	var all []crypt.ID
-	for _, d := range res.Damaged {
-		name := d.Pack.String()
+	for _, name := range judge {
 		ids, read := rd.bad[name]
 		if !read && !rd.intact[name] && packs[name] != nil {
 			// Not read by this check: any blob it holds may be damaged.
@@ -674,7 +688,7 @@ func (r *Repository) checkDamage(ctx context.Context, res *CheckResult, snaps []
 				}
 			}
 		}
-		if !reported {
+		if d, ok := recorded[name]; ok && !reported {
 			res.problem(Problem{File: file, Error: fmt.Sprintf("recorded as damaged by %s on %s, %s: %s", d.FoundBy, d.Host, d.Time.UTC().Format(time.DateTime+" UTC"), d.Reason), Users: users})
 			res.hint(RemedyDamagedPacks)
 		}
