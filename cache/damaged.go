@@ -45,9 +45,17 @@ func openDamageLog(path string, readOnly bool) (*bolt.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: damageLogWait, ReadOnly: readOnly})
+	opts := &bolt.Options{Timeout: damageLogWait, ReadOnly: readOnly}
+	db, err := bolt.Open(path, 0o600, opts)
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w (%s)", ErrBusy, path)
+	}
+	if err != nil && !readOnly {
+		// Unreadable (a crash mid-write: it is written without care for
+		// that, like index.db): start a new one. What it held the
+		// repository's records mostly hold too.
+		os.Remove(path)
+		db, err = bolt.Open(path, 0o600, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", errCacheLocal, path, err)

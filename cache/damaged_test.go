@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -150,5 +151,22 @@ func TestDamageLog(t *testing.T) {
 	}
 	if got, _ := ReadDamageLog(path); len(got) != 1 || got[d2.Pack] != d2 {
 		t.Fatalf("after delete: %+v", got)
+	}
+}
+
+func TestDamageLogUnreadable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "damaged.db")
+	if err := os.WriteFile(path, []byte("not a bbolt file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadDamageLog(path); err == nil {
+		t.Fatal("an unreadable log read as empty")
+	}
+	d := Damage{Pack: crypt.Hash([]byte("p")), Reason: "r", Time: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	if err := PutDamage(path, d); err != nil {
+		t.Fatalf("an unreadable log was not replaced: %v", err)
+	}
+	if got, err := ReadDamageLog(path); err != nil || got[d.Pack] != d {
+		t.Fatalf("after replacing: %+v %v", got, err)
 	}
 }
