@@ -468,3 +468,13 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// HostPath is the live file's path on this host; an error says why it
+// cannot be reached (ErrUnreachable) or found.
+func (s *Source) HostPath(ctx context.Context) (string, error) {
+	p, err := s.locate(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.host, nil
+}

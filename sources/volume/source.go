@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"snap/sources"
 )
@@ -31,7 +32,11 @@ func NewSource(v *Volume, desc string) *Source { return &Source{V: v, Desc: desc
 func (s *Source) Kind() string     { return Kind }
 func (s *Source) Describe() string { return s.Desc }
 func (s *Source) Meta() map[string]string {
-	return map[string]string{"container": s.V.Container, "volume": s.V.Name, "path": s.V.Path}
+	m := map[string]string{"container": s.V.Container, "volume": s.V.Name, "path": s.V.Path}
+	if len(s.V.Exclude) > 0 {
+		m["exclude"] = strings.Join(s.V.Exclude, ",")
+	}
+	return m
 }
 func (s *Source) RestoreOrder() int { return sources.OrderVolume }
 
@@ -88,7 +93,7 @@ func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error)
 	if err != nil {
 		return "", err
 	}
-	rc = st.Open(ctx)
+	rc = s.V.Filter(st.Open(ctx))
 	want, err := TarSummary(rc)
 	rc.Close()
 	if err != nil {
@@ -106,7 +111,11 @@ func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error)
 	if diff := CompareSummaries(want, got); diff != "" {
 		return "", fmt.Errorf("volume %s differs from the snapshot after restore: %s", s.V.Name, diff)
 	}
-	return fmt.Sprintf("volume %s replaced and verified (%d entries, owners and modes kept)", s.V.Name, len(want)), nil
+	kept := ""
+	if len(s.V.Exclude) > 0 {
+		kept = fmt.Sprintf("; %s left as they were (another item's)", strings.Join(s.V.Exclude, ", "))
+	}
+	return fmt.Sprintf("volume %s replaced and verified (%d entries, owners and modes kept%s)", s.V.Name, len(want), kept), nil
 }
 
 // Preview compares the stored tree with the live volume, entry by entry.

@@ -1,0 +1,85 @@
+package volume
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var sqliteExcludes = []string{"database.sqlite", "database.sqlite-wal", "database.sqlite-shm", "database.sqlite-journal", "database.sqlite.snap-old-*"}
+
+func TestExcluded(t *testing.T) {
+	v := &Volume{Exclude: append(sqliteExcludes, "cache/tmp")}
+	for rel, want := range map[string]bool{
+		"database.sqlite": true, "database.sqlite-wal": true, "database.sqlite.snap-old-20260101T000000Z": true,
+		"database.sqlite.snap-old-20260101T000000Z-wal": true, "cache/tmp": true, "cache/tmp/x/y": true,
+		"database.sqlite2": false, "config": false, "cache": false, "sub/database.sqlite": false,
+	} {
+		if got := v.Excluded(rel); got != want {
+			t.Errorf("Excluded(%q) = %v, want %v", rel, got, want)
+		}
+	}
+}
+
+func TestFilter(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range []string{".n8n/", ".n8n/config", ".n8n/database.sqlite", ".n8n/database.sqlite-journal", ".n8n/nodes/", ".n8n/nodes/database.sqlite"} {
+		h := &tar.Header{Name: name, Mode: 0o644, Typeflag: tar.TypeReg, Size: 3}
+		if strings.HasSuffix(name, "/") {
+			h.Typeflag, h.Size = tar.TypeDir, 0
+		}
+		tw.WriteHeader(h)
+		if h.Size > 0 {
+			tw.Write([]byte("abc"))
+		}
+	}
+	tw.Close()
+	rc := (&Volume{Exclude: sqliteExcludes}).Filter(io.NopCloser(&buf))
+	sum, err := TarSummary(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for k := range sum {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	if got := strings.Join(names, " "); got != ".n8n .n8n/config .n8n/nodes .n8n/nodes/database.sqlite" {
+		t.Fatalf("filtered entries: %s", got)
+	}
+}
+
+// The clearing script, run by the host's sh as the helper's would: every
+// name goes but the excluded ones and the directories above them.
+func TestClearKeeping(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"config", ".hidden", "database.sqlite", "database.sqlite-wal", "database.sqlite.snap-old-1",
+		"a b/c", "nodes/x/y", "keep/me/there", "keep/not"} {
+		p := filepath.Join(dir, f)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte("x"), 0o644)
+	}
+	os.Symlink("nodes", filepath.Join(dir, "link"))
+	out, err := exec.Command("sh", "-c", clearKeeping, "snap", dir, "database.sqlite", "database.sqlite-wal", "database.sqlite.snap-old-*", "keep/me").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var left []string
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error {
+		if rel, _ := filepath.Rel(dir, p); rel != "." {
+			left = append(left, rel)
+		}
+		return nil
+	})
+	if got := strings.Join(left, " "); got != "database.sqlite database.sqlite-wal database.sqlite.snap-old-1 keep keep/me keep/me/there" {
+		t.Fatalf("left after clearing: %s", got)
+	}
+}
