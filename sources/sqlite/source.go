@@ -306,7 +306,7 @@ var journals = []string{"-wal", "-shm", "-journal"}
 func (w *swap) Commit(ctx context.Context) (string, error) {
 	defer w.Abort(ctx)
 	live := w.p.host
-	stamp := time.Now().UTC().Format("20060102T150405Z")
+	stamp := time.Now().Format("20060102-150405") // as the files kind names them
 	uid, gid, mode := owner(w.meta, live)
 	tmp := filepath.Join(filepath.Dir(live), "."+filepath.Base(live)+".snap-new-"+stamp)
 	if err := writeCopy(w.file, tmp, uid, gid, mode); err != nil {

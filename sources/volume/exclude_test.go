@@ -17,8 +17,8 @@ var sqliteExcludes = []string{"database.sqlite", "database.sqlite-wal", "databas
 func TestExcluded(t *testing.T) {
 	v := &Volume{Exclude: append(sqliteExcludes, "cache/tmp")}
 	for rel, want := range map[string]bool{
-		"database.sqlite": true, "database.sqlite-wal": true, "database.sqlite.snap-old-20260101T000000Z": true,
-		"database.sqlite.snap-old-20260101T000000Z-wal": true, "cache/tmp": true, "cache/tmp/x/y": true,
+		"database.sqlite": true, "database.sqlite-wal": true, "database.sqlite.snap-old-20260101-000000": true,
+		"database.sqlite.snap-old-20260101-000000-wal": true, "cache/tmp": true, "cache/tmp/x/y": true,
 		"database.sqlite2": false, "config": false, "cache": false, "sub/database.sqlite": false,
 	} {
 		if got := v.Excluded(rel); got != want {
