@@ -201,3 +201,14 @@ func CheckDB(ctx context.Context, db *sql.DB, rows bool) (*Report, error) {
 	}
 	return rep, nil
 }
+
+// OpenRW opens a database file read-write, creating it if missing, with
+// the busy timeout (tests and tools that write a database).
+func OpenRW(path string) (*sql.DB, error) {
+	u := strings.Replace(dsn(path, false), "mode=rw", "mode=rwc", 1)
+	db, err := sql.Open("sqlite", u)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
+}
