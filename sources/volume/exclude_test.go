@@ -83,3 +83,22 @@ func TestClearKeeping(t *testing.T) {
 		t.Fatalf("left after clearing: %s", got)
 	}
 }
+
+func TestDecodeExclude(t *testing.T) {
+	for _, c := range []struct {
+		exclude []string
+		ok      bool
+	}{
+		{[]string{"database.sqlite", "database.sqlite-*", "cache/tmp"}, true},
+		{[]string{"/abs"}, false}, {[]string{"../up"}, false}, {[]string{"a//b"}, false},
+		{[]string{""}, false}, {[]string{"a,b"}, false}, {[]string{"[bad"}, false},
+	} {
+		_, err := decode(func(v any) error {
+			*v.(*Spec) = Spec{Container: "c", Path: "/data", Exclude: c.exclude}
+			return nil
+		})
+		if (err == nil) != c.ok {
+			t.Errorf("exclude %q: %v", c.exclude, err)
+		}
+	}
+}

@@ -86,20 +86,29 @@ func (w *restoreSwap) Abort(context.Context) error                { return nil }
 
 // Restore replaces the volume's content and verifies it by reading it
 // back: every entry's type, mode, owner, size, link and content as stored.
+//
+// What the snapshot left out (Meta "exclude", the files another item
+// took) is kept as it is in the volume; a snapshot that excluded nothing
+// replaces everything, whatever the plan excludes now.
 func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error) {
+	v := *s.V
+	v.Exclude = nil
+	if x := st.Meta()["exclude"]; x != "" {
+		v.Exclude = strings.Split(x, ",")
+	}
 	rc := st.Open(ctx)
-	err := s.V.Replace(ctx, rc)
+	err := v.Replace(ctx, rc)
 	rc.Close()
 	if err != nil {
 		return "", err
 	}
-	rc = s.V.Filter(st.Open(ctx))
+	rc = v.Filter(st.Open(ctx))
 	want, err := TarSummary(rc)
 	rc.Close()
 	if err != nil {
 		return "", err
 	}
-	back, err := s.V.Tar(ctx)
+	back, err := v.Tar(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -109,13 +118,13 @@ func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error)
 		return "", err
 	}
 	if diff := CompareSummaries(want, got); diff != "" {
-		return "", fmt.Errorf("volume %s differs from the snapshot after restore: %s", s.V.Name, diff)
+		return "", fmt.Errorf("volume %s differs from the snapshot after restore: %s", v.Name, diff)
 	}
 	kept := ""
-	if len(s.V.Exclude) > 0 {
-		kept = fmt.Sprintf("; %s left as they were (another item's)", strings.Join(s.V.Exclude, ", "))
+	if len(v.Exclude) > 0 {
+		kept = fmt.Sprintf("; %s left as they were (another item's)", strings.Join(v.Exclude, ", "))
 	}
-	return fmt.Sprintf("volume %s replaced and verified (%d entries, owners and modes kept%s)", s.V.Name, len(want), kept), nil
+	return fmt.Sprintf("volume %s replaced and verified (%d entries, owners and modes kept%s)", v.Name, len(want), kept), nil
 }
 
 // Preview compares the stored tree with the live volume, entry by entry.

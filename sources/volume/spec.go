@@ -29,7 +29,7 @@ func decode(dec func(any) error) (sources.Spec, error) {
 		return nil, errors.New("volume: give the container and the path")
 	}
 	for _, x := range s.Exclude {
-		if _, err := path.Match(x, ""); err != nil || x == "" || path.IsAbs(x) || x != path.Clean(x) || strings.HasPrefix(x, "../") {
+		if _, err := path.Match(x, ""); err != nil || x == "" || strings.Contains(x, ",") || path.IsAbs(x) || x != path.Clean(x) || strings.HasPrefix(x, "../") {
 			return nil, fmt.Errorf("volume: exclude %q is not a clean path relative to %s", x, s.Path)
 		}
 	}
