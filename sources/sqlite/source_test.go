@@ -122,6 +122,36 @@ func TestHostFile(t *testing.T) {
 	}
 }
 
+// Reading a WAL database whose app is stopped creates its -wal and -shm;
+// SQLite, run as root, gives them the database's owner, so the app (n8n:
+// 1000) can open them again. A guard: if that ever changed, n8n would
+// break after a backup.
+func TestWALOwner(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "database.sqlite")
+	mkdb(t, live, "PRAGMA journal_mode=WAL", "CREATE TABLE a(x)", "INSERT INTO a VALUES(1)")
+	for _, f := range []string{dir, live} {
+		if err := os.Chown(f, 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, _ := filepath.Glob(live + "-*"); len(m) != 0 {
+		t.Fatalf("journal files after a clean close: %v", m)
+	}
+	st := backup(t, sqlite.HostFile(live))
+	if st.meta["journal_mode"] != "wal" {
+		t.Fatalf("journal mode %q", st.meta["journal_mode"])
+	}
+	m, _ := filepath.Glob(live + "-*")
+	for _, f := range m {
+		fi, _ := os.Stat(f)
+		if s := fi.Sys().(*syscall.Stat_t); s.Uid != 1000 || s.Gid != 1000 {
+			t.Errorf("%s owned by %d:%d after the copy", f, s.Uid, s.Gid)
+		}
+	}
+	t.Logf("left by the copy: %v", m)
+}
+
 // corrupt flips bytes in every few pages after the first two.
 func corrupt(b []byte) []byte {
 	b = bytes.Clone(b)
