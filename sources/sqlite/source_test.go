@@ -114,6 +114,11 @@ func TestHostFile(t *testing.T) {
 	if err := sw.Abort(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A place the host cannot reach is named as such, with what to do.
+	var buf bytes.Buffer
+	if _, err := sqlite.HostFile("/nonexistent/snap/app.sqlite").Stream(ctx, &buf); !errors.Is(err, sqlite.ErrUnreachable) || !strings.Contains(err.Error(), "not with rootless or remote Docker") {
+		t.Fatalf("unreachable: %v", err)
+	}
 	// A copy whose table list is not the recorded one is refused.
 	bad := *st
 	bad.meta = map[string]string{"tables": "a,b,c"}
