@@ -215,6 +215,10 @@ func TestStackSQLiteRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r = e.ok(nil, "restore", "latest", "--dry-run")
+	if !strings.Contains(r.stdout, "the live file differs and would be kept as database.sqlite.snap-old-") {
+		t.Errorf("restore --dry-run:\n%s", r.stdout)
+	}
 	r = e.ok(nil, "restore", "latest", "--yes")
 	if got := owner(t, live); got != "1000:1000 0644" {
 		t.Errorf("restored database: owner and mode %s, want 1000:1000 0644", got)

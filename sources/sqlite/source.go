@@ -320,7 +320,11 @@ func (w *swap) Commit(ctx context.Context) (string, error) {
 	}
 	aside := ""
 	if differs {
+		// Never over an earlier set-aside (two restores in one second).
 		aside = live + ".snap-old-" + stamp
+		for i := 2; exists(aside) || exists(aside+"-journal") || exists(aside+"-wal"); i++ {
+			aside = fmt.Sprintf("%s.snap-old-%s.%d", live, stamp, i)
+		}
 		if err := os.Link(live, aside); err != nil {
 			os.Remove(tmp)
 			return "", fmt.Errorf("setting the live file aside (nothing replaced): %w", err)
@@ -367,6 +371,35 @@ func (w *swap) Commit(ctx context.Context) (string, error) {
 		}
 	}
 	return msg, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// Preview proves the stored copy in scratch, as Prepare does, and says
+// whether the live file would be set aside ('snap restore --dry-run').
+// Nothing live is written.
+func (s *Source) Preview(ctx context.Context, st sources.Stored) (string, error) {
+	p, err := s.locate(ctx)
+	if err != nil {
+		return "", err
+	}
+	dir, file, rep, err := scratch(ctx, st)
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	d, err := differs(p.host, file)
+	if err != nil {
+		return "", err
+	}
+	what := fmt.Sprintf("%s replaced by the stored copy (integrity_check ok, %d tables)", p.host, len(rep.Tables))
+	if d {
+		return what + "; the live file differs and would be kept as " + filepath.Base(p.host) + ".snap-old-TIME", nil
+	}
+	return what + "; the live file holds the same data (nothing set aside)", nil
 }
 
 // owner is the recorded owner and mode, else the live file's.

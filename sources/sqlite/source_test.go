@@ -114,6 +114,23 @@ func TestHostFile(t *testing.T) {
 	if err := sw.Abort(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Changed again at once: a second set-aside, never over the first.
+	mkdb(t, live, "INSERT INTO a VALUES(3)")
+	if msg, err := src.Preview(ctx, st); err != nil || !strings.Contains(msg, "the live file differs") {
+		t.Fatalf("preview: %q %v", msg, err)
+	}
+	if sw, _, err = src.Prepare(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = sw.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if aside, _ = filepath.Glob(live + ".snap-old-*"); len(aside) != 3 {
+		t.Fatalf("set aside after two restores: %v", aside)
+	}
+	if msg, err := src.Preview(ctx, st); err != nil || !strings.Contains(msg, "same data") {
+		t.Fatalf("preview: %q %v", msg, err)
+	}
 	// A place the host cannot reach is named as such, with what to do.
 	var buf bytes.Buffer
 	if _, err := sqlite.HostFile("/nonexistent/snap/app.sqlite").Stream(ctx, &buf); !errors.Is(err, sqlite.ErrUnreachable) || !strings.Contains(err.Error(), "not with rootless or remote Docker") {

@@ -91,11 +91,7 @@ func (w *restoreSwap) Abort(context.Context) error                { return nil }
 // took) is kept as it is in the volume; a snapshot that excluded nothing
 // replaces everything, whatever the plan excludes now.
 func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error) {
-	v := *s.V
-	v.Exclude = nil
-	if x := st.Meta()["exclude"]; x != "" {
-		v.Exclude = strings.Split(x, ",")
-	}
+	v := s.forStored(st)
 	rc := st.Open(ctx)
 	err := v.Replace(ctx, rc)
 	rc.Close()
@@ -127,15 +123,27 @@ func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error)
 	return fmt.Sprintf("volume %s replaced and verified (%d entries, owners and modes kept%s)", v.Name, len(want), kept), nil
 }
 
-// Preview compares the stored tree with the live volume, entry by entry.
+// forStored is the volume with the excludes st was backed up with.
+func (s *Source) forStored(st sources.Stored) *Volume {
+	v := *s.V
+	v.Exclude = nil
+	if x := st.Meta()["exclude"]; x != "" {
+		v.Exclude = strings.Split(x, ",")
+	}
+	return &v
+}
+
+// Preview compares the stored tree with the live volume, entry by entry
+// (what the backup excluded is left out on both sides).
 func (s *Source) Preview(ctx context.Context, st sources.Stored) (string, error) {
-	rc := st.Open(ctx)
+	v := s.forStored(st)
+	rc := v.Filter(st.Open(ctx))
 	want, err := TarSummary(rc)
 	rc.Close()
 	if err != nil {
 		return "", err
 	}
-	live, err := s.V.Tar(ctx)
+	live, err := v.Tar(ctx)
 	if err != nil {
 		return "", err
 	}
