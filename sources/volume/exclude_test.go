@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -100,5 +101,26 @@ func TestDecodeExclude(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("exclude %q: %v", c.exclude, err)
 		}
+	}
+}
+
+// The room script, run by the host's sh: what the excludes keep is not
+// counted as freed.
+func TestSpaceScript(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "database.sqlite"), make([]byte, 8<<20), 0o644)
+	os.WriteFile(filepath.Join(dir, "config"), make([]byte, 1<<20), 0o644)
+	run := func(excl ...string) int64 {
+		out, err := exec.Command("sh", append([]string{"-c", spaceScript, "snap", dir}, excl...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		f := strings.Fields(string(out))
+		n, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+		return n
+	}
+	all, kept := run(), run("database.sqlite*", "nothing-*")
+	if all < 9*1024 || kept >= 2*1024 || kept < 1024 {
+		t.Fatalf("KiB freed: %d without excludes, %d with", all, kept)
 	}
 }

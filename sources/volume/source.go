@@ -64,7 +64,7 @@ func (s *Source) MustStop(ctx context.Context) ([]string, error) {
 // is Restore. A volume whose image cannot measure (no df or du) is not
 // refused: the restore says it could not check.
 func (s *Source) Prepare(ctx context.Context, st sources.Stored) (sources.Swap, string, error) {
-	free, used, err := s.V.Space(ctx)
+	free, used, err := s.forStored(st).Space(ctx)
 	if err != nil {
 		return &restoreSwap{s: s, st: st}, fmt.Sprintf("room on the disk of volume %s not checked: %v", s.V.Name, err), nil
 	}

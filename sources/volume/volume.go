@@ -142,12 +142,13 @@ func (v *Volume) Replace(ctx context.Context, tarStream io.Reader) error {
 
 // Space reports, in bytes, the room left on the filesystem that holds the
 // volume and what its content uses now, measured by a helper container
-// with the volume mounted (df and du: busybox has both).
+// with the volume mounted (df and du: busybox has both). used leaves out
+// what the excludes keep: a restore does not clear it.
 func (v *Volume) Space(ctx context.Context) (free, used int64, err error) {
 	target := path.Join(helperMount, path.Base(v.Path))
 	h := docker.Helper{D: v.Docker, Image: v.Image, For: v.Container,
 		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: v.Name, Target: target, ReadOnly: true}}}
-	id, out, err := h.Run(ctx, "space", `df -Pk "$1" | awk 'NR==2 {print $4}'; du -sk "$1" | cut -f1`, target)
+	id, out, err := h.Run(ctx, "space", spaceScript, append([]string{target}, v.Exclude...)...)
 	if id != "" {
 		defer h.Remove(ctx, id)
 	}
@@ -165,6 +166,21 @@ func (v *Volume) Space(ctx context.Context) (free, used int64, err error) {
 	}
 	return kf << 10, ku << 10, nil
 }
+
+// spaceScript prints the free KiB of $1's filesystem, then the KiB that
+// clearing $1 would free: its du less that of the paths (patterns) after it.
+const spaceScript = `df -Pk "$1" | awk 'NR==2 {print $4}'
+cd "$1" || exit 1
+shift
+kept=0
+for x in "$@"; do
+	for f in $x; do
+		[ -e "$f" ] || continue
+		k=$(du -sk "$f" | cut -f1)
+		kept=$((kept + k))
+	done
+done
+echo $(($(du -sk . | cut -f1) - kept))`
 
 // clearKeeping empties the directory $1 except the paths (patterns) given
 // after it and the directories above them; children go before their
