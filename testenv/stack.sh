@@ -427,7 +427,9 @@ EOF
 			fi
 		SH
 	)
-	dk image prune -f --filter "label=org.snap-testenv.inputs" >/dev/null
+	# Another stack's prune may be running ("a prune operation is already
+	# running"): leftovers go with the next one.
+	dk image prune -f --filter "label=org.snap-testenv.inputs" >/dev/null 2>&1 || true
 	echo "stack $PROJECT (sqlite) up in $((SECONDS - START_TS))s: container $C_N8N$([ "$WRITES" = 1 ] && echo ' (writing)'); volume $V_N8N; dir $DIR (.env, docker-compose.yml)"
 	exit 0
 fi
