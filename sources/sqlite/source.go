@@ -217,13 +217,14 @@ func (s *Source) MustStop(ctx context.Context) ([]string, error) {
 // volume and proves it: integrity_check, and the table list recorded at
 // backup. The caller removes dir.
 func scratch(ctx context.Context, st sources.Stored) (dir, file string, rep *Report, err error) {
-	dir, err = os.MkdirTemp("", "snap-sqlite-restore-")
+	tmp, err := os.MkdirTemp("", "snap-sqlite-restore-")
 	if err != nil {
 		return "", "", nil, fmt.Errorf("sqlite: scratch directory: %w", err)
 	}
+	dir = tmp
 	defer func() {
 		if err != nil {
-			os.RemoveAll(dir)
+			os.RemoveAll(tmp) // dir is "" by now
 		}
 	}()
 	file = filepath.Join(dir, "database.sqlite")

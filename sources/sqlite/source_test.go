@@ -61,8 +61,22 @@ func backup(t *testing.T, src *sqlite.Source) *stored {
 	return &stored{name: "db", b: buf.Bytes(), meta: meta}
 }
 
+// scratchDirs counts the scratch directories of restores and drills.
+func scratchDirs(t *testing.T) int {
+	m, err := filepath.Glob(filepath.Join(os.TempDir(), "snap-sqlite-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
+
 // A host file, through backup, drill and restore, without Docker.
 func TestHostFile(t *testing.T) {
+	defer func(n int) {
+		if got := scratchDirs(t); got != n {
+			t.Errorf("%d scratch directories left behind", got-n)
+		}
+	}(scratchDirs(t))
 	ctx := context.Background()
 	dir := t.TempDir()
 	live := filepath.Join(dir, "app.sqlite")
