@@ -60,7 +60,7 @@ flock -w 900 9 || die "could not take $LOCK within 900 s (another setup.sh stuck
 # ---------------------------------------------------------------- packages --
 PG_MAJOR=15
 PKGS=(docker.io containerd runc tini gosu "postgresql-$PG_MAJOR" postgresql
-	redis-server redis-tools busybox-static age)
+	redis-server redis-tools busybox-static age sqlite3)
 
 pkg_installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
@@ -371,8 +371,8 @@ fi
 
 # --- snap-test/n8n:latest
 N8N_IMAGE=snap-test/n8n:latest
-N8N_INPUTS="$(printf '%s\n' "$INPUTS_COMMON" |
-	cat - "$HERE/images/n8n/docker-entrypoint.sh" "$HERE/images/n8n/n8n" | sha256sum | cut -c1-16)"
+N8N_INPUTS="$(printf '%s\n' "$INPUTS_COMMON" "sqlite3 $(pkgver sqlite3)" "libsqlite3-0 $(pkgver libsqlite3-0)" |
+	cat - "$HERE/images/n8n/docker-entrypoint.sh" "$HERE/images/n8n/n8n" "$HERE/images/n8n/n8n-sqlite" | sha256sum | cut -c1-16)"
 if need_build "$N8N_IMAGE" "$N8N_INPUTS"; then
 	log "building $N8N_IMAGE (stand-in: busybox + tini)"
 	root="$(new_rootfs n8n)"
@@ -391,6 +391,14 @@ if need_build "$N8N_IMAGE" "$N8N_INPUTS"; then
 	chown -R 1000:1000 "$root/home/node"
 	install -m 755 "$HERE/images/n8n/docker-entrypoint.sh" "$root/docker-entrypoint.sh"
 	install -m 755 "$HERE/images/n8n/n8n" "$root/usr/local/bin/n8n"
+	# SQLite stacks (stack.sh --db sqlite): the stand-in writes its
+	# database.sqlite with Debian's sqlite3 CLI (the real image has none).
+	install -m 755 "$HERE/images/n8n/n8n-sqlite" "$root/usr/local/bin/n8n-sqlite"
+	copy_file "$root" /usr/bin/sqlite3
+	copy_libs "$root" /usr/bin/sqlite3
+	finish_rootfs "$root"
+	chroot "$root" /usr/bin/sqlite3 -version >/dev/null ||
+		die "sqlite3 does not run inside the rootfs (missing library?)"
 	import_image "$root" "$N8N_IMAGE" "--version" \
 		--change 'ENTRYPOINT ["tini", "--", "/docker-entrypoint.sh"]' \
 		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \

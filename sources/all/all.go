@@ -9,5 +9,6 @@ import (
 	_ "snap/sources/n8n"
 	_ "snap/sources/postgres"
 	_ "snap/sources/redis"
+	_ "snap/sources/sqlite"
 	_ "snap/sources/volume"
 )

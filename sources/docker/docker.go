@@ -298,3 +298,32 @@ func InspectItem(ctx context.Context, d *Client, item, ctr string) (container.In
 	}
 	return ins, nil
 }
+
+// VolumeMountpoint is where a named volume's data lives on the Docker
+// host (its Mountpoint in volume inspect). The path is the daemon's: it is
+// reachable from snap only when snap runs on that host with root's rights.
+func (d *Client) VolumeMountpoint(ctx context.Context, volume string) (string, error) {
+	v, err := d.c.VolumeInspect(ctx, volume)
+	if err != nil {
+		return "", fmt.Errorf("%w: inspect volume %s: %v", ErrDocker, volume, err)
+	}
+	return v.Mountpoint, nil
+}
+
+// BindUsers returns the containers that bind-mount the host path source
+// and whether each runs (VolumeUsers for a named volume).
+func (d *Client) BindUsers(ctx context.Context, source string) (map[string]bool, error) {
+	list, err := d.list(ctx, "list users of "+source)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, c := range list {
+		for _, m := range c.Mounts {
+			if m.Type == "bind" && m.Source == source {
+				out[c.ID] = c.State == "running"
+			}
+		}
+	}
+	return out, nil
+}

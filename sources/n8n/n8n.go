@@ -109,8 +109,8 @@ func Discover(ctx context.Context, env *sources.Env, project string) (*sources.P
 		plan.Items = append(plan.Items,
 			&sources.PlanItem{Name: "postgres", Source: postgres.NewDump(pg, fmt.Sprintf("pg_dump of database %q as %q inside container %s (plain SQL)", pg.Database, pg.User, pg.Container))},
 			&sources.PlanItem{Name: "postgres-globals", Source: postgres.NewGlobals(pg, fmt.Sprintf("pg_dumpall --globals-only (roles) inside %s", pg.Container))})
-	} else {
-		plan.Warnings = append(plan.Warnings, "no PostgreSQL container found in the project (n8n may use SQLite in its volume)")
+	} else if n8nC == nil || !usesSQLite(n8nEnv) {
+		plan.Warnings = append(plan.Warnings, "no PostgreSQL container found in the project")
 	}
 	if redisC != nil {
 		args := append(append([]string{}, redisC.Config.Entrypoint...), redisC.Config.Cmd...)
@@ -136,6 +136,7 @@ func Discover(ctx context.Context, env *sources.Env, project string) (*sources.P
 			data = v
 			plan.Items = append(plan.Items, &sources.PlanItem{Name: "n8n-data", Source: volume.NewSource(v, fmt.Sprintf("volume %s (%s in %s) as a file tree", v.Name, dataPath, v.Container))})
 		}
+		planSQLite(ctx, d, plan, name(n8nC), n8nEnv, data)
 	} else {
 		plan.Warnings = append(plan.Warnings, "no n8n container (one mounting /home/node/.n8n) found in the project")
 	}

@@ -1,10 +1,26 @@
-// Package sqlite takes consistent online copies of SQLite databases that
-// an application keeps writing (n8n's default database.sqlite), and checks
-// them. It uses SQLite itself (modernc.org/sqlite, a pure-Go build of the
-// C library, so neither the host nor the application's image needs a
-// sqlite3 binary) with SQLite's own file locking, which holds between a
-// process on the host and one in a container: they share the kernel and
-// the volume's inode.
+// Package sqlite is the sqlite source kind: consistent online copies of
+// SQLite databases that an application keeps writing (n8n's default
+// database.sqlite), checked before they are stored and again before they
+// are put back.
+//
+// The copy runs on the Docker host, through the volume's or bind mount's
+// host path, not inside the container: n8n's image has no sqlite3 binary
+// and the host may not have one either, so snap uses SQLite itself
+// (modernc.org/sqlite, a pure-Go build of the C library) in its own
+// process. SQLite's POSIX advisory locks hold between a process on the
+// host and one in a container, because they share the kernel and the
+// file's inode: the online backup API reads inside one read transaction,
+// so a copy is the database as of one commit and is never torn, in
+// rollback-journal and WAL mode alike. The price is that snap must run as
+// root on the Docker host (not with rootless or remote Docker); it says so
+// when the path cannot be reached.
+//
+// Backup copies into a temporary file outside the app's volume, runs
+// integrity_check on the copy (a failed check fails the item) and streams
+// it. Restore proves the stored copy in scratch (integrity_check, the
+// recorded table list), then, with every container that mounts the
+// database's volume stopped, sets the live file aside when it differs and
+// renames the new one into place with the recorded owner and mode.
 package sqlite
 
 import (
@@ -184,4 +200,15 @@ func CheckDB(ctx context.Context, db *sql.DB, rows bool) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// OpenRW opens a database file read-write, creating it if missing, with
+// the busy timeout (tests and tools that write a database).
+func OpenRW(path string) (*sql.DB, error) {
+	u := strings.Replace(dsn(path, false), "mode=rw", "mode=rwc", 1)
+	db, err := sql.Open("sqlite", u)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return db, nil
 }

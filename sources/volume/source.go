@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"snap/sources"
 )
@@ -31,7 +32,11 @@ func NewSource(v *Volume, desc string) *Source { return &Source{V: v, Desc: desc
 func (s *Source) Kind() string     { return Kind }
 func (s *Source) Describe() string { return s.Desc }
 func (s *Source) Meta() map[string]string {
-	return map[string]string{"container": s.V.Container, "volume": s.V.Name, "path": s.V.Path}
+	m := map[string]string{"container": s.V.Container, "volume": s.V.Name, "path": s.V.Path}
+	if len(s.V.Exclude) > 0 {
+		m["exclude"] = strings.Join(s.V.Exclude, ",")
+	}
+	return m
 }
 func (s *Source) RestoreOrder() int { return sources.OrderVolume }
 
@@ -59,7 +64,7 @@ func (s *Source) MustStop(ctx context.Context) ([]string, error) {
 // is Restore. A volume whose image cannot measure (no df or du) is not
 // refused: the restore says it could not check.
 func (s *Source) Prepare(ctx context.Context, st sources.Stored) (sources.Swap, string, error) {
-	free, used, err := s.V.Space(ctx)
+	free, used, err := s.forStored(st).Space(ctx)
 	if err != nil {
 		return &restoreSwap{s: s, st: st}, fmt.Sprintf("room on the disk of volume %s not checked: %v", s.V.Name, err), nil
 	}
@@ -81,20 +86,25 @@ func (w *restoreSwap) Abort(context.Context) error                { return nil }
 
 // Restore replaces the volume's content and verifies it by reading it
 // back: every entry's type, mode, owner, size, link and content as stored.
+//
+// What the snapshot left out (Meta "exclude", the files another item
+// took) is kept as it is in the volume; a snapshot that excluded nothing
+// replaces everything, whatever the plan excludes now.
 func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error) {
+	v := s.forStored(st)
 	rc := st.Open(ctx)
-	err := s.V.Replace(ctx, rc)
+	err := v.Replace(ctx, rc)
 	rc.Close()
 	if err != nil {
 		return "", err
 	}
-	rc = st.Open(ctx)
+	rc = v.Filter(st.Open(ctx))
 	want, err := TarSummary(rc)
 	rc.Close()
 	if err != nil {
 		return "", err
 	}
-	back, err := s.V.Tar(ctx)
+	back, err := v.Tar(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -104,20 +114,36 @@ func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error)
 		return "", err
 	}
 	if diff := CompareSummaries(want, got); diff != "" {
-		return "", fmt.Errorf("volume %s differs from the snapshot after restore: %s", s.V.Name, diff)
+		return "", fmt.Errorf("volume %s differs from the snapshot after restore: %s", v.Name, diff)
 	}
-	return fmt.Sprintf("volume %s replaced and verified (%d entries, owners and modes kept)", s.V.Name, len(want)), nil
+	kept := ""
+	if len(v.Exclude) > 0 {
+		kept = fmt.Sprintf("; %s left as they were (another item's)", strings.Join(v.Exclude, ", "))
+	}
+	return fmt.Sprintf("volume %s replaced and verified (%d entries, owners and modes kept%s)", v.Name, len(want), kept), nil
 }
 
-// Preview compares the stored tree with the live volume, entry by entry.
+// forStored is the volume with the excludes st was backed up with.
+func (s *Source) forStored(st sources.Stored) *Volume {
+	v := *s.V
+	v.Exclude = nil
+	if x := st.Meta()["exclude"]; x != "" {
+		v.Exclude = strings.Split(x, ",")
+	}
+	return &v
+}
+
+// Preview compares the stored tree with the live volume, entry by entry
+// (what the backup excluded is left out on both sides).
 func (s *Source) Preview(ctx context.Context, st sources.Stored) (string, error) {
-	rc := st.Open(ctx)
+	v := s.forStored(st)
+	rc := v.Filter(st.Open(ctx))
 	want, err := TarSummary(rc)
 	rc.Close()
 	if err != nil {
 		return "", err
 	}
-	live, err := s.V.Tar(ctx)
+	live, err := v.Tar(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
+	"strings"
 
 	"snap/sources"
 	"snap/sources/docker"
@@ -14,6 +16,8 @@ import (
 type Spec struct {
 	Container string `yaml:"container"`
 	Path      string `yaml:"path"`
+	// Exclude: paths relative to Path (patterns) another item takes.
+	Exclude []string `yaml:"exclude"`
 }
 
 func decode(dec func(any) error) (sources.Spec, error) {
@@ -23,6 +27,11 @@ func decode(dec func(any) error) (sources.Spec, error) {
 	}
 	if s.Container == "" || s.Path == "" {
 		return nil, errors.New("volume: give the container and the path")
+	}
+	for _, x := range s.Exclude {
+		if _, err := path.Match(x, ""); err != nil || x == "" || strings.Contains(x, ",") || path.IsAbs(x) || x != path.Clean(x) || strings.HasPrefix(x, "../") {
+			return nil, fmt.Errorf("volume: exclude %q is not a clean path relative to %s", x, s.Path)
+		}
 	}
 	return &s, nil
 }
@@ -37,7 +46,7 @@ func (s *Spec) Resolve(ctx context.Context, env *sources.Env, name string) ([]*s
 	if err != nil {
 		return nil, err
 	}
-	v := &Volume{Docker: d, Container: s.Container, Path: s.Path, Image: ins.Config.Image}
+	v := &Volume{Docker: d, Container: s.Container, Path: s.Path, Image: ins.Config.Image, Exclude: s.Exclude}
 	for _, m := range ins.Mounts {
 		if m.Destination == s.Path {
 			v.Name = m.Name
