@@ -6,7 +6,33 @@ import (
 	"io"
 	"maps"
 	"sync"
+	"time"
 )
+
+// App is one application container a restore stops and starts again.
+type App struct {
+	Container string
+	// Role is what it does, for messages ("main", "worker", "webhook").
+	Role string
+	// StopTier orders the stops: lower tiers stop first (in parallel
+	// within a tier: queue workers drain together) and start last.
+	StopTier int
+	// StopTimeout bounds a graceful stop (SIGTERM, then SIGKILL) so that
+	// running work can finish; 0 is the runtime's default.
+	StopTimeout time.Duration
+	// Ready, if set, waits (bounded) after the restart until the app
+	// answers and says how it went; a failure is reported, never undone.
+	Ready func(ctx context.Context) (string, error)
+}
+
+// AppNames are the plan's app containers.
+func (p *Plan) AppNames() []string {
+	var out []string
+	for _, a := range p.Apps {
+		out = append(out, a.Container)
+	}
+	return out
+}
 
 // PlanItem is one thing a backup takes.
 type PlanItem struct {
@@ -24,9 +50,10 @@ type Plan struct {
 	// out): restore finds the stack again by it. Empty for a plan from the
 	// command line, whose items record no Meta at all.
 	RecordAs string
-	// Apps are the application containers (n8n): stopped first on
-	// restore, started again last.
-	Apps     []string
+	// Apps are the application containers (n8n main, workers, webhook
+	// processors): stopped before any data is replaced, by ascending
+	// StopTier, and started again in the reverse order.
+	Apps     []App
 	Items    []*PlanItem
 	Warnings []string
 	// Env holds what resolving the plan opened; Close releases it.

@@ -444,7 +444,7 @@ func newStackFixture(t *testing.T, ev *events) *stackFixture {
 		t.Fatal(err)
 	}
 	big := bytes.Repeat([]byte("row of a table\n"), 40000) // several chunks
-	f.plan = &sources.Plan{Project: "p", RecordAs: "project", Apps: []string{"app"}, Items: []*sources.PlanItem{
+	f.plan = &sources.Plan{Project: "p", RecordAs: "project", Apps: []sources.App{{Container: "app"}}, Items: []*sources.PlanItem{
 		{Name: "db", Source: &db{stream: stream{base: b("db"), data: big, order: sources.OrderDatabase}}},
 		{Name: "roles", Source: &roles{stream: stream{base: b("roles"), data: []byte("CREATE ROLE x;\n"), order: sources.OrderRoles}}},
 		{Name: "cache", Source: &db{stream: stream{base: b("cache"), data: []byte("REDIS0011..."), order: sources.OrderCache}}},

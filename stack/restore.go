@@ -86,10 +86,13 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 		swaps[t] = sw
 		say(t.it.Name + ": " + msg)
 	}
-	// 2. Stop the apps so nothing writes while its data changes, then
-	// what the items need stopped. Started again in reverse order.
+	// 2. Stop every app (queue workers and webhook processors first, with
+	// time to drain, then main) so nothing writes while its data changes,
+	// then what the items need stopped. Started again in reverse order
+	// (main before the workers), also on failure, and then asked whether
+	// they answer.
 	var stopped []string
-	stop := func(id string, app bool) error {
+	stop := func(id string) error {
 		if slices.Contains(stopped, id) {
 			return nil
 		}
@@ -102,25 +105,31 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 		}
 		if ran {
 			stopped = append(stopped, id)
-			if app {
-				say("stopped " + id)
-			}
 		}
 		return nil
 	}
 	defer func() {
+		started := map[string]bool{}
+		apps := plan.AppNames()
 		for i := len(stopped) - 1; i >= 0; i-- {
 			id := stopped[i]
 			serr := o.Containers.Start(context.WithoutCancel(ctx), id)
 			if serr != nil && err == nil {
 				err = serr
-			} else if serr == nil && slices.Contains(plan.Apps, id) {
+			} else if serr == nil && slices.Contains(apps, id) {
+				started[id] = true
 				say("started " + id)
 			}
 		}
+		appsReady(context.WithoutCancel(ctx), plan.Apps, started, say)
 	}()
-	for _, app := range plan.Apps {
-		if err := stop(app, true); err != nil {
+	if len(plan.Apps) > 0 {
+		if o.Containers == nil {
+			return ErrNoController
+		}
+		var err error
+		stopped, err = stopApps(ctx, o.Containers, plan.Apps, say)
+		if err != nil {
 			return err
 		}
 	}
@@ -134,7 +143,7 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 			return fmt.Errorf("item %q: %w", t.it.Name, err)
 		}
 		for _, id := range ids {
-			if err := stop(id, false); err != nil {
+			if err := stop(id); err != nil {
 				return fmt.Errorf("item %q: %w", t.it.Name, err)
 			}
 		}

@@ -4,7 +4,7 @@
 #
 #   testenv/stack.sh up     [options]   create/start the stack and seed data
 #   testenv/stack.sh down   [options]   remove its containers and volumes
-#   testenv/stack.sh status [options]   list them; exit 0 only if all 3 run
+#   testenv/stack.sh status [options]   list them; exit 0 only if all run
 #
 # Options:
 #   --project NAME      compose project name (default n8n)
@@ -21,6 +21,9 @@
 #                       PostgreSQL, no Redis); default --db postgres
 #   --writes            with --db sqlite: n8n writes executions into its
 #                       database continuously (N8N_FAKE_WRITES=1)
+#   --queue N           queue mode: also N `n8n worker` containers and one
+#                       `n8n webhook` (EXECUTIONS_MODE=queue, same postgres
+#                       and redis, no data volume, as workers usually run)
 #
 # Secrets come from the environment (POSTGRES_PASSWORD, REDIS_PASSWORD,
 # N8N_ENCRYPTION_KEY) if set, else from an existing DIR/.env, else are random;
@@ -45,7 +48,7 @@ on_err() {
 }
 trap on_err ERR
 
-usage() { sed -n '2,29p' "$SELF" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$SELF" | sed 's/^# \{0,1\}//'; }
 
 CMD="${1:-}"
 [ $# -gt 0 ] && shift
@@ -69,6 +72,7 @@ REDIS_NET=none
 PURGE=0
 DB=postgres
 WRITES=0
+QUEUE=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--project) PROJECT="${2:?--project needs a value}"; shift ;;
@@ -84,6 +88,8 @@ while [ $# -gt 0 ]; do
 	--db) DB="${2:?--db needs a value}"; shift ;;
 	--db=*) DB="${1#*=}" ;;
 	--writes) WRITES=1 ;;
+	--queue) QUEUE="${2:?--queue needs a value}"; shift ;;
+	--queue=*) QUEUE="${1#*=}" ;;
 	*) die "unknown option: $1 (try --help)" ;;
 	esac
 	shift
@@ -92,6 +98,10 @@ done
 if ! [[ "$REDIS_PORT" =~ ^[0-9]+$ ]] || [ "$REDIS_PORT" -lt 1 ] || [ "$REDIS_PORT" -gt 65535 ]; then
 	die "bad --redis-port '$REDIS_PORT'"
 fi
+if ! [[ "$QUEUE" =~ ^[0-9]+$ ]] || [ "$QUEUE" -gt 20 ]; then
+	die "bad --queue '$QUEUE' (0 to 20 workers)"
+fi
+[ "$QUEUE" = 0 ] || [ "$DB" = postgres ] || die "--queue needs --db postgres (queue mode runs on PostgreSQL and Redis)"
 case "$REDIS_NET" in none | host) ;; *) die "--redis-net must be none or host, not '$REDIS_NET'" ;; esac
 case "$DB" in postgres | sqlite) ;; *) die "--db must be postgres or sqlite, not '$DB'" ;; esac
 DIR="${DIR:-/tmp/snap-$PROJECT-stack}"
@@ -135,10 +145,11 @@ if [ "$CMD" = status ]; then
 		--format 'table {{.Names}}\t{{.Label "com.docker.compose.service"}}\t{{.Image}}\t{{.Status}}'
 	dk volume ls --filter "label=$L.project=$PROJECT" --format 'table {{.Name}}\t{{.Label "com.docker.compose.volume"}}\t{{.Mountpoint}}'
 	running="$(dk ps -q --filter "label=$L.project=$PROJECT" --filter status=running | wc -l)"
+	total="$(dk ps -aq --filter "label=$L.project=$PROJECT" | wc -l)"
 	want=3
 	[ "$DB" = sqlite ] && want=1
-	echo "$running of $want containers running"
-	if [ "$running" = "$want" ]; then exit 0; else exit 1; fi
+	echo "$running of $total containers running"
+	if [ "$running" = "$total" ] && [ "$total" -ge "$want" ]; then exit 0; else exit 1; fi
 fi
 
 # ------------------------------------------------------------------- down --
@@ -216,6 +227,23 @@ write_file_atomic() { # PATH MODE < content
 	EOF
 )
 
+# queue_yaml: the worker and webhook services of --queue N.
+queue_yaml() {
+	[ "$QUEUE" -gt 0 ] || return 0
+	local svc
+	for svc in worker webhook; do
+		printf '  n8n-%s:\n    image: %s\n    command: %s\n    restart: unless-stopped\n    network_mode: none\n' "$svc" "$N8N_IMAGE" "$svc"
+		[ "$svc" = webhook ] || printf '    deploy:\n      replicas: %s\n' "$QUEUE"
+		printf '    environment:\n'
+		# shellcheck disable=SC2016 # ${...} is for compose, not for us
+		printf '      - %s\n' 'N8N_ENCRYPTION_KEY=${N8N_ENCRYPTION_KEY}' DB_TYPE=postgresdb DB_POSTGRESDB_HOST=postgres \
+			'DB_POSTGRESDB_DATABASE=${POSTGRES_DB}' 'DB_POSTGRESDB_USER=${POSTGRES_USER}' \
+			'DB_POSTGRESDB_PASSWORD=${POSTGRES_PASSWORD}' EXECUTIONS_MODE=queue QUEUE_BULL_REDIS_HOST=redis \
+			'QUEUE_BULL_REDIS_PORT=${REDIS_PORT}' 'QUEUE_BULL_REDIS_PASSWORD=${REDIS_PASSWORD}'
+	done
+	echo
+}
+
 aof_yaml=""
 [ "$AOF" = 1 ] && aof_yaml=" --appendonly yes --appenddirname appendonlydir"
 write_file_atomic "$COMPOSE_FILE" 644 <<EOF
@@ -281,6 +309,7 @@ services:
       redis:
         condition: service_healthy
 
+$(queue_yaml)
 volumes:
   db_storage:
   redis_data:
@@ -471,8 +500,10 @@ wait_for "$C_REDIS" 60 "PONG" redis_ready
 log "$C_REDIS is ready"
 
 # ---- n8n (after its dependencies, as depends_on: service_healthy would)
+DB_POSTGRESDB_PASSWORD="$POSTGRES_PASSWORD"
+QUEUE_BULL_REDIS_PASSWORD="$REDIS_PASSWORD"
 (
-	export N8N_ENCRYPTION_KEY DB_POSTGRESDB_PASSWORD="$POSTGRES_PASSWORD" QUEUE_BULL_REDIS_PASSWORD="$REDIS_PASSWORD"
+	export N8N_ENCRYPTION_KEY DB_POSTGRESDB_PASSWORD QUEUE_BULL_REDIS_PASSWORD
 	ensure_container "$C_N8N" n8n "postgres:service_healthy:false,redis:service_healthy:false" -- \
 		--network none \
 		-e N8N_ENCRYPTION_KEY \
@@ -492,6 +523,43 @@ log "$C_REDIS is ready"
 )
 n8n_ready() { dk exec "$C_N8N" test -d /home/node/.n8n; }
 wait_for "$C_N8N" 60 "a running shell" n8n_ready
+
+# ---- queue mode (--queue N): N `n8n worker` and one `n8n webhook`, the
+# same settings as main, no data volume; workers beyond N are removed.
+# queue_container SERVICE NUMBER
+queue_container() {
+	local svc=$1 n=$2
+	(
+		export N8N_ENCRYPTION_KEY DB_POSTGRESDB_PASSWORD QUEUE_BULL_REDIS_PASSWORD
+		ensure_container "$PROJECT-n8n-$svc-$n" "n8n-$svc" "postgres:service_healthy:false,redis:service_healthy:false" -- \
+			--network none --label "$L.container-number=$n" \
+			-e N8N_ENCRYPTION_KEY \
+			-e DB_TYPE=postgresdb \
+			-e DB_POSTGRESDB_HOST=postgres \
+			-e DB_POSTGRESDB_DATABASE="$POSTGRES_DB" \
+			-e DB_POSTGRESDB_USER="$POSTGRES_USER" \
+			-e DB_POSTGRESDB_PASSWORD \
+			-e EXECUTIONS_MODE=queue \
+			-e QUEUE_BULL_REDIS_HOST=redis \
+			-e QUEUE_BULL_REDIS_PORT="$REDIS_PORT" \
+			-e QUEUE_BULL_REDIS_PASSWORD \
+			"$N8N_IMAGE" "$svc"
+	)
+}
+for ((i = 1; i <= QUEUE; i++)); do
+	queue_container worker "$i"
+done
+[ "$QUEUE" = 0 ] || queue_container webhook 1
+while read -r name; do
+	n="${name##*-}"
+	case "$name" in
+	"$PROJECT-n8n-worker-"*) [ "$n" -le "$QUEUE" ] && continue ;;
+	"$PROJECT-n8n-webhook-"*) [ "$QUEUE" -gt 0 ] && continue ;;
+	*) continue ;;
+	esac
+	log "removing $name (not in --queue $QUEUE)"
+	dk rm -f "$name" >/dev/null
+done < <(dk ps -a --filter "label=$L.project=$PROJECT" --format '{{.Names}}')
 
 # --------------------------------------------------------------- seed data --
 # PostgreSQL: an n8n-like schema. Each table is filled only while empty, so

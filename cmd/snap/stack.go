@@ -64,6 +64,18 @@ func printPlan(g *globalOptions, plan *sources.Plan, verb string) {
 	for _, it := range plan.Items {
 		fmt.Fprintf(g.stdout, "  %-18s %s\n", format.DisplayName(it.Name), it.Source.Describe())
 	}
+	printApps(g, plan)
+}
+
+// printApps lists the containers a restore stops and starts again.
+func printApps(g *globalOptions, plan *sources.Plan) {
+	for _, a := range plan.Apps {
+		timeout := ""
+		if a.StopTimeout > 0 {
+			timeout = fmt.Sprintf(", up to %s to finish running work", a.StopTimeout)
+		}
+		fmt.Fprintf(g.stdout, "  app %-14s %s: stopped during a restore (tier %d%s) and started again\n", a.Role, a.Container, a.StopTier, timeout)
+	}
 }
 
 func warn(g *globalOptions, format string, a ...any) {
@@ -174,9 +186,7 @@ func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r
 	for _, it := range items {
 		fmt.Fprintf(g.stdout, "  %-18s %s, %s\n", format.DisplayName(it.Name), it.Meta["source"], formatBytes(it.Size))
 	}
-	for _, app := range plan.Apps {
-		fmt.Fprintf(g.stdout, "  %s is stopped while its data is replaced and started again\n", app)
-	}
+	printApps(g, plan)
 	if o.DryRun {
 		// Exactly what would be replaced, read from the repository and
 		// the live stack; nothing is changed.

@@ -215,6 +215,24 @@ func (d *Client) Stop(ctx context.Context, ctr string) (bool, error) {
 	return true, nil
 }
 
+// StopTimeout stops a container (if running) with SIGTERM, waiting up to
+// timeout for it to exit before the runtime kills it, and reports whether
+// it was running.
+func (d *Client) StopTimeout(ctx context.Context, ctr string, timeout time.Duration) (bool, error) {
+	ins, err := d.Inspect(ctx, ctr)
+	if err != nil {
+		return false, err
+	}
+	if ins.State == nil || !ins.State.Running {
+		return false, nil
+	}
+	secs := int((timeout + time.Second - 1) / time.Second)
+	if err := d.c.ContainerStop(ctx, ctr, container.StopOptions{Timeout: &secs}); err != nil {
+		return true, fmt.Errorf("%w: stop %s: %v", ErrDocker, ctr, err)
+	}
+	return true, nil
+}
+
 // Start starts a container.
 func (d *Client) Start(ctx context.Context, ctr string) error {
 	if err := d.c.ContainerStart(ctx, ctr, container.StartOptions{}); err != nil {
@@ -278,6 +296,15 @@ func (c Containers) Stop(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	return d.Stop(ctx, id)
+}
+
+// StopTimeout stops a container, waiting up to timeout for it to exit.
+func (c Containers) StopTimeout(ctx context.Context, id string, timeout time.Duration) (bool, error) {
+	d, err := From(ctx, c.Env)
+	if err != nil {
+		return false, err
+	}
+	return d.StopTimeout(ctx, id, timeout)
 }
 
 // Start starts a container.

@@ -51,7 +51,8 @@ func containerName(c container.Summary) string {
 
 // Discover finds an n8n Docker Compose stack by its project label:
 // the PostgreSQL container (by image or POSTGRES_* env), the Redis one (by
-// image or command), the n8n one (by the volume at /home/node/.n8n),
+// image or command), told apart by n8n's settings when there are several,
+// every n8n container (main, workers, webhook processors; queue.go),
 // credentials from container env, and the .env and compose files from the
 // project's working directory label.
 func Discover(ctx context.Context, env *sources.Env, project string) (*sources.Plan, error) {
@@ -67,7 +68,9 @@ func Discover(ctx context.Context, env *sources.Env, project string) (*sources.P
 		return nil, fmt.Errorf("no containers of Docker Compose project %q (label com.docker.compose.project): is the stack created? Use --project NAME for another project name", project)
 	}
 	plan := &sources.Plan{}
-	var pgC, redisC, n8nC *container.InspectResponse
+	// Every candidate first: a stack may have several PostgreSQL or Redis
+	// containers, and n8n in queue mode is several containers.
+	var pgs, redises, n8ns []*container.InspectResponse
 	for _, c := range list {
 		ins, err := d.Inspect(ctx, containerName(c))
 		if err != nil {
@@ -78,22 +81,31 @@ func Discover(ctx context.Context, env *sources.Env, project string) (*sources.P
 		cmd := strings.Join(append(append([]string{}, ins.Config.Entrypoint...), ins.Config.Cmd...), " ")
 		switch {
 		case strings.Contains(image, "postgres") || env["POSTGRES_PASSWORD"] != "" || env["POSTGRES_USER"] != "":
-			pgC = &ins
+			pgs = append(pgs, &ins)
 		case strings.Contains(image, "redis") || strings.Contains(cmd, "redis-server"):
-			redisC = &ins
+			redises = append(redises, &ins)
 		default:
-			for _, m := range ins.Mounts {
-				if m.Destination == dataPath {
-					n8nC = &ins
-				}
+			if _, ok := n8nRole(&ins); ok {
+				n8ns = append(n8ns, &ins)
 			}
 		}
 	}
 	name := func(ins *container.InspectResponse) string { return strings.TrimPrefix(ins.Name, "/") }
+	// n8nC is the main container with the data mount (workers often lack
+	// it): its env says where the database and the key are.
+	n8nC := mainContainer(n8ns)
 	var n8nEnv map[string]string
 	if n8nC != nil {
 		n8nEnv = envMap(n8nC.Config.Env)
-		plan.Apps = []string{name(n8nC)}
+		plan.Apps = apps(d, n8ns)
+	}
+	pgC, err := pick("PostgreSQL", "DB_POSTGRESDB_HOST", n8nEnv["DB_POSTGRESDB_HOST"], pgs)
+	if err != nil {
+		return nil, err
+	}
+	redisC, err := pick("Redis", "QUEUE_BULL_REDIS_HOST", n8nEnv["QUEUE_BULL_REDIS_HOST"], redises)
+	if err != nil {
+		return nil, err
 	}
 	if pgC != nil {
 		pg := postgres.FromEnv(d, name(pgC), pgC.Config.Env)
