@@ -53,8 +53,11 @@ type Plan struct {
 	// Apps are the application containers (n8n main, workers, webhook
 	// processors): stopped before any data is replaced, by ascending
 	// StopTier, and started again in the reverse order.
-	Apps     []App
-	Items    []*PlanItem
+	Apps  []App
+	Items []*PlanItem
+	// Checks run over the prepared items before anything live is
+	// touched (restore) and in a restore drill (verify).
+	Checks   []PlanChecker
 	Warnings []string
 	// Env holds what resolving the plan opened; Close releases it.
 	Env *Env

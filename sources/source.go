@@ -142,3 +142,44 @@ func RestoreOrder(src Source) int {
 type Previewer interface {
 	Preview(ctx context.Context, st Stored) (string, error)
 }
+
+// Plan-level checks: an application's own consistency across its items
+// (n8n's credentials must decrypt with the key n8n will run with), proven
+// on the prepared data before anything live is touched.
+
+// Querier runs a read-only SQL query in a prepared item's scratch copy
+// (the postgres Swap's scratch database; a SQLite swap's scratch file) and
+// returns its rows as text fields, NULL as "". A plan check reaches the
+// restored rows through it without knowing the database kind.
+type Querier interface {
+	QueryRows(ctx context.Context, sql string) ([][]string, error)
+}
+
+// Prepared is what a plan check sees: every item being restored or
+// drilled has been prepared, nothing live has been touched yet.
+type Prepared struct {
+	// Stored are the snapshot's items of the restore or drill, by name.
+	Stored map[string]Stored
+	// Swaps are the prepared items by name; one may be a Querier.
+	Swaps map[string]Swap
+	// Restore is true for a restore (the live stack will run on this
+	// data), false for a drill.
+	Restore bool
+	// Force: the user chose to restore even if a check refuses; the check
+	// reports what it would have refused instead.
+	Force bool
+}
+
+// PlanChecker is a check over the prepared items of a plan. Needs names
+// the items it reads through Prepared.Swaps: a drill prepares those
+// (instead of its load-and-drop drill) and aborts them after the check.
+// An error refuses the restore, or fails the drill; report lines say what
+// was proven. A check never prints, logs or returns secrets it decrypts.
+type PlanChecker interface {
+	Needs() []string
+	CheckPrepared(ctx context.Context, p *Prepared) (report []string, err error)
+}
+
+// ErrRefused is wrapped by a plan check's error that Prepared.Force would
+// have overridden.
+var ErrRefused = errors.New("restore refused")

@@ -24,7 +24,7 @@ func PreviewRestore(ctx context.Context, r Reader, plan *sources.Plan, snap *rep
 	if err != nil {
 		return nil, err
 	}
-	p := &Preview{Stop: slices.Clone(plan.Apps)}
+	p := &Preview{Stop: plan.AppNames()}
 	for _, t := range targets {
 		line := fmt.Sprintf("restored (%s)", t.src.Kind())
 		if pv, ok := t.src.(sources.Previewer); ok {

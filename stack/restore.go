@@ -28,6 +28,8 @@ type RestoreOptions struct {
 	// Say, if set, gets one line per step ("postgres: database n8n
 	// replaced: ...", "stopped n8n-n8n-1").
 	Say func(msg string)
+	// Force restores even when a plan check refuses (sources.ErrRefused).
+	Force bool
 }
 
 // ErrNoController: the plan has containers to stop but no Controller was
@@ -85,6 +87,10 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 		}
 		swaps[t] = sw
 		say(t.it.Name + ": " + msg)
+	}
+	// 1b. The plan's own checks over the prepared items (checks.go).
+	if err := restoreChecks(ctx, plan, targets, swaps, o.Force, say); err != nil {
+		return err
 	}
 	// 2. Stop every app (queue workers and webhook processors first, with
 	// time to drain, then main) so nothing writes while its data changes,

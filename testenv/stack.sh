@@ -659,12 +659,6 @@ INSERT INTO workflows_tags ("workflowId", "tagId")
 SELECT substr(md5('wf' || i), 1, 16), substr(md5('tag' || (i % 12 + 1)), 1, 16)
 FROM generate_series(1, 250) i WHERE NOT EXISTS (SELECT 1 FROM workflows_tags);
 
-INSERT INTO credentials_entity (id, name, data, type)
-SELECT substr(md5('cred' || i), 1, 16), 'Credential ' || i,
-	'U2FsdGVkX1' || encode(decode(md5('secret' || i) || md5('salt' || i) || md5('iv' || i), 'hex'), 'base64'),
-	(ARRAY['httpBasicAuth', 'postgres', 'redis', 'slackApi', 'githubApi'])[i % 5 + 1]
-FROM generate_series(1, 40) i WHERE NOT EXISTS (SELECT 1 FROM credentials_entity);
-
 INSERT INTO webhook_entity ("webhookPath", method, node, "webhookId", "pathLength", "workflowId")
 SELECT md5('hook' || i), 'POST', 'Webhook', md5('hook' || i)::uuid::text, 1, substr(md5('wf' || i), 1, 16)
 FROM generate_series(1, 250, 5) i WHERE NOT EXISTS (SELECT 1 FROM webhook_entity);
@@ -686,6 +680,28 @@ COMMIT;
 ANALYZE;
 CHECKPOINT;
 SQL
+
+# n8n's credentials, encrypted as n8n encrypts them (CryptoJS AES with a
+# passphrase: OpenSSL's "Salted__" envelope, AES-256-CBC, key and IV from
+# EVP_BytesToKey with MD5) with N8N_ENCRYPTION_KEY, so that a restore drill
+# can decrypt them. Seeded once, like the rest.
+command -v openssl >/dev/null || die "openssl is needed to seed n8n credentials (apt-get install openssl)"
+if [ "$(dk exec "$C_PG" psql -At --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c 'SELECT count(*) FROM credentials_entity')" = 0 ]; then
+	log "seeding credentials_entity (encrypted with N8N_ENCRYPTION_KEY)"
+	values=""
+	for i in $(seq 1 40); do
+		data="$(printf '{"user":"user%s","password":"%s"}' "$i" "$(rand_hex 12)" |
+			openssl enc -aes-256-cbc -md md5 -salt -a -A -pass fd:3 3<<<"$N8N_ENCRYPTION_KEY" 2>/dev/null)"
+		[[ "$data" == U2FsdGVkX1* ]] || die "openssl did not make a Salted__ envelope"
+		values+="${values:+,}($i, '$data')"
+	done
+	dk exec -i "$C_PG" psql -q -v ON_ERROR_STOP=1 --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" >/dev/null <<-SQL
+		INSERT INTO credentials_entity (id, name, data, type)
+		SELECT substr(md5('cred' || v.i), 1, 16), 'Credential ' || v.i, v.data,
+			(ARRAY['httpBasicAuth', 'postgres', 'redis', 'slackApi', 'githubApi'])[v.i % 5 + 1]
+		FROM (VALUES $values) v(i, data);
+	SQL
+fi
 
 # Redis: ~1000 keys of several types (bull queue-like and cache-like), in one
 # server-side script; skipped if already seeded. SAVE writes dump.rdb.

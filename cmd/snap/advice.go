@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"snap/repo"
+	"snap/sources"
+	"snap/sources/postgres"
 )
 
 // advice says what the user can do about err, in the command line's words:
@@ -51,6 +53,12 @@ func advice(err error) []string {
 	}
 	if errors.Is(err, repo.ErrSnapshotNotFound) {
 		hint("'snap snapshots' lists them")
+	}
+	if errors.Is(err, sources.ErrRefused) {
+		hint("nothing was stopped or replaced; 'snap restore SNAPSHOT --force --yes' restores anyway")
+	}
+	if errors.Is(err, postgres.ErrNoSpace) {
+		hint("free space on the PostgreSQL volume (or grow it) and restore again; 'snap restore SNAPSHOT --item NAME --target DIR' writes the dump to a directory instead")
 	}
 	var iu *repo.ItemUnavailableError
 	if errors.As(err, &iu) {

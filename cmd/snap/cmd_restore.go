@@ -18,6 +18,7 @@ type restoreOptions struct {
 	Yes     bool
 	DryRun  bool
 	Project string
+	Force   bool
 }
 
 func init() {
@@ -37,6 +38,16 @@ database, Redis data, volume and project files replaced (old project files
 kept as *.snap-old-TIME), and n8n started again. Replacing live data needs
 --yes when stdin is not a terminal. Without --item every item is restored.
 
+In queue mode every n8n container is stopped first: workers and webhook
+processors (given time to finish running executions), then main; main
+starts first afterwards, and snap waits for it to answer /healthz.
+
+Before anything is stopped, the restored n8n credentials are decrypted
+with the snapshot's encryption key, and the restore is refused if the
+running n8n would use another key, or if the snapshot's database has
+migrations newer than the live one's (n8n cannot migrate down); --force
+restores anyway.
+
 Examples:
   snap restore latest --dry-run
   snap restore latest --yes
@@ -49,6 +60,7 @@ Examples:
 			fs.BoolVar(&o.Yes, "yes", false, "confirm replacing live data (stack restore)")
 			fs.BoolVar(&o.DryRun, "dry-run", false, "print the restore plan and exit")
 			fs.StringVar(&o.Project, "project", "", "restore into this Docker Compose project (default: the one backed up)")
+			fs.BoolVar(&o.Force, "force", false, "restore even if the stack's checks refuse (credentials that would not decrypt, newer migrations)")
 			return func(ctx context.Context, g *globalOptions, args []string) error {
 				return runRestore(ctx, g, &o, args)
 			}

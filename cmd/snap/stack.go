@@ -209,6 +209,7 @@ func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r
 	err = stack.Restore(ctx, r, plan, snap, items, stack.RestoreOptions{
 		Containers: docker.Containers{Env: plan.Env},
 		Say:        func(msg string) { g.printf("  %s\n", msg) },
+		Force:      o.Force,
 	})
 	if err != nil {
 		return err

@@ -15,7 +15,6 @@ import (
 	"snap/sources"
 	"snap/sources/docker"
 	"snap/sources/n8n"
-	"snap/sources/postgres"
 	"snap/stack"
 )
 
@@ -51,13 +50,15 @@ func backup(t *testing.T, r *repo.Repository, plan *sources.Plan) *repo.Snapshot
 // watchedDump records, at the moment the live database is replaced, which
 // containers of the project run; fail makes that commit fail instead.
 type watchedDump struct {
-	*postgres.Dump
-	at   func()
-	fail bool
+	sources.Source // the n8n plan's postgres item
+	at             func()
+	fail           bool
 }
 
+func (w *watchedDump) RestoreOrder() int { return sources.RestoreOrder(w.Source) }
+
 func (w *watchedDump) Prepare(ctx context.Context, st sources.Stored) (sources.Swap, string, error) {
-	sw, msg, err := w.Dump.Prepare(ctx, st)
+	sw, msg, err := w.Source.(sources.Preparer).Prepare(ctx, st)
 	if err != nil {
 		return nil, "", err
 	}
@@ -138,7 +139,7 @@ func TestQueueRestore(t *testing.T) {
 	for _, fail := range []bool{false, true} {
 		var mu sync.Mutex
 		var atSwap map[string]bool
-		w := &watchedDump{Dump: plan.Item("postgres").Source.(*postgres.Dump), fail: fail, at: func() {
+		w := &watchedDump{Source: plan.Item("postgres").Source, fail: fail, at: func() {
 			mu.Lock()
 			defer mu.Unlock()
 			atSwap = running(t, s)

@@ -52,13 +52,21 @@ func (s *Dump) RestoreOrder() int { return sources.OrderDatabase }
 
 // Prepare loads the dump into the scratch database and checks it.
 func (s *Dump) Prepare(ctx context.Context, st sources.Stored) (sources.Swap, string, error) {
+	space, err := s.DB.CheckSpace(ctx, st.Size())
+	if err != nil {
+		return nil, "", err
+	}
 	rc := st.Open(ctx)
 	defer rc.Close()
 	sw, err := s.DB.Prepare(ctx, rc, st.Meta())
 	if err != nil {
 		return nil, "", fmt.Errorf("%w (the live database was not touched)", err)
 	}
-	return &swap{sw: sw, name: st.Meta()["database"]}, fmt.Sprintf("loaded into a scratch database and checked (%s tables)", st.Meta()["table_count"]), nil
+	msg := fmt.Sprintf("loaded into a scratch database and checked (%s tables)", st.Meta()["table_count"])
+	if space != "" {
+		msg = fmt.Sprintf("loaded into a scratch database and checked (%s tables; %s)", st.Meta()["table_count"], space)
+	}
+	return &swap{sw: sw, name: st.Meta()["database"]}, msg, nil
 }
 
 type swap struct {
@@ -78,6 +86,9 @@ func (s *swap) Abort(ctx context.Context) error { return s.sw.Abort(ctx) }
 
 // Drill loads the dump into a scratch database, checks and drops it.
 func (s *Dump) Drill(ctx context.Context, st sources.Stored) (string, error) {
+	if _, err := s.DB.CheckSpace(ctx, st.Size()); err != nil {
+		return "", err
+	}
 	rc := st.Open(ctx)
 	defer rc.Close()
 	if err := s.DB.VerifyDump(ctx, rc, st.Meta()); err != nil {
