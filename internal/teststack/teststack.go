@@ -85,6 +85,26 @@ func Start(t testing.TB, project string, args ...string) *Stack {
 	return &Stack{t: t, Project: project, Dir: dir, Env: env, Docker: d}
 }
 
+// Up runs stack.sh up again on the same stack, with extra environment
+// (N8N_ENCRYPTION_KEY=... recreates n8n with another key) and arguments,
+// and rereads its .env.
+func (s *Stack) Up(env []string, args ...string) {
+	s.t.Helper()
+	cmd := exec.Command("bash", append([]string{filepath.Join(Root(), "testenv", "stack.sh"), "up", "--project", s.Project, "--dir", s.Dir}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		s.t.Fatalf("testenv/stack.sh up %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	f, err := os.Open(filepath.Join(s.Dir, ".env"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer f.Close()
+	if s.Env, err = ReadDotEnv(f); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // ReadDotEnv parses KEY=VALUE lines as stack.sh writes them: blank lines
 // and # comments skipped, quotes around a value dropped.
 func ReadDotEnv(r io.Reader) (map[string]string, error) {
