@@ -85,12 +85,12 @@ func latestMigration(ctx context.Context, q sources.Querier) (migration, error) 
 
 // credCheck is the n8n plan's check (a sources.PlanChecker).
 type credCheck struct {
-	main     string             // the main n8n container
-	envKey   string             // N8N_ENCRYPTION_KEY in its env, "" if unset
-	version  string             // its image's N8N_VERSION
-	live     *postgres.Database // the live database
-	liveData *volume.Volume     // the live data volume, nil if none
-	db       string             // item names
+	main     string          // the main n8n container
+	envKey   string          // N8N_ENCRYPTION_KEY in its env, "" if unset
+	version  string          // its image's N8N_VERSION
+	live     sources.Querier // the live database
+	liveData *volume.Volume  // the live data volume, nil if none
+	db       string          // item names
 	data     string
 	config   string
 }
