@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/docker/docker/api/types/container"
+
 	"snap/internal/cryptojs"
 	"snap/sources"
 	"snap/sources/postgres"
@@ -39,6 +41,31 @@ const (
 type dump struct {
 	*postgres.Dump
 	version string
+}
+
+// withVersion is the n8n plan's postgres item: d, recording the version of
+// the n8n whose env is n8nEnv.
+func withVersion(d *postgres.Dump, n8nEnv map[string]string) *dump {
+	return &dump{Dump: d, version: n8nEnv["N8N_VERSION"]}
+}
+
+// credentialsCheck is the plan's credentials and version check, if it has
+// both an n8n container and a PostgreSQL database (see sources.Querier for
+// the SQLite database's side).
+func credentialsCheck(plan *sources.Plan, n8nC *container.InspectResponse, data *volume.Volume) *credCheck {
+	it := plan.Item("postgres")
+	if it == nil || n8nC == nil {
+		return nil
+	}
+	d, ok := it.Source.(*dump)
+	if !ok {
+		return nil
+	}
+	env := envMap(n8nC.Config.Env)
+	return &credCheck{
+		main: strings.TrimPrefix(n8nC.Name, "/"), envKey: env["N8N_ENCRYPTION_KEY"], version: env["N8N_VERSION"],
+		live: d.DB, liveData: data, db: "postgres", data: "n8n-data", config: "config",
+	}
 }
 
 func (d *dump) Meta() map[string]string {

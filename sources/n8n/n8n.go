@@ -118,7 +118,7 @@ func Discover(ctx context.Context, env *sources.Env, project string) (*sources.P
 			return nil, fmt.Errorf("the PostgreSQL container %s is not running (state %s): start it to back up (pg_dump runs inside it)", pg.Container, pgC.State.Status)
 		}
 		plan.Items = append(plan.Items,
-			&sources.PlanItem{Name: "postgres", Source: &dump{Dump: postgres.NewDump(pg, fmt.Sprintf("pg_dump of database %q as %q inside container %s (plain SQL)", pg.Database, pg.User, pg.Container)), version: n8nEnv["N8N_VERSION"]}},
+			&sources.PlanItem{Name: "postgres", Source: withVersion(postgres.NewDump(pg, fmt.Sprintf("pg_dump of database %q as %q inside container %s (plain SQL)", pg.Database, pg.User, pg.Container)), n8nEnv)},
 			&sources.PlanItem{Name: "postgres-globals", Source: postgres.NewGlobals(pg, fmt.Sprintf("pg_dumpall --globals-only (roles) inside %s", pg.Container))})
 	} else if n8nC == nil || !usesSQLite(n8nEnv) {
 		plan.Warnings = append(plan.Warnings, "no PostgreSQL container found in the project")
@@ -151,6 +151,9 @@ func Discover(ctx context.Context, env *sources.Env, project string) (*sources.P
 	} else {
 		plan.Warnings = append(plan.Warnings, "no n8n container (one mounting /home/node/.n8n) found in the project")
 	}
+	if n8nC != nil && data == nil {
+		plan.Warnings = append(plan.Warnings, "no n8n container mounts "+dataPath+": n8n's data folder (config, binary data) is not backed up")
+	}
 	// The project's files: .env and compose files, from Compose's labels.
 	var paths []string
 	var labels map[string]string
@@ -179,12 +182,8 @@ func Discover(ctx context.Context, env *sources.Env, project string) (*sources.P
 	} else {
 		plan.Warnings = append(plan.Warnings, "no .env or compose file found from the project's working_dir label: back them up separately")
 	}
-	if pgC != nil && n8nC != nil {
-		plan.Checks = append(plan.Checks, &credCheck{
-			main: name(n8nC), envKey: n8nEnv["N8N_ENCRYPTION_KEY"], version: n8nEnv["N8N_VERSION"],
-			live: plan.Item("postgres").Source.(*dump).DB, liveData: data,
-			db: "postgres", data: "n8n-data", config: "config",
-		})
+	if c := credentialsCheck(plan, n8nC, data); c != nil {
+		plan.Checks = append(plan.Checks, c)
 	}
 	if w := checkEncryptionKey(ctx, data, n8nEnv, paths); w != "" {
 		plan.Warnings = append(plan.Warnings, w)
