@@ -246,7 +246,7 @@ func TestRestoreRefusesTornCopy(t *testing.T) {
 	meta := good.meta
 	meta["source"] = sqlite.Kind
 	snap := &repo.Snapshot{Items: []repo.Item{{Name: "sqlite", Kind: repo.KindStream, Size: int64(len(bad)), Meta: meta}}}
-	plan := &sources.Plan{Project: s.Project, Apps: []string{s.Container("n8n")},
+	plan := &sources.Plan{Project: s.Project, Apps: []sources.App{{Container: s.Container("n8n"), Role: "main"}},
 		Items: []*sources.PlanItem{{Name: "sqlite", Source: src}}}
 	c := &controller{}
 	err = stack.Restore(ctx, reader{bad}, plan, snap, []*repo.Item{&snap.Items[0]}, stack.RestoreOptions{Containers: c})
