@@ -12,6 +12,7 @@ fi
 need=()
 command -v age >/dev/null || need+=(age)
 command -v git >/dev/null || need+=(git)
+command -v openssl >/dev/null || need+=(openssl)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "deps: installing ${need[*]}"

@@ -456,6 +456,20 @@ EOF
 			fi
 		SH
 	)
+	# The stand-in seeds credentials_entity with placeholders; make them
+	# real envelopes (as n8n encrypts them, see the postgres block below)
+	# so a restore drill can decrypt them. Once: only placeholders change.
+	command -v openssl >/dev/null || die "openssl is needed to seed n8n credentials (apt-get install openssl)"
+	sql="BEGIN IMMEDIATE;"
+	for i in $(seq 1 20); do
+		data="$(printf '{"user":"user%s","password":"%s"}' "$i" "$(rand_hex 12)" |
+			openssl enc -aes-256-cbc -md md5 -salt -a -A -pass fd:3 3<<<"$N8N_ENCRYPTION_KEY" 2>/dev/null)"
+		[[ "$data" == U2FsdGVkX1* ]] || die "openssl did not make a Salted__ envelope"
+		sql+=" UPDATE credentials_entity SET data = '$data' WHERE id = printf('cred%012d', $i) AND length(data) = 106;"
+	done
+	sql+=" COMMIT;"
+	dk exec -i -u 1000:1000 "$C_N8N" sqlite3 -cmd ".timeout 30000" /home/node/.n8n/database.sqlite >/dev/null <<<"$sql"
+	dk exec "$C_N8N" touch /tmp/snap-seeded # the stand-in's writes may start
 	# Another stack's prune may be running ("a prune operation is already
 	# running"): leftovers go with the next one.
 	dk image prune -f --filter "label=org.snap-testenv.inputs" >/dev/null 2>&1 || true

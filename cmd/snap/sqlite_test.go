@@ -193,8 +193,8 @@ func TestStackSQLiteRestore(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(vol)
 	r = e.ok(nil, "verify", "--restore", "--project", s.Project)
-	if !strings.Contains(r.stdout, "integrity_check ok, 8 tables as recorded") {
-		t.Fatalf("verify --restore:\n%s", r.stdout)
+	if !strings.Contains(r.stdout, "integrity_check ok, 8 tables as recorded") || !strings.Contains(r.stdout, "20 of 20 credentials decrypt") {
+		t.Fatalf("verify --restore (the copy checked, and n8n's credentials decrypting with the snapshot's key):\n%s", r.stdout)
 	}
 	after, err := s.Docker.Inspect(ctx, s.Container("n8n"))
 	if err != nil {

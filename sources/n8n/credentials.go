@@ -53,18 +53,29 @@ func withVersion(d *postgres.Dump, n8nEnv map[string]string) *dump {
 // both an n8n container and a PostgreSQL database (see sources.Querier for
 // the SQLite database's side).
 func credentialsCheck(plan *sources.Plan, n8nC *container.InspectResponse, data *volume.Volume) *credCheck {
-	it := plan.Item("postgres")
-	if it == nil || n8nC == nil {
+	if n8nC == nil {
 		return nil
 	}
-	d, ok := it.Source.(*dump)
-	if !ok {
+	// The database item: PostgreSQL, or SQLite (n8n's default); both
+	// answer queries in their live database and in their scratch copy.
+	var live sources.Querier
+	var db string
+	if it := plan.Item("postgres"); it != nil {
+		if d, ok := it.Source.(*dump); ok {
+			live, db = d.DB, "postgres"
+		}
+	} else if it := plan.Item("sqlite"); it != nil {
+		if q, ok := it.Source.(sources.Querier); ok {
+			live, db = q, "sqlite"
+		}
+	}
+	if live == nil {
 		return nil
 	}
 	env := envMap(n8nC.Config.Env)
 	return &credCheck{
 		main: strings.TrimPrefix(n8nC.Name, "/"), envKey: env["N8N_ENCRYPTION_KEY"], version: env["N8N_VERSION"],
-		live: d.DB, liveData: data, db: "postgres", data: "n8n-data", config: "config",
+		live: live, liveData: data, db: db, data: "n8n-data", config: "config",
 	}
 }
 
@@ -139,7 +150,7 @@ func (c *credCheck) CheckPrepared(ctx context.Context, p *sources.Prepared) ([]s
 	var lines []string
 	rows, err := q.QueryRows(ctx, credentialsSQL)
 	if err != nil {
-		if strings.Contains(err.Error(), "does not exist") {
+		if strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "no such table") {
 			return []string{"credentials: the database has no credentials_entity table"}, nil
 		}
 		return nil, fmt.Errorf("n8n credentials: %w", err)

@@ -212,3 +212,43 @@ func OpenRW(path string) (*sql.DB, error) {
 	}
 	return db, nil
 }
+
+// QueryFile runs one read-only query in the database file at path (a copy,
+// or the live file: SQLite's shared lock keeps the read consistent) and
+// returns its rows as text (NULL as "").
+func QueryFile(ctx context.Context, path, query string) ([][]string, error) {
+	db, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: query in %s: %w", path, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out [][]string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("sqlite: query in %s: %w", path, err)
+		}
+		rec := make([]string, len(cols))
+		for i, v := range vals {
+			rec[i] = v.String
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: query in %s: %w", path, err)
+	}
+	return out, nil
+}

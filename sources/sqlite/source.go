@@ -503,3 +503,22 @@ func (s *Source) HostPath(ctx context.Context) (string, error) {
 	}
 	return p.host, nil
 }
+
+// QueryRows reads the proven scratch copy (a sources.Querier): a plan check
+// (n8n's credentials drill) looks at the rows before anything live is
+// touched.
+func (w *swap) QueryRows(ctx context.Context, query string) ([][]string, error) {
+	if w.done {
+		return nil, errors.New("sqlite: the scratch copy is already committed or thrown away")
+	}
+	return QueryFile(ctx, w.file, query)
+}
+
+// QueryRows reads the live database (a sources.Querier), read-only.
+func (s *Source) QueryRows(ctx context.Context, query string) ([][]string, error) {
+	p, err := s.locate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return QueryFile(ctx, p.host, query)
+}
