@@ -83,13 +83,9 @@ func Open(path, repoID string, readOnly bool, timeout time.Duration) (*Cache, er
 	// need not survive a crash; a file a crash left unreadable is deleted
 	// and rebuilt below.
 	opts := &bolt.Options{Timeout: timeout, ReadOnly: readOnly, NoFreelistSync: true, NoSync: true}
-	db, err := bolt.Open(path, 0o600, opts)
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w (%s)", ErrBusy, path)
-	}
-	if err != nil && !readOnly {
-		os.Remove(path)
-		db, err = bolt.Open(path, 0o600, opts)
+	db, err := openOrReset(path, opts)
+	if errors.Is(err, ErrBusy) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v (it is only a cache: delete it and snap rebuilds it)", errCacheLocal, path, err)
@@ -628,4 +624,20 @@ func decodePackInfo(v []byte) (int64, [][]byte, error) {
 		v = v[n+int(l):]
 	}
 	return int64(size), keys, nil
+}
+
+// openOrReset opens a bbolt file; one another process holds past the
+// timeout is ErrBusy; one that cannot be read (a crash mid-write: these
+// files are written without fsync, being rebuildable) is deleted and
+// started anew, unless it is opened read-only.
+func openOrReset(path string, opts *bolt.Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, opts)
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w (%s)", ErrBusy, path)
+	}
+	if err != nil && !opts.ReadOnly {
+		os.Remove(path)
+		db, err = bolt.Open(path, 0o600, opts)
+	}
+	return db, err
 }

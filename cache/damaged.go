@@ -9,7 +9,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"snap/crypt"
 )
@@ -46,16 +45,11 @@ func openDamageLog(path string, readOnly bool) (*bolt.DB, error) {
 		return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
 	}
 	opts := &bolt.Options{Timeout: damageLogWait, ReadOnly: readOnly}
-	db, err := bolt.Open(path, 0o600, opts)
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w (%s)", ErrBusy, path)
-	}
-	if err != nil && !readOnly {
-		// Unreadable (a crash mid-write: it is written without care for
-		// that, like index.db): start a new one. What it held the
-		// repository's records mostly hold too.
-		os.Remove(path)
-		db, err = bolt.Open(path, 0o600, opts)
+	// An unreadable log starts anew: what it held, the repository's
+	// records mostly hold too.
+	db, err := openOrReset(path, opts)
+	if errors.Is(err, ErrBusy) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", errCacheLocal, path, err)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -353,4 +354,28 @@ func (d *Client) BindUsers(ctx context.Context, source string) (map[string]bool,
 		}
 	}
 	return out, nil
+}
+
+// ResolveItem is what a profile item naming a container starts with: the
+// plan's shared client and the container's inspection, with an error that
+// names the item.
+func ResolveItem(ctx context.Context, env *sources.Env, item, ctr string) (*Client, container.InspectResponse, error) {
+	d, err := From(ctx, env)
+	if err != nil {
+		return nil, container.InspectResponse{}, err
+	}
+	ins, err := InspectItem(ctx, d, item, ctr)
+	return d, ins, err
+}
+
+// Running lists, sorted, the ids of users (id → running) that run.
+func Running(users map[string]bool) []string {
+	var ids []string
+	for id, running := range users {
+		if running {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }

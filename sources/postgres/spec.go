@@ -45,11 +45,7 @@ func (s *Spec) Resolve(ctx context.Context, env *sources.Env, name string) ([]*s
 		dump = fmt.Sprintf("pg_dump of database %q on %s with the host's client", db.Database, strings.TrimPrefix(db.Container, "host "))
 		globals = "pg_dumpall --globals-only on " + db.Container
 	} else {
-		d, err := docker.From(ctx, env)
-		if err != nil {
-			return nil, err
-		}
-		ins, err := docker.InspectItem(ctx, d, name, s.Container)
+		d, ins, err := docker.ResolveItem(ctx, env, name, s.Container)
 		if err != nil {
 			return nil, err
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -203,14 +202,7 @@ func (s *Source) MustStop(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for id, running := range users {
-		if running {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	return ids, nil
+	return docker.Running(users), nil
 }
 
 // scratch extracts a stored copy into a new directory outside the app's

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"snap/sources"
+	"snap/sources/docker"
 )
 
 // Kind is the kind name, recorded as Meta["source"].
@@ -49,14 +49,7 @@ func (s *Source) MustStop(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for id, running := range users {
-		if running {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	return ids, nil
+	return docker.Running(users), nil
 }
 
 // Prepare checks, before anything live is touched, that the volume's disk

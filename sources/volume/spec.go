@@ -38,11 +38,7 @@ func decode(dec func(any) error) (sources.Spec, error) {
 
 // Resolve finds the volume mounted at Path.
 func (s *Spec) Resolve(ctx context.Context, env *sources.Env, name string) ([]*sources.PlanItem, error) {
-	d, err := docker.From(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	ins, err := docker.InspectItem(ctx, d, name, s.Container)
+	d, ins, err := docker.ResolveItem(ctx, env, name, s.Container)
 	if err != nil {
 		return nil, err
 	}
