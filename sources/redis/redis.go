@@ -95,22 +95,38 @@ func FromContainer(d *docker.Client, container string, cmd []string, env []strin
 // DumpRDB writes a consistent RDB snapshot of the server to w.
 //
 // It first checks with PING that the server takes our password (redis-cli
-// exits 0 on NOAUTH, so only the reply tells). Then `redis-cli --rdb -`
-// (redis-cli 7+; 6.2 has it too but some 6.2 releases fail fsync on a pipe):
-// the server streams a fresh snapshot over the replication protocol, nothing
-// is written to its disk. redis-cli 7.0 leaves the 40-byte EOF mark of a
-// diskless transfer at the end of stdout (it truncates it only from a file);
-// rdbWriter strips it, which is safe because a real RDB always ends with the
-// 0xFF opcode and 8 checksum bytes, never 40 hex characters.
+// exits 0 on NOAUTH, so only the reply tells). Then BGSAVE: the server
+// forks and writes a point-in-time dump.rdb (rename-over, so a reader sees
+// a whole file), polled through INFO persistence until that save is done,
+// and the file is copied out with CopyFromContainer. That is what the
+// shell scripts snap replaces did, and it takes as long as the fork and
+// the write (well under a second for n8n's queue).
 //
-// When that is not possible (older redis-cli, SYNC denied by an ACL or
-// rename-command) and nothing was written yet: BGSAVE, poll INFO persistence
-// until it is done, and copy dump.rdb (CONFIG GET dir, dbfilename) out with
-// CopyFromContainer. A failure after bytes reached w is returned as is: w
-// cannot be rewound.
+// When BGSAVE is not possible and nothing was written yet (denied by an
+// ACL or rename-command, the server's disk full, the file not readable
+// through the container): `redis-cli --rdb -` (redis-cli 7+), where the
+// server streams a fresh snapshot over the replication protocol and writes
+// nothing to its disk. That path waits out the server's
+// repl-diskless-sync-delay (5 s by default) before the transfer starts,
+// which is why it is not the first choice. redis-cli 7.0 leaves the
+// 40-byte EOF mark of a diskless transfer at the end of stdout (it
+// truncates it only from a file); rdbWriter strips it, which is safe
+// because a real RDB always ends with the 0xFF opcode and 8 checksum
+// bytes, never 40 hex characters. A failure after bytes reached w is
+// returned as is: w cannot be rewound.
 func (r *Redis) DumpRDB(ctx context.Context, w io.Writer) error {
 	if err := r.ping(ctx); err != nil {
 		return err
+	}
+	cw := &countingWriter{w: w}
+	viaBGSAVE := r.bgsaveCopy(ctx, cw)
+	switch {
+	case viaBGSAVE == nil:
+		return nil
+	case cw.n > 0:
+		return fmt.Errorf("redis %s: copying the RDB failed after %d bytes: %w", r.Container, cw.n, viaBGSAVE)
+	case ctx.Err() != nil:
+		return viaBGSAVE
 	}
 	var viaCLI error
 	if ver, err := r.Docker.Output(ctx, r.Container, nil, "redis-cli", "--version"); err != nil {
@@ -135,13 +151,22 @@ func (r *Redis) DumpRDB(ctx context.Context, w io.Writer) error {
 		}
 		viaCLI = err
 	}
-	if err := r.bgsaveCopy(ctx, w); err != nil {
-		return fmt.Errorf("redis %s: dump failed: redis-cli --rdb: %v; BGSAVE: %w", r.Container, viaCLI, err)
-	}
-	return nil
+	return fmt.Errorf("redis %s: dump failed: BGSAVE: %v; redis-cli --rdb: %w", r.Container, viaBGSAVE, viaCLI)
 }
 
-// bgsaveCopy is DumpRDB's fallback: BGSAVE and copy the file out.
+// countingWriter counts what reached w.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// bgsaveCopy is DumpRDB's first way: BGSAVE and copy the file out.
 func (r *Redis) bgsaveCopy(ctx context.Context, w io.Writer) error {
 	dir, err := r.configGet(ctx, "dir")
 	if err != nil {
