@@ -122,7 +122,11 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 			serr := o.Containers.Start(context.WithoutCancel(ctx), id)
 			if serr != nil && err == nil {
 				err = serr
-			} else if serr == nil && slices.Contains(apps, id) {
+			} else if serr != nil {
+				// The first error keeps its type (and exit code); a
+				// container left stopped must still be said.
+				err = fmt.Errorf("%w; and starting %s again failed: %v", err, id, serr)
+			} else if slices.Contains(apps, id) {
 				started[id] = true
 				say("started " + id)
 			}

@@ -319,6 +319,15 @@ func TestRestoreDiscrepancyFinishes(t *testing.T) {
 	if ev.index("start app") < ev.index("restore config") {
 		t.Errorf("the app started before every item was restored: %q", ev.all())
 	}
+	// A container that fails to start again is said too, and the
+	// discrepancy keeps its type.
+	w, f, snap = restoreWorld(t)
+	f.fault["commit cache"] = fmt.Errorf("loaded 11 keys, expected 12: %w", sources.ErrDiscrepancy)
+	f.fault["start c1"] = errInjected
+	err = stack.Restore(context.Background(), w.r, f.plan, snap, items(snap), f.restoreOptions(&say))
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "starting c1 again failed") {
+		t.Fatalf("discrepancy and a failed start: %v", err)
+	}
 	// A real failure after live data was touched still stops at once.
 	w, f, snap = restoreWorld(t)
 	f.fault["commit cache"] = errInjected
