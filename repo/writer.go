@@ -454,10 +454,3 @@ func (w *Writer) SaveRefs(ids []crypt.ID) ([]crypt.ID, error) {
 	}
 	return out, nil
 }
-
-// SourceError wraps a failure to read what is being backed up (as opposed
-// to a failure of the repository).
-type SourceError struct{ Err error }
-
-func (e *SourceError) Error() string { return "reading source: " + e.Err.Error() }
-func (e *SourceError) Unwrap() error { return e.Err }

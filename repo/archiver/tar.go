@@ -1,4 +1,4 @@
-package repo
+package archiver
 
 import (
 	"archive/tar"
@@ -28,11 +28,11 @@ type tarEntry struct {
 // the archive become item-relative paths; names that would escape the item
 // ("..", absolute paths) are an error, since the stream comes from a
 // container and is not trusted.
-func (w *Writer) SaveTar(rd io.Reader) (TreeResult, error) {
+func SaveTar(w Saver, o Options, rd io.Reader) (TreeResult, error) {
 	root := &tarDir{children: map[string]*tarEntry{}}
 	var res TreeResult
 	tr := tar.NewReader(rd)
-	p := w.r.cfg.Chunker
+	p := o.Chunker
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -54,7 +54,7 @@ func (w *Writer) SaveTar(rd io.Reader) (TreeResult, error) {
 			n.Type = format.NodeDir
 		case tar.TypeReg:
 			n.Type = format.NodeFile
-			ids, size, err := w.saveTarFile(tr, h.Size, p.Min)
+			ids, size, err := saveTarFile(w, tr, h.Size, p.Min)
 			if err != nil {
 				return res, err
 			}
@@ -88,7 +88,7 @@ func (w *Writer) SaveTar(rd io.Reader) (TreeResult, error) {
 		}
 	}
 	var refs []crypt.ID
-	id, err := w.saveTarDir(root, &refs, &res)
+	id, err := saveTarDir(w, root, &refs, &res)
 	if err != nil {
 		return res, err
 	}
@@ -143,7 +143,7 @@ func (d *tarDir) put(name string, n format.Node) error {
 	return nil
 }
 
-func (w *Writer) saveTarFile(rd io.Reader, size int64, min uint) ([]crypt.ID, int64, error) {
+func saveTarFile(w Saver, rd io.Reader, size int64, min uint) ([]crypt.ID, int64, error) {
 	if size < 0 {
 		return nil, 0, &SourceError{Err: errors.New("tar: negative file size")}
 	}
@@ -164,18 +164,18 @@ func (w *Writer) saveTarFile(rd io.Reader, size int64, min uint) ([]crypt.ID, in
 		}
 		return append(ids, id), size, nil
 	}
-	res, err := w.SaveStream(io.LimitReader(rd, size))
+	chunks, n, err := w.SaveChunks(io.LimitReader(rd, size))
 	if err != nil {
 		return nil, 0, err
 	}
-	if res.Size != size {
-		return nil, 0, &SourceError{Err: fmt.Errorf("tar: file shorter than its header (%d of %d bytes)", res.Size, size)}
+	if n != size {
+		return nil, 0, &SourceError{Err: fmt.Errorf("tar: file shorter than its header (%d of %d bytes)", n, size)}
 	}
-	return res.Chunks, res.Size, nil
+	return chunks, n, nil
 }
 
 // saveTarDir stores a directory bottom-up, appending refs in walk order.
-func (w *Writer) saveTarDir(d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt.ID, error) {
+func saveTarDir(w Saver, d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt.ID, error) {
 	names := make([]string, 0, len(d.children))
 	for name := range d.children {
 		names = append(names, name)
@@ -186,7 +186,7 @@ func (w *Writer) saveTarDir(d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt
 		e := d.children[name]
 		n := e.node
 		if e.dir != nil {
-			id, err := w.saveTarDir(e.dir, refs, res)
+			id, err := saveTarDir(w, e.dir, refs, res)
 			if err != nil {
 				return id, err
 			}

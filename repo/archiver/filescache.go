@@ -1,4 +1,4 @@
-package repo
+package archiver
 
 import (
 	"bufio"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"snap/crypt"
@@ -37,15 +36,14 @@ type cachedFile struct {
 
 var filesCacheMagic = []byte("SNPFC1\n")
 
-// OpenFilesCache loads the files cache for a set of backup paths. A missing
-// or damaged cache is empty, never an error.
-func (r *Repository) OpenFilesCache(key string) *FilesCache {
-	dir, err := r.cacheDir()
-	fc := &FilesCache{old: map[string]*cachedFile{}, new: map[string]*cachedFile{}}
-	if err != nil {
+// OpenFilesCache loads the files cache kept in the file at path. A missing
+// or damaged cache is empty, never an error. With path "" the cache starts
+// empty and Save keeps nothing.
+func OpenFilesCache(path string) *FilesCache {
+	fc := &FilesCache{path: path, old: map[string]*cachedFile{}, new: map[string]*cachedFile{}}
+	if path == "" {
 		return fc
 	}
-	fc.path = filepath.Join(dir, "files-"+crypt.Hash([]byte(key)).String()[:16])
 	f, err := os.Open(fc.path)
 	if err != nil {
 		return fc

@@ -1,4 +1,9 @@
-package repo
+// Package restorer writes tree items back out: as files on disk (modes,
+// mtimes, owners as root, hard links, special files) or as a tar stream.
+// It loads blobs through Loader, declared here and implemented by the
+// repository, so it knows nothing of packs, keys or storage (restic's
+// internal/restorer).
+package restorer
 
 import (
 	"archive/tar"
@@ -17,16 +22,22 @@ import (
 	"snap/repo/format"
 )
 
-// WalkTree calls fn for every node under root, depth first, parents before
-// children, with the node's item-relative path ('/'-separated).
-func (r *Repository) WalkTree(ctx context.Context, root crypt.ID, fn func(p string, n *format.Node) error) error {
-	if !r.CanRead() {
-		return ErrWriteOnly
-	}
-	return r.walk(ctx, root, "", fn, 0)
+// Loader loads plaintext blobs by id from a repository that can read them.
+type Loader interface {
+	// LoadBlob returns blob id's plaintext, reusing buf when it can.
+	LoadBlob(ctx context.Context, id crypt.ID, buf []byte) ([]byte, error)
+	// LoadOrdered loads ids in parallel and calls fn with each plaintext
+	// in order; fn must not keep the slice.
+	LoadOrdered(ctx context.Context, ids []crypt.ID, fn func(crypt.ID, []byte) error) error
 }
 
-func (r *Repository) walk(ctx context.Context, id crypt.ID, dir string, fn func(string, *format.Node) error, depth int) error {
+// Walk calls fn for every node under root, depth first, parents before
+// children, with the node's item-relative path ('/'-separated).
+func Walk(ctx context.Context, l Loader, root crypt.ID, fn func(p string, n *format.Node) error) error {
+	return walk(ctx, l, root, "", fn, 0)
+}
+
+func walk(ctx context.Context, r Loader, id crypt.ID, dir string, fn func(string, *format.Node) error, depth int) error {
 	if depth > 512 {
 		return fmt.Errorf("tree %v: nested more than 512 levels", id.Short())
 	}
@@ -48,7 +59,7 @@ func (r *Repository) walk(ctx context.Context, id crypt.ID, dir string, fn func(
 			return err
 		}
 		if n.Type == format.NodeDir {
-			if err := r.walk(ctx, n.Subtree, p, fn, depth+1); err != nil {
+			if err := walk(ctx, r, n.Subtree, p, fn, depth+1); err != nil {
 				return err
 			}
 		}
@@ -56,37 +67,29 @@ func (r *Repository) walk(ctx context.Context, id crypt.ID, dir string, fn func(
 	return nil
 }
 
-// RestoreStats count what a restore wrote.
-type RestoreStats struct {
+// Stats count what a restore wrote.
+type Stats struct {
 	Files, Dirs, Other int64
 	Bytes              int64
 	Skipped            []string // nodes that could not be made (devices as non-root)
 }
 
-// RestoreTree writes a tree item under target, keeping modes, mtimes and,
-// when running as root, owners. Existing files are overwritten.
-func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (*RestoreStats, error) {
-	if err := it.available(); err != nil {
-		return nil, err
-	}
-	if it.Kind != KindTree || it.Tree == nil {
-		return nil, fmt.Errorf("item %q is a %s item, not a tree", it.Name, it.Kind)
-	}
-	if !r.CanRead() {
-		return nil, ErrWriteOnly
-	}
+// RestoreTree writes the tree at root under target, keeping modes, mtimes
+// and, when running as root, owners, with up to workers files written at
+// once. Existing files are overwritten.
+func RestoreTree(ctx context.Context, r Loader, root crypt.ID, target string, workers int) (*Stats, error) {
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return nil, err
 	}
-	root := os.Geteuid() == 0
-	st := &RestoreStats{}
+	asRoot := os.Geteuid() == 0
+	st := &Stats{}
 	var mu sync.Mutex
 	type later struct {
 		p string
 		n format.Node
 	}
 	var dirs, links []later
-	sem := make(chan struct{}, r.workers())
+	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	var firstErr error
 	setErr := func(err error) {
@@ -98,7 +101,7 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	err := r.WalkTree(ctx, *it.Tree, func(p string, n *format.Node) error {
+	err := walk(ctx, r, root, "", func(p string, n *format.Node) error {
 		dst := filepath.Join(target, filepath.FromSlash(p))
 		switch n.Type {
 		case format.NodeDir:
@@ -117,7 +120,7 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 			node := *n
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := r.restoreFile(ctx, dst, &node, root); err != nil {
+				if err := restoreFile(ctx, r, dst, &node, asRoot); err != nil {
 					setErr(err)
 					cancel()
 					return
@@ -140,7 +143,7 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 		case format.NodeFIFO:
 			err = unix.Mkfifo(dst, n.Mode&0o7777)
 		case format.NodeCharDev, format.NodeBlockDev, format.NodeSocket:
-			if !root {
+			if !asRoot {
 				mu.Lock()
 				st.Skipped = append(st.Skipped, p)
 				mu.Unlock()
@@ -159,8 +162,8 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 			return err
 		}
 		st.Other++
-		return setMeta(dst, n, root)
-	})
+		return setMeta(dst, n, asRoot)
+	}, 0)
 	wg.Wait()
 	if err == nil {
 		err = firstErr
@@ -179,14 +182,14 @@ func (r *Repository) RestoreTree(ctx context.Context, it *Item, target string) (
 	// Directories last, deepest first: their mtimes change while filling
 	// them, and a read-only directory could not be filled.
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := setMeta(dirs[i].p, &dirs[i].n, root); err != nil {
+		if err := setMeta(dirs[i].p, &dirs[i].n, asRoot); err != nil {
 			return st, err
 		}
 	}
 	return st, nil
 }
 
-func (r *Repository) restoreFile(ctx context.Context, dst string, n *format.Node, root bool) error {
+func restoreFile(ctx context.Context, r Loader, dst string, n *format.Node, root bool) error {
 	os.Remove(dst)
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
@@ -236,16 +239,10 @@ func setMeta(p string, n *format.Node, root bool) error {
 	return nil
 }
 
-// WriteTar writes a tree item as a tar stream (PAX where needed).
-func (r *Repository) WriteTar(ctx context.Context, it *Item, w io.Writer) error {
-	if err := it.available(); err != nil {
-		return err
-	}
-	if it.Kind != KindTree || it.Tree == nil {
-		return fmt.Errorf("item %q is not a tree", it.Name)
-	}
+// WriteTar writes the tree at root as a tar stream (PAX where needed).
+func WriteTar(ctx context.Context, r Loader, root crypt.ID, w io.Writer) error {
 	tw := tar.NewWriter(w)
-	err := r.WalkTree(ctx, *it.Tree, func(p string, n *format.Node) error {
+	err := Walk(ctx, r, root, func(p string, n *format.Node) error {
 		h := &tar.Header{Name: p, Mode: int64(n.Mode), Uid: int(n.UID), Gid: int(n.GID), ModTime: n.MTime, Format: tar.FormatPAX}
 		switch n.Type {
 		case format.NodeFile:
@@ -274,7 +271,7 @@ func (r *Repository) WriteTar(ctx context.Context, it *Item, w io.Writer) error 
 			}
 		}
 		if n.Type == format.NodeFile {
-			return r.loadOrdered(ctx, n.Content, func(_ crypt.ID, b []byte) error {
+			return r.LoadOrdered(ctx, n.Content, func(_ crypt.ID, b []byte) error {
 				_, err := tw.Write(b)
 				return err
 			})

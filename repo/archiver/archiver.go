@@ -1,4 +1,9 @@
-package repo
+// Package archiver turns host paths and tar streams into tree items: the
+// file walker (with a background pre-stat walk and the files cache that
+// skips unchanged files) and the tar reader. It stores blobs through Saver,
+// declared here and implemented by the repository's writer, so it knows
+// nothing of packs, keys or storage (restic's internal/archiver).
+package archiver
 
 import (
 	"fmt"
@@ -16,6 +21,34 @@ import (
 	"snap/repo/format"
 )
 
+// Saver stores blobs for one backup run. Save and SaveBlob skip a blob
+// already stored; Known is false for a blob stored only in damaged packs,
+// so a files-cache hit naming one is read again rather than reused.
+type Saver interface {
+	ID(data []byte) crypt.ID
+	// Buffer returns a chunk buffer and its release func, for Save.
+	Buffer(n int) ([]byte, func())
+	Save(typ format.BlobType, id crypt.ID, data []byte, release func()) error
+	SaveBlob(typ format.BlobType, data []byte) (crypt.ID, error)
+	Known(id crypt.ID) bool
+	// SaveChunks chunks rd, saves each data chunk and returns their ids
+	// and the bytes read.
+	SaveChunks(rd io.Reader) ([]crypt.ID, int64, error)
+}
+
+// Options are the repository's chunker parameters and the parallelism.
+type Options struct {
+	Chunker chunk.Params
+	Workers int
+}
+
+// SourceError wraps a failure to read what is being backed up (as opposed
+// to a failure of the repository).
+type SourceError struct{ Err error }
+
+func (e *SourceError) Error() string { return "reading source: " + e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
+
 // TreeResult is what SaveTree stored.
 type TreeResult struct {
 	Root  crypt.ID
@@ -28,7 +61,8 @@ type TreeResult struct {
 // archiver walks host paths into tree blobs. Files of one directory are read
 // in parallel (bounded by the worker count); each file is chunked on its own.
 type archiver struct {
-	w   *Writer
+	w   Saver
+	opt Options
 	fc  *FilesCache
 	pre *PreStat
 	sem chan struct{}
@@ -43,12 +77,12 @@ type archiver struct {
 
 // SaveTree backs up paths as one tree item whose root directory holds each
 // path under its base name. fc and pre may be nil.
-func (w *Writer) SaveTree(paths []string, fc *FilesCache, pre *PreStat) (TreeResult, error) {
+func SaveTree(w Saver, o Options, paths []string, fc *FilesCache, pre *PreStat) (TreeResult, error) {
 	a := &archiver{
-		w: w, fc: fc, sem: make(chan struct{}, w.r.workers()),
+		w: w, opt: o, fc: fc, sem: make(chan struct{}, o.Workers),
 		links: map[[2]uint64]string{}, pre: pre,
 	}
-	p := w.r.cfg.Chunker
+	p := o.Chunker
 	a.chunks.New = func() any { return chunk.New(nil, p) }
 	var nodes []format.Node
 	var refs [][]crypt.ID
@@ -273,64 +307,6 @@ func readDir(abs string, workers int) ([]string, []os.FileInfo, error) {
 	return names, infos, err
 }
 
-// PreStat walks paths (listing and stat'ing every directory) in the
-// background, so that on a day-2 backup, which is mostly stat calls, the
-// walk overlaps the index cache sync that NewWriter does. SaveTree uses what
-// it found and reads anything it lacks itself.
-type PreStat struct {
-	done chan struct{}
-	mu   sync.Mutex
-	dirs map[string]dirListing
-}
-
-type dirListing struct {
-	names []string
-	infos []os.FileInfo
-}
-
-// StartPreStat starts the walk; errors are left for SaveTree to meet.
-func StartPreStat(paths []string, workers int) *PreStat {
-	p := &PreStat{done: make(chan struct{}), dirs: map[string]dirListing{}}
-	go func() {
-		defer close(p.done)
-		var walk func(dir string, depth int)
-		walk = func(dir string, depth int) {
-			names, infos, err := readDir(dir, workers)
-			if err != nil || depth > 512 {
-				return
-			}
-			p.mu.Lock()
-			p.dirs[dir] = dirListing{names, infos}
-			p.mu.Unlock()
-			for i, fi := range infos {
-				if fi.IsDir() {
-					walk(filepath.Join(dir, names[i]), depth+1)
-				}
-			}
-		}
-		for _, path := range paths {
-			abs, err := filepath.Abs(path)
-			if err != nil {
-				continue
-			}
-			if fi, err := os.Lstat(abs); err == nil && fi.IsDir() {
-				walk(abs, 0)
-			}
-		}
-	}()
-	return p
-}
-
-// take waits for the walk and hands out one directory's listing once.
-func (p *PreStat) take(dir string) (dirListing, bool) {
-	<-p.done
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l, ok := p.dirs[dir]
-	delete(p.dirs, dir)
-	return l, ok
-}
-
 // lstatAll stats a directory's entries on n goroutines: on a day-2 backup
 // of an unchanged tree, stat calls are most of the work.
 func lstatAll(dir string, names []string, n int) ([]os.FileInfo, error) {
@@ -380,7 +356,7 @@ func (a *archiver) file(p string, fi os.FileInfo, n *format.Node) error {
 	defer f.Close()
 	var ids []crypt.ID
 	var total int64
-	if fi.Size() < int64(a.w.r.cfg.Chunker.Min) {
+	if fi.Size() < int64(a.opt.Chunker.Min) {
 		// Small files are one blob: no chunker needed.
 		buf, release := a.w.Buffer(int(fi.Size()) + 1)
 		for {
@@ -412,7 +388,7 @@ func (a *archiver) file(p string, fi os.FileInfo, n *format.Node) error {
 		defer a.chunks.Put(c)
 		c.Reset(f)
 		for {
-			buf, release := a.w.Buffer(int(a.w.r.cfg.Chunker.Max))
+			buf, release := a.w.Buffer(int(a.opt.Chunker.Max))
 			data, err := c.Next(buf)
 			if err == io.EOF {
 				release()
