@@ -1,4 +1,4 @@
-package repo_test
+package archiver_test
 
 import (
 	"archive/tar"
@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"snap/repo"
+	"snap/repo/archiver"
+	"snap/repo/restorer"
 )
 
 type tarEnt struct {
@@ -39,29 +40,6 @@ func makeTar(t *testing.T, ents []tarEnt) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func saveTar(r *repo.Repository, data []byte) (*repo.Item, error) {
-	ctx := context.Background()
-	w, err := r.NewWriter(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res, err := w.SaveTar(bytes.NewReader(data))
-	if err != nil {
-		w.Abort()
-		return nil, err
-	}
-	refs, err := w.SaveRefs(res.Refs)
-	if err != nil {
-		w.Abort()
-		return nil, err
-	}
-	if err := w.Flush(); err != nil {
-		return nil, err
-	}
-	root := res.Root
-	return &repo.Item{Name: "vol", Kind: repo.KindTree, Tree: &root, Refs: refs, Size: res.Size, Files: res.Files}, nil
 }
 
 // tarSummary lists each entry's header fields and content hash.
@@ -100,17 +78,17 @@ func TestTarRoundTrip(t *testing.T) {
 		{name: ".n8n/setgid-dir/", typ: tar.TypeDir, mode: 0o2775, uid: 0, gid: 50},
 	}
 	data := makeTar(t, ents)
-	f := newFixture(t, nil, testChunker())
-	r := f.open(nil)
-	it, err := saveTar(r, data)
+	m := newMemStore()
+	res, err := archiver.SaveTar(m, testOptions(), bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if it.Files != 4 || it.Size != int64(len(big)+len(`{"encryptionKey":"k"}`)) {
-		t.Fatalf("files %d size %d", it.Files, it.Size)
+	if res.Files != 4 || res.Size != int64(len(big)+len(`{"encryptionKey":"k"}`)) {
+		t.Fatalf("files %d size %d", res.Files, res.Size)
 	}
+	m.checkRefs(t, res)
 	var out bytes.Buffer
-	if err := f.open(nil).WriteTar(context.Background(), it, &out); err != nil {
+	if err := restorer.WriteTar(context.Background(), m, res.Root, &out); err != nil {
 		t.Fatal(err)
 	}
 	want, got := tarSummary(t, data), tarSummary(t, out.Bytes())
@@ -125,8 +103,6 @@ func TestTarRoundTrip(t *testing.T) {
 }
 
 func TestTarRejectsEscapes(t *testing.T) {
-	f := newFixture(t, nil, testChunker())
-	r := f.open(nil)
 	for _, ents := range [][]tarEnt{
 		{{name: "../etc/passwd", typ: tar.TypeReg, mode: 0o644, data: []byte("x")}},
 		{{name: "/etc/passwd", typ: tar.TypeReg, mode: 0o644, data: []byte("x")}},
@@ -134,13 +110,13 @@ func TestTarRejectsEscapes(t *testing.T) {
 		{{name: "h", typ: tar.TypeLink, link: "../../etc/shadow"}},
 		{{name: "f", typ: tar.TypeReg, data: []byte("x")}, {name: "f/g", typ: tar.TypeReg, data: []byte("y")}},
 	} {
-		if _, err := saveTar(r, makeTar(t, ents)); err == nil {
+		if _, err := archiver.SaveTar(newMemStore(), testOptions(), bytes.NewReader(makeTar(t, ents))); err == nil {
 			t.Errorf("accepted %q", ents[len(ents)-1].name)
 		}
 	}
 	// A truncated tar stream is an error, not a short item.
 	good := makeTar(t, []tarEnt{{name: "f", typ: tar.TypeReg, mode: 0o644, data: randBytes(1, 100000)}})
-	if _, err := saveTar(r, good[:50000]); err == nil {
+	if _, err := archiver.SaveTar(newMemStore(), testOptions(), bytes.NewReader(good[:50000])); err == nil {
 		t.Error("truncated tar accepted")
 	}
 }
