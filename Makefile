@@ -4,7 +4,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME ?= 5s
 FUZZ_TARGETS := repo/format:FuzzParsePackHeader repo/format:FuzzParseIndex repo/format:FuzzParseTree repo/format:FuzzParseRefs \
-	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzOpenConfig repo:FuzzReadFilesCache crypt:FuzzParseKeyFile \
+	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzOpenConfig repo/archiver:FuzzReadFilesCache crypt:FuzzParseKeyFile \
 	repo/retention:FuzzParseDuration repo/backend/location:FuzzParse metrics:FuzzReadPrevious metrics:FuzzRoundTrip \
 	internal/rdb:FuzzCount internal/cryptojs:FuzzDecrypt repo/format:FuzzCheckItemName
 
