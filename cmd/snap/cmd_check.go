@@ -34,7 +34,9 @@ lock files. --read-data also reads every pack, checks it against its name
 and header and decrypts and verifies every blob (a write-only key verifies
 pack hashes and reference lists: data stays sealed to it);
 --read-data-subset reads a part, for a nightly check. --keyless needs no
-key at all and checks every file against its name.
+key at all: it reads every metadata file and checks it against its name,
+and lists the packs; with --read-data (or a subset) it reads those packs
+and checks them against their names too. Its summary says which.
 
 Each problem names the file, the blob and the snapshots it affects, and the
 output ends with the commands that fix what was found. Exit code 14 when
@@ -122,8 +124,23 @@ func check(ctx context.Context, g *globalOptions, o *checkOptions) (*repo.CheckR
 
 func printCheck(g *globalOptions, res *repo.CheckResult, readData bool, subset *repo.Subset, keyless bool) {
 	if keyless {
-		g.printf("every file checked against its name (no key): %d snapshots, %d index files, %d packs, %d of them read (%s)\n",
-			res.Snapshots, res.IndexFiles, res.Packs, res.PacksRead, formatBytes(res.BytesRead))
+		// Say exactly what was read and what was only listed: without
+		// --read-data no pack is read, and a summary must not suggest one.
+		g.printf("no key: every key, index, snapshot, lock and damage record read and checked against its name (%d snapshots, %d index files)\n",
+			res.Snapshots, res.IndexFiles)
+		switch {
+		case !readData:
+			g.printf("packs: %d listed, none read (--read-data reads them and checks each against its name)\n", res.Packs)
+		case res.PacksRead == res.Packs:
+			g.printf("packs: all %d read and checked against their names (%s)\n", res.Packs, formatBytes(res.BytesRead))
+		default:
+			part := ""
+			if subset != nil {
+				part = ", subset " + subset.String()
+			}
+			g.printf("packs: %d of %d read and checked against their names (%s%s); the other %d only listed\n",
+				res.PacksRead, res.Packs, formatBytes(res.BytesRead), part, res.Packs-res.PacksRead)
+		}
 	} else {
 		g.printf("%d snapshots, %d index files, %d packs, %d blobs\n", res.Snapshots, res.IndexFiles, res.Packs, res.Blobs)
 	}

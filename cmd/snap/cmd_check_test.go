@@ -54,7 +54,17 @@ func TestCheckRepairSync(t *testing.T) {
 	noKey := newEnv(t)
 	noKey.vars["SNAP_REPO"] = offsite
 	delete(noKey.vars, "SNAP_PASSWORD")
-	noKey.ok(nil, "check", "--keyless", "--read-data")
+	// What the keyless summary says matches what it read: no pack
+	// without --read-data, every one with it, and a subset as such.
+	if out := noKey.ok(nil, "check", "--keyless").stdout; !strings.Contains(out, "listed, none read") || strings.Contains(out, "checked against their names") {
+		t.Fatalf("keyless check without --read-data:\n%s", out)
+	}
+	if out := noKey.ok(nil, "check", "--keyless", "--read-data").stdout; !strings.Contains(out, "packs: all ") {
+		t.Fatalf("keyless check with --read-data:\n%s", out)
+	}
+	if out := noKey.ok(nil, "check", "--keyless", "--read-data-subset", "1/2").stdout; !strings.Contains(out, "only listed") && !strings.Contains(out, "packs: all ") {
+		t.Fatalf("keyless check of a subset:\n%s", out)
+	}
 	if out := e.ok(nil, "stats", "latest"); !strings.Contains(out.stdout, "reclaimable by prune") || !strings.Contains(out.stdout, "snapshot ") {
 		t.Fatalf("stats: %s", out.stdout)
 	}
