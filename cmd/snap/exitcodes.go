@@ -38,7 +38,7 @@ var exitCodes = []struct {
 	{ExitWrongKey, repo.ErrWrongKey, "wrong passphrase or key"},
 	{ExitVersion, repo.ErrVersion, "repository format version not supported"},
 	{ExitDamaged, repo.ErrDamaged, "a repository file is damaged (named in the message)"},
-	{ExitNoSpace, backend.ErrNoSpace, "the repository's disk is full (no snapshot was written)"},
+	{ExitNoSpace, backend.ErrNoSpace, "no room: the repository's disk is full or too full for the next backup, or a restore target is too small (nothing was written)"},
 	{ExitWriteOnly, repo.ErrWriteOnly, "this key cannot decrypt data (write-only key)"},
 	{ExitNotFound, repo.ErrNotFound, "snapshot, item or key not found"},
 	{ExitInterrupted, context.Canceled, "interrupted"},
