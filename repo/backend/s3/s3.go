@@ -1,0 +1,357 @@
+// Package s3 is the backend on an S3-compatible object store (AWS S3, R2,
+// B2, MinIO, Ceph, Garage, versitygw...), through minio-go.
+//
+// Objects are named as the local backend names files, below an optional
+// prefix: PREFIX/config, PREFIX/keys/NAME, PREFIX/data/AB/NAME, and
+// PREFIX/index/, snapshots/, locks/, damaged/ likewise.
+//
+// How the backend guarantees map onto S3 (docs/format.md "S3"):
+//   - Save is one PUT of exactly rd.Length() bytes (a multipart upload past
+//     16 MiB, which also appears whole at its completion or not at all). A
+//     PUT is atomic per object. The body is not seekable, so minio-go does
+//     not resend it: on a failed Save a caller may rd.Rewind() and call Save
+//     again (a retrying wrapper does).
+//   - Reads, listings, stats and deletes are retried by minio-go with
+//     backoff, a bounded number of times.
+//   - List relies on the store's strong list-after-write consistency (AWS
+//     S3 since 2020, and every server snap is tested against).
+//   - S3 deletes of a missing key succeed, so Remove asks first (a HEAD) to
+//     report ErrNotExist as the interface promises.
+//
+// Credentials come only from the environment: AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or AWS_PROFILE and
+// ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE); the region from
+// AWS_REGION or AWS_DEFAULT_REGION (asked of the server when unset).
+// Addressing is path-style (http://HOST/BUCKET/KEY), which every
+// S3-compatible server accepts. A self-hosted server's CA is trusted
+// through SSL_CERT_FILE or SSL_CERT_DIR, as for any Go program.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"snap/repo/backend"
+)
+
+// Config says where the repository is.
+type Config struct {
+	Endpoint string // HOST[:PORT], IPv6 in brackets
+	Secure   bool   // https
+	Bucket   string
+	Prefix   string // "" or slash-separated names, no slash at either end
+	// Name is how errors name the location (the --repo string); it holds
+	// no credentials.
+	Name string
+}
+
+// S3 is a backend.Backend on a bucket.
+type S3 struct {
+	core   minio.Core
+	bucket string
+	prefix string // "" or ending in a slash
+	name   string
+}
+
+var _ backend.Backend = (*S3)(nil)
+
+// Open returns the backend at cfg. With create it makes the bucket when
+// it is missing (snap init); otherwise it asks nothing of the server.
+func Open(ctx context.Context, cfg Config, create bool) (*S3, error) {
+	name := cfg.Name
+	if name == "" {
+		name = cfg.Endpoint + "/" + cfg.Bucket
+	}
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	creds := credentials.NewChainCredentials([]credentials.Provider{
+		&credentials.EnvAWS{},
+		&credentials.FileAWSCredentials{},
+	})
+	cl, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:        creds,
+		Secure:       cfg.Secure,
+		Region:       region,
+		BucketLookup: minio.BucketLookupPath,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	s := &S3{core: minio.Core{Client: cl}, bucket: cfg.Bucket, name: name}
+	if cfg.Prefix != "" {
+		s.prefix = cfg.Prefix + "/"
+	}
+	if create {
+		if err := s.makeBucket(ctx, region); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *S3) makeBucket(ctx context.Context, region string) error {
+	ok, err := s.core.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return s.wrap("bucket "+s.bucket, err)
+	}
+	if ok {
+		return nil
+	}
+	err = s.core.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: region})
+	if code := minio.ToErrorResponse(err).Code; code == "BucketAlreadyOwnedByYou" {
+		return nil // made meanwhile by another snap init
+	}
+	if err != nil {
+		return s.wrap("create bucket "+s.bucket, err)
+	}
+	return nil
+}
+
+// key is the object name of h.
+func (s *S3) key(h backend.Handle) (string, error) {
+	if h.Type == backend.ConfigFile {
+		return s.prefix + "config", nil
+	}
+	if h.Name == "" || strings.ContainsAny(h.Name, `/\`) || strings.HasPrefix(h.Name, ".") {
+		return "", fmt.Errorf("invalid file name %q", h.Name)
+	}
+	return s.prefix + h.String(), nil
+}
+
+// wrap names the location and what was asked, and maps S3's error codes
+// onto the backend's sentinels. minio-go's messages carry the server's
+// words, never the credentials.
+func (s *S3) wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	switch minio.ToErrorResponse(err).Code {
+	case minio.NoSuchKey:
+		return fmt.Errorf("%s: %s: %w", s.name, what, backend.ErrNotExist)
+	case "XMinioStorageFull", "QuotaExceeded", "StorageFull":
+		return fmt.Errorf("%s: %s: %w: %v", s.name, what, backend.ErrNoSpace, err)
+	}
+	return fmt.Errorf("%s: %s: %w", s.name, what, err)
+}
+
+// Save implements backend.Backend: one PUT of exactly rd.Length() bytes.
+func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	key, err := s.key(h)
+	if err != nil {
+		return err
+	}
+	body := &exactReader{r: rd, left: rd.Length()}
+	_, err = s.core.Client.PutObject(ctx, s.bucket, key, body, rd.Length(), minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+	})
+	if err != nil {
+		if body.err != nil {
+			// The reader's own failure, as the caller's retry logic
+			// wants to see it.
+			return fmt.Errorf("%s: write %v: %w", s.name, h, body.err)
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return s.wrap("write "+h.String(), err)
+	}
+	return nil
+}
+
+// errLength is a reader whose bytes do not match its Length.
+var errLength = errors.New("reader length differs from its Length()")
+
+// exactReader hands out exactly left bytes of r and fails, before the
+// last byte is handed out, when r has fewer or more: the PUT then never
+// completes and no object appears. It hides r's other methods (Seek,
+// ReaderAt), so minio-go never resends on its own.
+type exactReader struct {
+	r    io.Reader
+	left int64
+	err  error // the first error r or the length check gave
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	switch {
+	case err == io.EOF && e.left > 0:
+		e.err = fmt.Errorf("%w: ended %d bytes early", errLength, e.left)
+	case err != nil && err != io.EOF:
+		e.err = err
+	case e.left == 0:
+		// The last byte is about to go: make sure none follows.
+		var one [1]byte
+		if m, _ := io.ReadFull(e.r, one[:]); m > 0 {
+			e.err = fmt.Errorf("%w: more bytes than announced", errLength)
+		}
+	}
+	if e.err != nil {
+		return 0, e.err
+	}
+	return n, nil
+}
+
+// Open implements backend.Backend with a ranged GET.
+func (s *S3) Open(ctx context.Context, h backend.Handle, off, length int64) (io.ReadCloser, error) {
+	if off < 0 || length < 0 {
+		return nil, fmt.Errorf("open %v: negative offset %d or length %d", h, off, length)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	key, err := s.key(h)
+	if err != nil {
+		return nil, err
+	}
+	var opts minio.GetObjectOptions
+	switch {
+	case length > 0:
+		opts.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
+	case off > 0:
+		opts.Set("Range", fmt.Sprintf("bytes=%d-", off))
+	}
+	body, _, _, err := s.core.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		if r := minio.ToErrorResponse(err); r.Code == "InvalidRange" || r.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+			// The object is there and off is at or past its end: the
+			// local backend reads nothing there too.
+			return io.NopCloser(strings.NewReader("")), nil
+		}
+		return nil, s.wrap("open "+h.String(), err)
+	}
+	return &ctxReader{ctx: ctx, rc: body}, nil
+}
+
+// ctxReader reports the context's error, not the transport's words for it,
+// once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	rc  io.ReadCloser
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := r.rc.Read(p)
+	if err != nil && err != io.EOF {
+		if cerr := r.ctx.Err(); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
+func (r *ctxReader) Close() error { return r.rc.Close() }
+
+// Stat implements backend.Backend with a HEAD.
+func (s *S3) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return backend.FileInfo{}, err
+	}
+	key, err := s.key(h)
+	if err != nil {
+		return backend.FileInfo{}, err
+	}
+	oi, err := s.core.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return backend.FileInfo{}, cerr
+		}
+		return backend.FileInfo{}, s.wrap("stat "+h.String(), err)
+	}
+	return backend.FileInfo{Name: h.Name, Size: oi.Size}, nil
+}
+
+// List implements backend.Backend: LIST requests of up to 1000 keys each,
+// paged by minio-go.
+func (s *S3) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t == backend.ConfigFile {
+		fi, err := s.Stat(ctx, backend.Handle{Type: t})
+		if errors.Is(err, backend.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(fi); err != nil {
+			return err
+		}
+		return ctx.Err()
+	}
+	dir := s.prefix + string(t) + "/"
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends minio-go's listing goroutine when we stop early
+	for oi := range s.core.Client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: dir, Recursive: true}) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if oi.Err != nil {
+			return s.wrap("list "+string(t), oi.Err)
+		}
+		rel := strings.TrimPrefix(oi.Key, dir)
+		name := path.Base(rel)
+		// Only keys where Save puts a file of this name count.
+		want := strings.TrimPrefix(backend.Handle{Type: t, Name: name}.String(), string(t)+"/")
+		if rel != want || strings.HasPrefix(name, ".") {
+			continue // not a file snap wrote here
+		}
+		if err := fn(backend.FileInfo{Name: name, Size: oi.Size}); err != nil {
+			return err
+		}
+	}
+	// Canceled during the last fn: the listing is not complete.
+	return ctx.Err()
+}
+
+// Remove implements backend.Backend: a HEAD, so a missing file is
+// reported as such, then a DELETE.
+func (s *S3) Remove(ctx context.Context, h backend.Handle) error {
+	if _, err := s.Stat(ctx, h); err != nil {
+		return err
+	}
+	key, err := s.key(h)
+	if err != nil {
+		return err
+	}
+	if err := s.core.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		return s.wrap("remove "+h.String(), err)
+	}
+	return nil
+}
