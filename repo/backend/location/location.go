@@ -16,8 +16,8 @@
 // (S3:...).
 //
 // Parse only reads the string. Open turns a location into a backend through
-// a table of openers by scheme (registry.go); s3 and sftp are parsed but
-// have no opener yet, and Open returns an UnsupportedError for them.
+// a table of openers by scheme (registry.go): local and s3; sftp is parsed
+// but has no opener yet, and Open returns an UnsupportedError for it.
 package location
 
 import (

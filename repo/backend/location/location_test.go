@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"snap/internal/testgw"
 	"snap/repo/backend"
 	"snap/repo/backend/location"
 )
@@ -150,7 +151,7 @@ func TestOpenLocal(t *testing.T) {
 }
 
 func TestOpenUnsupported(t *testing.T) {
-	for _, s := range []string{"s3:https://h/bucket", "sftp:u@h/srv"} {
+	for _, s := range []string{"sftp:u@h/srv"} {
 		loc, err := location.Parse(s)
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +168,42 @@ func TestOpenUnsupported(t *testing.T) {
 			t.Fatalf("open %s: %q", s, err)
 		}
 	}
-	if !location.Supported(location.Local{Path: "x"}) {
+	if !location.Supported(location.Local{Path: "x"}) || !location.Supported(location.S3{}) {
 		t.Fatal("local not supported")
+	}
+}
+
+// TestOpenS3: an s3: location opens on a real server; Create makes the
+// bucket, and the backend stores under the prefix.
+func TestOpenS3(t *testing.T) {
+	gw := testgw.Start(t)
+	gw.SetEnv(t)
+	ctx := context.Background()
+	bucket := testgw.Bucket()
+	loc, err := location.Parse(gw.URL(bucket + "/hosts/web1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := location.Open(ctx, loc, location.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without Create the bucket is not made, and writing says so, naming
+	// the location.
+	err = be.Save(ctx, backend.Handle{Type: backend.KeyFile, Name: "k"}, backend.NewByteReader([]byte("x")))
+	if err == nil || !strings.Contains(err.Error(), loc.String()) {
+		t.Fatalf("save into a missing bucket: %v", err)
+	}
+	if be, err = location.Open(ctx, loc, location.Options{Create: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := location.Open(ctx, loc, location.Options{Create: true}); err != nil {
+		t.Fatalf("create of an existing bucket: %v", err)
+	}
+	if err := be.Save(ctx, backend.Handle{Type: backend.KeyFile, Name: "k"}, backend.NewByteReader([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(gw.Root, bucket, "hosts", "web1", "keys", "k")); err != nil {
+		t.Fatalf("the backend is not on the bucket and prefix: %v", err)
 	}
 }

@@ -8,12 +8,14 @@ import (
 
 	"snap/repo/backend"
 	"snap/repo/backend/local"
+	"snap/repo/backend/s3"
 )
 
 // Options say what the caller is about to do with a location.
 type Options struct {
 	// Create prepares the location for a new repository (local: makes the
-	// directory and its parents, mode 0700).
+	// directory and its parents, mode 0700; s3: makes the bucket when it is
+	// missing).
 	Create bool
 }
 
@@ -25,7 +27,8 @@ type OpenFunc func(ctx context.Context, loc Location, o Options) (backend.Backen
 // command that takes a location, stay as they are.
 var openers = map[string]OpenFunc{
 	"local": openLocal,
-	// "s3": and "sftp": come with the remote-repository issue.
+	"s3":    openS3,
+	// "sftp": comes with the remote-repository issue.
 }
 
 // ErrUnsupported is wrapped by an UnsupportedError.
@@ -38,7 +41,7 @@ type UnsupportedError struct {
 }
 
 func (e *UnsupportedError) Error() string {
-	return fmt.Sprintf("repository location %s: %s storage is %v (local directories are)", e.Location, e.Location.Scheme(), ErrUnsupported)
+	return fmt.Sprintf("repository location %s: %s storage is %v (local directories and s3 are)", e.Location, e.Location.Scheme(), ErrUnsupported)
 }
 
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
@@ -63,4 +66,21 @@ func openLocal(_ context.Context, loc Location, o Options) (backend.Backend, err
 		}
 	}
 	return local.New(dir), nil
+}
+
+// openS3 opens a bucket; credentials come from the environment (package
+// s3), never from the location.
+func openS3(ctx context.Context, loc Location, o Options) (backend.Backend, error) {
+	l := loc.(S3)
+	be, err := s3.Open(ctx, s3.Config{
+		Endpoint: hostPort(l.Host, l.Port),
+		Secure:   l.Protocol == "https",
+		Bucket:   l.Bucket,
+		Prefix:   l.Prefix,
+		Name:     l.String(),
+	}, o.Create)
+	if err != nil {
+		return nil, err
+	}
+	return be, nil
 }
