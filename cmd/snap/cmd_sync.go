@@ -19,12 +19,14 @@ type syncOptions struct {
 func init() {
 	register(&command{
 		name:    "sync",
-		summary: "copy the repository, encrypted, to another disk",
+		summary: "copy the repository, encrypted, to another disk or an S3 bucket",
 		usage: `Usage: snap sync DEST [--delete]
 
 Copies every file DEST lacks (key slots, packs, index files, snapshots, in
-that order) to DEST, a directory on another disk: an empty one, or an
-earlier sync of this repository. Each file is checked against its name
+that order) to DEST, a directory on another disk or an S3 bucket
+(s3:https://HOST/BUCKET[/PREFIX], made when missing, credentials from
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE): an empty one,
+or an earlier sync of this repository. Each file is checked against its name
 before it is copied, so damage is reported and never spread, and read back
 after. An interrupted sync leaves DEST a consistent repository and the next
 one carries on. --delete then removes what the source no longer has (a
@@ -38,6 +40,7 @@ Only the metadata key is needed (a write-only key can sync).
 Examples:
   snap sync /mnt/offsite/snap
   snap sync /mnt/usb/snap --delete
+  snap sync s3:https://s3.eu-central-1.amazonaws.com/acme-backups/n8n
   snap check --keyless --read-data --repo /mnt/offsite/snap`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var o syncOptions
@@ -82,7 +85,10 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 		}
 		dloc = location.Local{Path: abs}
 	}
-	dst, err := openLocation(ctx, "sync destination", dloc, location.Options{})
+	// A bucket is made when missing: the mount-point worry that keeps
+	// sync from creating a directory has no S3 counterpart.
+	_, isLocal := dloc.(location.Local)
+	dst, err := openLocation(ctx, "sync destination", dloc, location.Options{Create: !isLocal})
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 
 // TestRepositoryLocations: every place that takes a repository parses it
 // as a location. Local paths behave as they always did (relative ones
-// too); stores snap has not got yet, and strings that only look like a
+// too); a store snap has not got yet (sftp), and strings that only look like a
 // location, are usage errors that say why, and create nothing.
 func TestRepositoryLocations(t *testing.T) {
 	e := newEnv(t)
@@ -34,7 +34,6 @@ func TestRepositoryLocations(t *testing.T) {
 	// A missing directory is still "no repository".
 	e.expect(ExitNoRepo, nil, "snapshots", "--repo", filepath.Join(e.dir, "missing"))
 
-	usage("s3 storage is not built into snap yet", "init", "--repo", "s3:https://s3.example.com/bucket")
 	usage("sftp storage is not built into snap yet", "snapshots", "--repo", "sftp:backup@nas/srv/snap")
 	usage(`unknown scheme "https"`, "init", "--repo", "https://s3.example.com/bucket")
 	usage("bucket missing", "check", "--keyless", "--repo", "s3:https://s3.example.com")
@@ -46,7 +45,7 @@ func TestRepositoryLocations(t *testing.T) {
 
 	// Sync destinations and repair's --from are locations too.
 	usage("sync destination: repository location", "sync", "s3:https://h")
-	usage("sync destination: repository location s3:https://h/bucket: s3 storage is not built", "sync", "s3:https://h/bucket")
+	usage("sync destination: repository location sftp:u@h/x: sftp storage is not built", "sync", "sftp:u@h/x")
 	usage("is the repository itself", "sync", "rel/repo/")
 	r := e.expect(ExitFailure, nil, "sync", filepath.Join(e.dir, "unmounted"))
 	if !strings.Contains(r.stderr, "not a directory") {
@@ -65,7 +64,7 @@ func TestRepositoryLocations(t *testing.T) {
 	// A config's sync targets are checked when it is read.
 	cfg := filepath.Join(e.dir, "snap.yaml")
 	for target, says := range map[string]string{
-		"s3:https://h/bucket": "s3 storage is not built into snap yet",
+		"sftp:u@h/srv":        "sftp storage is not built into snap yet",
 		"relative/copy":       "must be an absolute path",
 		"S3:https://h/bucket": `scheme "S3" is written "s3"`,
 	} {
