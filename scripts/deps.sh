@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need on a fresh Debian 12 machine (as
 # root): age, shellcheck (make lint), and through testenv/setup.sh Docker
-# (dockerd), PostgreSQL, Redis, busybox and the test images. Idempotent, and fails loudly: a test
+# (dockerd), PostgreSQL, Redis, busybox and the test images, and versitygw (the S3
+# tests' server). Idempotent, and fails loudly: a test
 # that needs a service must never be skipped in CI because it was missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,13 @@ fi
 for c in age shellcheck; do
 	command -v "$c" >/dev/null || { echo "deps: $c still missing after install" >&2; exit 1; }
 done
+# versitygw: the real S3 server the s3 tests start (internal/testgw). Built
+# once (~3 minutes on 2 cores) and kept in ~/go/bin like staticcheck.
+VERSITYGW_VERSION=${VERSITYGW_VERSION:-v1.7.0}
+export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
+if ! command -v versitygw >/dev/null; then
+	echo "deps: building versitygw $VERSITYGW_VERSION (about 3 minutes, once)"
+	CGO_ENABLED=0 go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+fi
+command -v versitygw >/dev/null || { echo "deps: versitygw still missing after go install" >&2; exit 1; }
 bash testenv/setup.sh
