@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -85,14 +86,10 @@ func checkDirSpace(dir string, need int64, what string) error {
 			}
 			return nil
 		}
-		parent := parentDir(dir)
-		if parent == dir || !isNotExist(err) {
+		parent := filepath.Dir(dir)
+		if parent == dir || !errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		dir = parent
 	}
 }
-
-func isNotExist(err error) bool { return err == unix.ENOENT || err == fs.ErrNotExist }
-
-func parentDir(dir string) string { return filepath.Dir(dir) }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -181,15 +182,7 @@ func sameTree(a, b string) (bool, error) {
 		if fa.Size() != fb.Size() {
 			return false, nil
 		}
-		ba, err := os.ReadFile(a)
-		if err != nil {
-			return false, err
-		}
-		bb, err := os.ReadFile(b)
-		if err != nil {
-			return false, err
-		}
-		return bytes.Equal(ba, bb), nil
+		return sameContent(a, b)
 	case fa.Mode()&fs.ModeSymlink != 0:
 		ta, err1 := os.Readlink(a)
 		tb, err2 := os.Readlink(b)
@@ -218,6 +211,39 @@ func sameTree(a, b string) (bool, error) {
 		return true, nil
 	}
 	return false, nil // devices, fifos: replace
+}
+
+// sameContent compares two files of equal size in fixed-size pieces: a
+// paths item may hold large files, which must not be read whole.
+func sameContent(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, erra := io.ReadFull(fa, ba)
+		nb, errb := io.ReadFull(fb, bb)
+		if !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		doneA := erra == io.EOF || erra == io.ErrUnexpectedEOF
+		doneB := errb == io.EOF || errb == io.ErrUnexpectedEOF
+		switch {
+		case erra != nil && !doneA:
+			return false, erra
+		case errb != nil && !doneB:
+			return false, errb
+		case doneA || doneB:
+			return doneA && doneB, nil
+		}
+	}
 }
 
 func owner(fi fs.FileInfo) [2]uint32 {

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -93,5 +94,26 @@ func TestRestore(t *testing.T) {
 	s := New([]string{env}, "files x")
 	if s.Meta()["paths"] != env || s.Describe() != "files x" || len(s.Paths()) != 1 {
 		t.Errorf("source %+v", s)
+	}
+}
+
+// TestSameContent: equal-size files that differ anywhere, also past the
+// first piece, are told apart without reading them whole.
+func TestSameContent(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 20000) // 320000 bytes: several pieces
+	os.WriteFile(a, data, 0o600)
+	os.WriteFile(b, data, 0o600)
+	if eq, err := sameContent(a, b); !eq || err != nil {
+		t.Fatalf("equal files: %v %v", eq, err)
+	}
+	for _, at := range []int{0, 70000, len(data) - 1} {
+		other := bytes.Clone(data)
+		other[at] ^= 1
+		os.WriteFile(b, other, 0o600)
+		if eq, err := sameContent(a, b); eq || err != nil {
+			t.Errorf("files differing at byte %d: equal=%v err=%v", at, eq, err)
+		}
 	}
 }
