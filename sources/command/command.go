@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"snap/internal/tail"
-	"snap/repo"
 	"snap/sources"
 )
 
@@ -49,9 +48,10 @@ func Name(c string) string {
 }
 
 // Stream runs the command with /bin/sh and copies its stdout to w. A
-// command exiting non-zero is a *repo.SourceError with its stderr's tail.
+// command exiting non-zero is an error with its stderr's tail (the backup
+// reports a Stream error as the source's). A cancelled backup kills it.
 func (c *Command) Stream(ctx context.Context, w io.Writer) (map[string]string, error) {
-	cmd := exec.Command("/bin/sh", "-c", c.Cmd)
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c.Cmd)
 	var errTail tail.Buffer
 	cmd.Stderr = &errTail
 	out, err := cmd.StdoutPipe()
@@ -59,7 +59,7 @@ func (c *Command) Stream(ctx context.Context, w io.Writer) (map[string]string, e
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, &repo.SourceError{Err: fmt.Errorf("command %q: %w", c.Cmd, err)}
+		return nil, fmt.Errorf("command %q: %w", c.Cmd, err)
 	}
 	_, cerr := io.Copy(w, out)
 	// Drain what the chunker did not read so the command can exit.
@@ -69,7 +69,7 @@ func (c *Command) Stream(ctx context.Context, w io.Writer) (map[string]string, e
 		if msg != "" {
 			msg = ": " + msg
 		}
-		return nil, &repo.SourceError{Err: fmt.Errorf("command %q failed (%v)%s", c.Cmd, err, msg)}
+		return nil, fmt.Errorf("command %q failed (%v)%s", c.Cmd, err, msg)
 	}
 	return nil, cerr
 }

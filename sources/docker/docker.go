@@ -41,7 +41,7 @@ func New(ctx context.Context) (*Client, error) {
 	}
 	if _, err := c.Ping(ctx); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("%w: cannot reach the Docker Engine (is dockerd running? DOCKER_HOST=%q): %v", ErrDocker, client.DefaultDockerHost, err)
+		return nil, fmt.Errorf("%w: cannot reach the Docker Engine at %s (is dockerd running? set DOCKER_HOST for another one): %v", ErrDocker, c.DaemonHost(), err)
 	}
 	return &Client{c: c}, nil
 }

@@ -205,10 +205,8 @@ func checkEncryptionKey(ctx context.Context, data *volume.Volume, n8nEnv map[str
 			continue
 		}
 		if b, err := os.ReadFile(p); err == nil {
-			for _, line := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "N8N_ENCRYPTION_KEY="); ok {
-					keys[".env"] = strings.Trim(v, `"'`)
-				}
+			if k := envFileKey(b); k != "" {
+				keys[".env"] = k
 			}
 		}
 	}

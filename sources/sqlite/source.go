@@ -454,24 +454,44 @@ func differs(live, file string) (bool, error) {
 			return true, nil
 		}
 	}
-	a, err := os.ReadFile(live)
+	fa, err := os.Open(live)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil // nothing to set aside
 	}
 	if err != nil {
 		return false, err
 	}
-	b, err := os.ReadFile(file)
+	defer fa.Close()
+	fb, err := os.Open(file)
 	if err != nil {
 		return false, err
 	}
-	if len(a) != len(b) || len(a) < 100 {
-		return !bytes.Equal(a, b), nil
+	defer fb.Close()
+	// In pieces: an n8n database can be gigabytes, read while n8n is
+	// stopped.
+	a, b := make([]byte, 1<<20), make([]byte, 1<<20)
+	for first := true; ; first = false {
+		na, erra := io.ReadFull(fa, a)
+		nb, errb := io.ReadFull(fb, b)
+		if first && na >= 100 && nb >= 100 {
+			for _, r := range [][2]int{{24, 28}, {40, 44}, {92, 100}} {
+				copy(a[r[0]:r[1]], b[r[0]:r[1]])
+			}
+		}
+		if !bytes.Equal(a[:na], b[:nb]) {
+			return true, nil
+		}
+		endA := erra == io.EOF || erra == io.ErrUnexpectedEOF
+		endB := errb == io.EOF || errb == io.ErrUnexpectedEOF
+		switch {
+		case erra != nil && !endA:
+			return false, erra
+		case errb != nil && !endB:
+			return false, errb
+		case endA || endB:
+			return endA != endB, nil
+		}
 	}
-	for _, r := range [][2]int{{24, 28}, {40, 44}, {92, 100}} {
-		copy(a[r[0]:r[1]], b[r[0]:r[1]])
-	}
-	return !bytes.Equal(a, b), nil
 }
 
 func syncDir(dir string) error {

@@ -45,11 +45,8 @@ func (s *Spec) Resolve(ctx context.Context, env *sources.Env, name string) ([]*s
 	if s.File != "" {
 		return []*sources.PlanItem{{Name: name, Source: HostFile(s.File)}}, nil
 	}
-	d, err := docker.From(ctx, env)
+	d, _, err := docker.ResolveItem(ctx, env, name, s.Container)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := docker.InspectItem(ctx, d, name, s.Container); err != nil {
 		return nil, err
 	}
 	return []*sources.PlanItem{{Name: name, Source: InContainer(d, s.Container, s.Path)}}, nil
