@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 	"time"
 
@@ -338,22 +337,25 @@ func (r *Repository) recordOrWarn(ctx context.Context, foundBy string, reasons m
 // new file first, then the old one removed), in the repository and in this
 // host's log. Records that cannot be read are left as they are.
 func (r *Repository) clearDamage(ctx context.Context, cleared func(crypt.ID) bool) (int, error) {
-	return r.clearDamageIn(ctx, nil, cleared)
-}
-
-// clearDamageIn is clearDamage for the record files only accepts (nil: all).
-func (r *Repository) clearDamageIn(ctx context.Context, only func(name string) bool, cleared func(crypt.ID) bool) (int, error) {
 	names, err := listNames(ctx, r.be, backend.DamagedFile)
 	if err != nil {
 		return 0, err
 	}
-	if only != nil {
-		names = slices.DeleteFunc(names, func(n string) bool { return !only(n) })
+	removed, gone, err := r.clearRecords(ctx, names, cleared)
+	if err != nil {
+		return removed, err
 	}
+	return removed, r.clearLocal(gone, cleared)
+}
+
+// clearRecords rewrites or removes the record files names (sorted here)
+// whose packs cleared accepts, and returns the cleared packs they named.
+// Sync uses it alone on a destination's records: a destination opened with
+// the source's id shares the source's log and cache, which must keep what
+// only they know of the source.
+func (r *Repository) clearRecords(ctx context.Context, names []string, cleared func(crypt.ID) bool) (removed int, gone []crypt.ID, err error) {
 	sort.Strings(names)
-	var gone []crypt.ID
 	seen := map[crypt.ID]bool{}
-	removed := 0
 	for _, n := range names {
 		entries, err := r.loadDamageFile(ctx, n)
 		if err != nil {
@@ -375,16 +377,24 @@ func (r *Repository) clearDamageIn(ctx context.Context, only func(name string) b
 		}
 		if len(keep) > 0 {
 			if _, err := r.saveDamageFile(ctx, keep); err != nil {
-				return removed, err
+				return removed, gone, err
 			}
 		}
 		if err := r.be.Remove(ctx, backend.Handle{Type: backend.DamagedFile, Name: n}); err != nil && !errors.Is(err, backend.ErrNotExist) {
-			return removed, fmt.Errorf("remove damaged/%s: %w", n, err)
+			return removed, gone, fmt.Errorf("remove damaged/%s: %w", n, err)
 		}
 		removed++
 	}
-	// This host's log and this process: every cleared pack, also those
-	// only they knew.
+	return removed, gone, nil
+}
+
+// clearLocal drops from this process, this host's log and the cache every
+// pack in gone or that cleared accepts, also those only they knew.
+func (r *Repository) clearLocal(gone []crypt.ID, cleared func(crypt.ID) bool) error {
+	seen := map[crypt.ID]bool{}
+	for _, id := range gone {
+		seen[id] = true
+	}
 	r.damageMu.Lock()
 	for id := range r.damage {
 		if !seen[id] && cleared(id) {
@@ -404,8 +414,10 @@ func (r *Repository) clearDamageIn(ctx context.Context, only func(name string) b
 				drop = append(drop, id)
 			}
 		}
-		if err := cache.DeleteDamage(path, drop...); err != nil {
-			return removed, err
+		if len(drop) > 0 {
+			if err := cache.DeleteDamage(path, drop...); err != nil {
+				return err
+			}
 		}
 	}
 	if r.cache != nil {
@@ -417,5 +429,5 @@ func (r *Repository) clearDamageIn(ctx context.Context, only func(name string) b
 		r.damageMu.Unlock()
 		r.cache.SetDamaged(set)
 	}
-	return removed, nil
+	return nil
 }

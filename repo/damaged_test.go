@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"snap/cache"
 	"snap/crypt"
 	"snap/repo"
 	"snap/repo/backend"
@@ -509,5 +510,67 @@ func TestPruneKeepsEveryDamagedCopy(t *testing.T) {
 	}
 	if got := streamHash(t, f.fresh(nil), s1, "x"); got != sha(x) {
 		t.Fatal("the snapshot does not restore from the two damaged packs")
+	}
+}
+
+// TestSyncKeepsSourceLogOnlyDamage: a destination opened for sync has the
+// source's repository id, so it shares this host's damage log. Clearing a
+// destination-only record must not drop from that log a source pack that
+// only the log knows is damaged (its record could not be written), even
+// though the destination's copy of that pack is intact.
+func TestSyncKeepsSourceLogOnlyDamage(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	inner := local.New(root)
+	f := newFixture(t, inner, testChunker())
+	if _, _, err := backupStream(f.open(nil), "x", bytes.NewReader(randBytes(91, 1<<20))); err != nil {
+		t.Fatal(err)
+	}
+	p := listFiles(t, inner, backend.PackFile)[0]
+	dst := local.New(t.TempDir())
+	sync := func(del bool) {
+		t.Helper()
+		r := f.open(nil)
+		l, err := r.Lock(ctx, repo.LockOptions{Op: repo.OpSync})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Unlock()
+		// The command line opens the destination with the same cache
+		// directory as the source.
+		if _, err := r.Sync(ctx, dst, repo.SyncOptions{Delete: del, CacheDir: f.cache, Lock: repo.LockOptions{Wait: time.Minute, Poll: time.Millisecond}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync(false)
+	// The source cannot write records; its pack p is damaged in this
+	// host's log only. The destination has a record the source lacks.
+	f.be = &backendtest.Faulty{Backend: inner, N: 1, Fault: backendtest.FailAfter, Only: backend.DamagedFile}
+	logPath, err := repo.DamageLogPath(f.open(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := crypt.ParseID(p)
+	if err := cache.PutDamage(logPath, cache.Damage{Pack: pid, Reason: "flipped byte", FoundBy: repo.FoundByCheck, Host: "h", Time: f.clock}); err != nil {
+		t.Fatal(err)
+	}
+	dr, err := repo.Open(ctx, dst, f.master, repo.Options{CacheDir: t.TempDir(), Now: func() time.Time { return f.clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.SaveDamageRecord(ctx, dr, crypt.Hash([]byte("a pack the destination no longer has"))); err != nil {
+		t.Fatal(err)
+	}
+	dr.Close()
+	sync(true)
+	if got := listFiles(t, dst, backend.DamagedFile); len(got) != 0 {
+		t.Fatalf("the destination's own record of a gone pack was kept: %v", got)
+	}
+	log, err := cache.ReadDamageLog(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := log[pid]; !ok {
+		t.Fatal("sync --delete dropped the source's log-only damaged pack from this host's log")
 	}
 }

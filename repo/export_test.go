@@ -1,6 +1,11 @@
 package repo
 
-import "snap/repo/format"
+import (
+	"context"
+
+	"snap/crypt"
+	"snap/repo/format"
+)
 
 // Test hooks for the external test package.
 
@@ -13,4 +18,16 @@ func SetAfterRepack(o *PruneOptions, f func()) { o.afterRepack = f }
 func SetOnSeal(f func(typ format.BlobType, plainLen int)) (reset func()) {
 	onSeal = f
 	return func() { onSeal = nil }
+}
+
+// DamageLogPath is r's path of this host's log of damaged packs.
+func DamageLogPath(r *Repository) (string, error) { return r.damageLogPath() }
+
+// SaveDamageRecord writes a damaged/ record naming packs.
+func SaveDamageRecord(ctx context.Context, r *Repository, packs ...crypt.ID) (string, error) {
+	var es []damageEntry
+	for _, p := range packs {
+		es = append(es, damageEntry{Pack: p, Reason: "test", FoundBy: FoundByCheck, Host: "h", Time: r.opts.Now()})
+	}
+	return r.saveDamageFile(ctx, es)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"snap/crypt"
@@ -220,10 +221,6 @@ func (r *Repository) syncDeleteRecords(ctx context.Context, dr *Repository, extr
 	if len(extra) == 0 {
 		return 0, nil
 	}
-	only := map[string]bool{}
-	for _, n := range extra {
-		only[n] = true
-	}
 	var indexed map[crypt.ID]bool
 	judged := map[crypt.ID]bool{}
 	cleared := func(id crypt.ID) bool {
@@ -246,7 +243,8 @@ func (r *Repository) syncDeleteRecords(ctx context.Context, dr *Repository, extr
 		}
 		return judged[id]
 	}
-	return dr.clearDamageIn(ctx, func(n string) bool { return only[n] }, cleared)
+	removed, _, err := dr.clearRecords(ctx, slices.Clone(extra), cleared)
+	return removed, err
 }
 
 // syncConfig copies the config into an empty destination, or checks that
