@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"snap/repo/backend"
 	"strings"
 	"time"
 
@@ -35,6 +36,13 @@ func advice(err error) []string {
 		hint("'snap unlock' removes it")
 	case errors.Is(err, repo.ErrLockRemoved):
 		hint("was 'snap unlock --remove-all' run meanwhile? It removes live locks too")
+	}
+	var se *SpaceError
+	switch {
+	case errors.As(err, &se) && se.Where != "" && !strings.HasPrefix(se.Where, "the repository"):
+		hint("restore into a directory on a disk with more room")
+	case errors.Is(err, backend.ErrNoSpace):
+		hint("make room: 'snap forget --keep-daily N --prune' removes old snapshots ('snap prune --max-unused unlimited' needs no room to work), or move the repository to a larger disk")
 	}
 	if errors.Is(err, repo.ErrWriteOnly) {
 		hint("give the full key (the one kept offline) with --key-file FILE or SNAP_KEY_FILE, or its passphrase")

@@ -156,28 +156,29 @@ func countFiles(t *testing.T, dir string) int {
 }
 
 // TestSpaceBeforeWork: a backup warns when the repository's disk has less
-// than twice what the last backup added, and fails before writing anything
-// below once that; a restore into a directory that cannot hold the items
-// fails before writing anything.
+// than twice what a backup of its group usually adds, and fails before
+// writing anything below once that; with only the group's first backup to
+// go by (it stored everything) it warns and goes on; a restore into a
+// directory that cannot hold the items fails before writing anything.
 func TestSpaceBeforeWork(t *testing.T) {
 	disk := smallDisk(t, "8m")
 	e := newEnv(t)
 	e.vars["SNAP_REPO"] = filepath.Join(disk, "repo")
 	e.ok(nil, "init")
 	e.ok(bytes.NewReader(randData(1, 1<<20)), "backup", "--stdin", "--item", "s")
-	fill(t, disk, 1536<<10)
+	fill(t, disk, 512<<10)
 	r := e.ok(bytes.NewReader(randData(2, 10<<10)), "backup", "--stdin", "--item", "s")
-	if !strings.Contains(r.stderr, "less than twice") {
-		t.Errorf("no warning with 1.5 MiB free after a 1 MiB backup: %q", r.stderr)
+	if !strings.Contains(r.stderr, "less than twice") || !strings.Contains(r.stderr, "the first backup") {
+		t.Errorf("no warning with 0.5 MiB free after a first backup of 1 MiB: %q", r.stderr)
 	}
-	// The last backup added little; back up 1 MiB again so the next one
-	// measures against it.
+	// Back up 1 MiB again: the median of the backups after the first is
+	// then 1 MiB.
 	fill(t, disk, 3<<20)
 	e.ok(bytes.NewReader(randData(3, 1<<20)), "backup", "--stdin", "--item", "s")
 	fill(t, disk, 512<<10)
 	before := countFiles(t, filepath.Join(disk, "repo"))
 	r = e.expect(ExitNoSpace, bytes.NewReader(randData(4, 10<<10)), "backup", "--stdin", "--item", "s")
-	if !strings.Contains(r.stderr, "nothing was written") || !strings.Contains(r.stderr, "the last backup") {
+	if !strings.Contains(r.stderr, "nothing was written") || !strings.Contains(r.stderr, "usually adds") || !strings.Contains(r.stderr, "hint: make room") {
 		t.Errorf("refusal message: %q", r.stderr)
 	}
 	if after := countFiles(t, filepath.Join(disk, "repo")); after != before {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -22,9 +23,9 @@ type freeSpacer interface {
 // SpaceError: not enough room to start; nothing was written. It wraps
 // backend.ErrNoSpace, so it exits like a disk that filled up.
 type SpaceError struct {
-	Where      string
-	Free, Need int64
-	Why        string
+	Where string
+	Free  int64
+	Why   string
 }
 
 func (e *SpaceError) Error() string {
@@ -33,10 +34,16 @@ func (e *SpaceError) Error() string {
 
 func (e *SpaceError) Unwrap() error { return backend.ErrNoSpace }
 
-// checkBackupSpace compares the repository's free space with what the last
-// complete backup of the same host and profile added: below that it
-// fails before anything is written (the seed scripts had a disk check;
-// snap must not be less careful), below twice that it warns.
+// spaceHistory is how many recent backups of a group the estimate looks at.
+const spaceHistory = 7
+
+// checkBackupSpace compares the repository's free space with what a backup
+// of the same host and profile usually adds: the median of its last
+// backups, leaving out the group's first (which stored everything). Below
+// that it fails before anything is written (the seed scripts had a disk
+// check; snap must not be less careful), below twice that it warns. With
+// only the first backup to go by it warns, never refuses: the next run
+// adds what changed, which may be little.
 func checkBackupSpace(ctx context.Context, g *globalOptions, r *openedRepo, host, profile string) error {
 	fsp, ok := r.Backend().(freeSpacer)
 	if !ok {
@@ -48,27 +55,38 @@ func checkBackupSpace(ctx context.Context, g *globalOptions, r *openedRepo, host
 	}
 	snaps, err := r.Snapshots(ctx)
 	if err != nil {
+		warn(g, "could not read the snapshots to estimate the room this backup needs (backing up anyway): %v", err)
 		return nil
 	}
-	var last *repo.Snapshot
+	var group []*repo.Snapshot // oldest first, as Snapshots sorts them
 	for _, s := range snaps {
-		if s.Status != repo.StatusComplete || s.Host != host || s.Profile != profile {
-			continue
-		}
-		if last == nil || s.Time.After(last.Time) {
-			last = s
+		if s.Status == repo.StatusComplete && s.Host == host && s.Profile == profile && s.Stored > 0 {
+			group = append(group, s)
 		}
 	}
-	if last == nil || last.Stored <= 0 {
+	if len(group) == 0 {
 		return nil
 	}
-	need := last.Stored
+	first := len(group) == 1
+	if !first {
+		group = group[1:]
+	}
+	group = group[max(0, len(group)-spaceHistory):]
+	sizes := make([]int64, len(group))
+	for i, s := range group {
+		sizes[i] = s.Stored
+	}
+	slices.Sort(sizes)
+	need := sizes[len(sizes)/2]
+	what := fmt.Sprintf("the %s a backup of this host and profile usually adds (median of the last %d)", formatBytes(need), len(sizes))
+	if first {
+		what = fmt.Sprintf("the %s the first backup of this host and profile added", formatBytes(need))
+	}
 	switch {
-	case free < need:
-		return &SpaceError{Where: "the repository's disk", Free: free, Need: need,
-			Why: fmt.Sprintf("less than the %s the last backup (%s) added", formatBytes(need), last.ID.Short())}
+	case free < need && !first:
+		return &SpaceError{Where: "the repository's disk (" + g.Repo + ")", Free: free, Why: "less than " + what}
 	case free < 2*need:
-		warn(g, "the repository's disk has %s free, less than twice the %s the last backup added: make room soon (snap forget --prune, or a larger disk)", formatBytes(free), formatBytes(need))
+		warn(g, "the repository's disk has %s free, less than twice %s: make room soon (snap forget --prune, or a larger disk)", formatBytes(free), what)
 	}
 	return nil
 }
@@ -82,7 +100,7 @@ func checkDirSpace(dir string, need int64, what string) error {
 		if err == nil {
 			free := int64(st.Bavail) * int64(st.Bsize)
 			if free < need {
-				return &SpaceError{Where: dir, Free: free, Need: need, Why: fmt.Sprintf("%s needs %s", what, formatBytes(need))}
+				return &SpaceError{Where: dir, Free: free, Why: fmt.Sprintf("%s needs %s", what, formatBytes(need))}
 			}
 			return nil
 		}
