@@ -85,15 +85,33 @@ func (w *restoreSwap) Abort(context.Context) error                { return nil }
 // replaces everything, whatever the plan excludes now.
 func (s *Source) Restore(ctx context.Context, st sources.Stored) (string, error) {
 	v := s.forStored(st)
+	// The stored tree is read from the repository once: its summary is
+	// taken as Replace copies it. (It holds nothing the excludes drop:
+	// the backup left those out with the same excludes.)
 	rc := st.Open(ctx)
-	err := v.Replace(ctx, rc)
-	rc.Close()
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	type summary struct {
+		m   map[string]string
+		err error
+	}
+	sumc := make(chan summary, 1)
+	go func() {
+		m, err := TarSummary(pr)
+		_, _ = io.Copy(io.Discard, pr)
+		sumc <- summary{m, err}
+	}()
+	tee := io.TeeReader(rc, pw)
+	err := v.Replace(ctx, tee)
+	if err == nil {
+		_, err = io.Copy(io.Discard, tee) // what Replace left unread: the summary needs it
+	}
+	pw.CloseWithError(err)
+	sum := <-sumc
 	if err != nil {
 		return "", err
 	}
-	rc = v.Filter(st.Open(ctx))
-	want, err := TarSummary(rc)
-	rc.Close()
+	want, err := sum.m, sum.err
 	if err != nil {
 		return "", err
 	}
@@ -130,7 +148,7 @@ func (s *Source) forStored(st sources.Stored) *Volume {
 // (what the backup excluded is left out on both sides).
 func (s *Source) Preview(ctx context.Context, st sources.Stored) (string, error) {
 	v := s.forStored(st)
-	rc := v.Filter(st.Open(ctx))
+	rc := st.Open(ctx)
 	want, err := TarSummary(rc)
 	rc.Close()
 	if err != nil {
