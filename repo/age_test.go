@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"snap/internal/testreq"
 	"testing"
 
 	"snap/crypt"
@@ -19,14 +20,7 @@ import (
 // failure, on a laptop a skip that says why.
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed: CI must install it (make test does)", name)
-		}
-		t.Skipf("%s not installed (apt-get install %s); CI runs this test", name, name)
-	}
-	return p
+	return testreq.Tool(t, name, name)
 }
 
 // TestSessionKeyOpensWithAgeTool proves the format is not a black box: the

@@ -3,6 +3,7 @@ package repo
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -13,7 +14,10 @@ import (
 func TestLockStaleAcrossPIDNamespaces(t *testing.T) {
 	me := localOrigin()
 	if me.BootID == "" || me.PIDNS == "" {
-		t.Skip("no /proc boot id or pid namespace here: only refresh age can be tested")
+		if runtime.GOOS == "linux" {
+			t.Fatalf("Linux has /proc/sys/kernel/random/boot_id and /proc/self/ns/pid, but localOrigin found %+v", me)
+		}
+		t.Skip("no /proc boot id or pid namespace on " + runtime.GOOS + ": only refresh age can be tested")
 	}
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"snap/internal/testreq"
 	"strings"
 	"testing"
 )
@@ -43,8 +44,8 @@ func TestCompletionScripts(t *testing.T) {
 			}
 			// The generated bash script is held to make lint's shellcheck
 			// rules like the scripts in the repository.
-			if _, err := exec.LookPath("shellcheck"); shell == "bash" && err == nil {
-				if b, err := exec.Command("shellcheck", "-s", "bash", path).CombinedOutput(); err != nil {
+			if shell == "bash" {
+				if b, err := exec.Command(testreq.Tool(t, "shellcheck", "shellcheck"), "-s", "bash", path).CombinedOutput(); err != nil {
 					t.Fatalf("shellcheck: %v\n%s", err, b)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"snap/internal/testreq"
 	"strings"
 	"testing"
 
@@ -14,12 +15,7 @@ import (
 // smallDisk mounts a tmpfs of size bytes (needs root: CI has it).
 func smallDisk(t *testing.T, size string) string {
 	t.Helper()
-	if os.Getuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must run as root (tmpfs mount for the disk-full test)")
-		}
-		t.Skip("needs root to mount a small tmpfs; CI runs this test")
-	}
+	testreq.Root(t, "to mount a small tmpfs")
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v %s", err, out)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"os/exec"
+	"snap/internal/testreq"
 	"strings"
 	"testing"
 )
@@ -57,8 +58,8 @@ func TestOpenSSLVector(t *testing.T) {
 	if env != pinned {
 		t.Fatalf("envelope drifted:\n got %s\nwant %s", env, pinned)
 	}
-	if _, err := exec.LookPath("openssl"); err == nil {
-		cmd := exec.Command("openssl", "enc", "-aes-256-cbc", "-md", "md5", "-S", "0102030405060708", "-pass", "pass:"+vecKey, "-base64", "-A")
+	{
+		cmd := exec.Command(testreq.Tool(t, "openssl", "openssl"), "enc", "-aes-256-cbc", "-md", "md5", "-S", "0102030405060708", "-pass", "pass:"+vecKey, "-base64", "-A")
 		cmd.Stdin = strings.NewReader(vecPlain)
 		out, err := cmd.Output()
 		if err != nil {

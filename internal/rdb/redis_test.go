@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"snap/internal/testreq"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,14 +30,7 @@ const vectorFile = "testdata/redis7.rdb"
 // real-Redis tests skip, except in CI, where they must run.
 func redisBinary(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed, and CI must test against a real Redis (apt-get install redis-server)", name)
-		}
-		t.Skipf("%s is not installed (apt-get install redis-server); in CI this fails instead", name)
-	}
-	return path
+	return testreq.Tool(t, name, "redis-server")
 }
 
 type redisServer struct {
@@ -482,13 +476,10 @@ func check(t *testing.T, what string, s *Summary, e expected) {
 	}
 }
 
-// checkTool compares with redis-check-rdb's count, when it is installed.
+// checkTool compares with redis-check-rdb's count.
 func checkTool(t *testing.T, file string, s *Summary) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-check-rdb")
-	if err != nil {
-		return
-	}
+	bin := redisBinary(t, "redis-check-rdb")
 	out, err := exec.Command(bin, file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-check-rdb %s: %v\n%s", file, err, out)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"snap/internal/testreq"
 	"strings"
 	"testing"
 	"time"
@@ -39,12 +40,7 @@ func Root() string {
 // fails it in CI, which must run it.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Getuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must run as root to start dockerd for the Docker tests")
-		}
-		t.Skip("needs root to run testenv/setup.sh (dockerd, test images); CI runs this test")
-	}
+	testreq.Root(t, "testenv/setup.sh starts dockerd and builds the test images")
 }
 
 func script(t testing.TB, name string, args ...string) {
