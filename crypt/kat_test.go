@@ -16,19 +16,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"snap/internal/kat"
 	"testing"
 
 	"filippo.io/age"
 )
-
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // blake3Input is the published vectors' input: byte i is i mod 251.
 func blake3Input(n int) []byte {
@@ -72,13 +64,7 @@ func TestKnownHashes(t *testing.T) {
 }
 
 // katKey returns the key whose byte i is base+i.
-func katKey(base byte) Key {
-	var k Key
-	for i := range k {
-		k[i] = base + byte(i)
-	}
-	return k
-}
+func katKey(base byte) Key { return Key(kat.Key(base)) }
 
 // katNonce is bytes 0x40…0x57.
 func katNonce() []byte {
@@ -106,7 +92,7 @@ func TestKnownSeal(t *testing.T) {
 		if got := hex.EncodeToString(sealed); got != tc.sealed {
 			t.Errorf("seal(%q, ad %q) = %s\npinned %s", tc.plain, tc.ad, got, tc.sealed)
 		}
-		pinned := unhex(t, tc.sealed)
+		pinned := kat.Unhex(t, tc.sealed)
 		if len(pinned) != len(tc.plain)+Overhead || Overhead != 40 {
 			t.Errorf("sealed %d bytes to %d: the overhead is 40", len(tc.plain), len(pinned))
 		}
@@ -149,7 +135,7 @@ func TestKnownWrappedKey(t *testing.T) {
 	if got := id.Recipient().String(); got != katRecipient {
 		t.Errorf("recipient of the pinned identity = %s, pinned %s", got, katRecipient)
 	}
-	wrapped := unhex(t, katWrapped)
+	wrapped := kat.Unhex(t, katWrapped)
 	if !bytes.HasPrefix(wrapped, []byte("age-encryption.org/v1\n-> X25519 ")) {
 		t.Error("the pinned session key is not a binary age file with an X25519 stanza")
 	}
@@ -242,7 +228,7 @@ const katSlotAge = "" +
 	"c82d9d754f1d545566"
 
 func TestKnownPassphraseSlot(t *testing.T) {
-	slot := unhex(t, katSlotAge)
+	slot := kat.Unhex(t, katSlotAge)
 	if !bytes.HasPrefix(slot, []byte("age-encryption.org/v1\n-> scrypt ")) {
 		t.Error("the pinned slot is not a binary age file with a scrypt stanza")
 	}

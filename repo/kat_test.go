@@ -18,6 +18,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"snap/internal/kat"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func TestKnownSnapshotJSON(t *testing.T) {
 		t.Errorf("parsed %+v", *s)
 	}
 	// The pinned sealed snapshot file opens to the same JSON.
-	plain, err := crypt.NewSealer(katMetaKey).Open(nil, unhex(t, katSnapshotFile), format.ADSnapshot)
+	plain, err := crypt.NewSealer(katMetaKey).Open(nil, kat.Unhex(t, katSnapshotFile), format.ADSnapshot)
 	if err != nil || string(plain) != katSnapshotJSON {
 		t.Errorf("pinned snapshot file: %v\n%s", err, plain)
 	}
@@ -84,7 +85,7 @@ func TestKnownLock(t *testing.T) {
 	if err := json.Unmarshal([]byte(katLockJSON), &li); err != nil || li != katLock() {
 		t.Errorf("parsed %+v, %v", li, err)
 	}
-	plain, err := crypt.NewSealer(katMetaKey).Open(nil, unhex(t, katLockFile), format.ADLock)
+	plain, err := crypt.NewSealer(katMetaKey).Open(nil, kat.Unhex(t, katLockFile), format.ADLock)
 	if err != nil || string(plain) != katLockJSON {
 		t.Errorf("pinned lock file: %v\n%s", err, plain)
 	}
@@ -135,7 +136,7 @@ func TestKnownConfig(t *testing.T) {
 // trailer, the header with the metadata key, the session key from the key
 // table with the identity, each blob with its key and AD, decompressed.
 func TestKnownPack(t *testing.T) {
-	pack := unhex(t, katPackFile)
+	pack := kat.Unhex(t, katPackFile)
 	id, err := age.ParseX25519Identity(katIdentity)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +206,7 @@ func TestKnownPack(t *testing.T) {
 		t.Errorf("write-only key unwrapped a session key: %v", err)
 	}
 	// The pinned index file lists exactly this pack.
-	plain, err := r.meta.Open(nil, unhex(t, katIndexFile), format.ADIndex)
+	plain, err := r.meta.Open(nil, kat.Unhex(t, katIndexFile), format.ADIndex)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func TestKnownDamageRecord(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(entries, katDamaged().Packs) {
 		t.Errorf("parsed %+v, %v", entries, err)
 	}
-	plain, err := crypt.NewSealer(katMetaKey).Open(nil, unhex(t, katDamagedFile), format.ADDamaged)
+	plain, err := crypt.NewSealer(katMetaKey).Open(nil, kat.Unhex(t, katDamagedFile), format.ADDamaged)
 	if err != nil || string(plain) != katDamagedJSON {
 		t.Errorf("pinned damage record: %v\n%s", err, plain)
 	}

@@ -4,32 +4,16 @@ package repo
 // fixed things the pinned bytes encode.
 
 import (
-	"encoding/hex"
+	"snap/internal/kat"
 	"strings"
-	"testing"
 	"time"
 
 	"snap/crypt"
 	"snap/repo/format"
 )
 
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // katKey returns the key whose byte i is base+i.
-func katKey(base byte) crypt.Key {
-	var k crypt.Key
-	for i := range k {
-		k[i] = base + byte(i)
-	}
-	return k
-}
+func katKey(base byte) crypt.Key { return crypt.Key(kat.Key(base)) }
 
 // The fixed keys: the metadata key and identity are those of crypt's known
 // answers (its katFullKeyFile), the session key is the one crypt's

@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -25,6 +24,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"snap/internal/kat"
+	"snap/internal/v1fixture"
 	"sort"
 	"strings"
 	"syscall"
@@ -65,10 +66,10 @@ var fixtureFiles = []string{
 // Pinned: the snapshots and what their items hold.
 const (
 	fixtureRepoID   = "8b87550fbb0e6c38b95c7ed5a7e23c689ea848e6c5f62fb843d5c7ad8873148f"
-	fixtureSnap1    = "507daa39fee5038b94d7bb3a02874c95d2a89e044ac18fb4fc4d4069f9613e72" // db.sql and app, by the full key
-	fixtureSnap2    = "87f565924b996645f6d3e319ded00d7d465b6991b736c1720b12aa763f080c4b" // db.sql changed, by the write-only key
-	fixtureDumpSHA1 = "8a823f0236c9f158e8cc404a803b82bab84f7bd8b9845c74bfd37141b89762a3" // SHA-256 of snapshot 1's db.sql
-	fixtureDumpSHA2 = "8c0725234d5e1504864f10895aab85a122dc6e44b6cf2089cf0e21bf56ecef5c" // SHA-256 of snapshot 2's db.sql
+	fixtureSnap1    = v1fixture.Snap1
+	fixtureSnap2    = v1fixture.Snap2
+	fixtureDumpSHA1 = v1fixture.DumpSHA1
+	fixtureDumpSHA2 = v1fixture.DumpSHA2
 )
 
 // fixtureManifest is the tree item as backed up: path, type, mode,
@@ -93,34 +94,14 @@ var fixtureManifest = []string{
 	"app/link l 0777 1000:1000 2026-01-02T19:04:05.016016007Z -> data/text.log",
 }
 
-// splitMix64 (Steele, Lea, Flood 2014) is spelled out so the fixture's
-// inputs never depend on a library's random stream.
-type splitMix64 uint64
-
-func (s *splitMix64) next() uint64 {
-	*s += 0x9e3779b97f4a7c15
-	z := uint64(*s)
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-func (s *splitMix64) bytes(n int) []byte {
-	b := make([]byte, n+8)
-	for i := 0; i < n; i += 8 {
-		binary.LittleEndian.PutUint64(b[i:], s.next())
-	}
-	return b[:n]
-}
-
 var fixtureWords = strings.Fields("workflow execution node credential webhook trigger success error waiting running manual cron postgres redis queue")
 
 // fixtureText is n bytes of SQL-like lines: compressible, like a dump.
 func fixtureText(seed uint64, n int) []byte {
-	s := splitMix64(seed)
+	s := kat.SplitMix64(seed)
 	var b bytes.Buffer
 	for id := 1; b.Len() < n; id++ {
-		v := s.next()
+		v := s.Next()
 		fmt.Fprintf(&b, "INSERT INTO execution_entity VALUES (%d, '%s', '%s', %d, '2026-01-%02d');\n",
 			id, fixtureWords[v%uint64(len(fixtureWords))], fixtureWords[v>>8%uint64(len(fixtureWords))], v>>16%100000, 1+v>>40%28)
 	}
@@ -130,12 +111,12 @@ func fixtureText(seed uint64, n int) []byte {
 // fixtureDump is the stream item: text with a block of random bytes every
 // 64 KiB, so it has chunks of both kinds and several of each.
 func fixtureDump() []byte {
-	s := splitMix64(7)
+	s := kat.SplitMix64(7)
 	text := fixtureText(1, 320<<10)
 	var b []byte
 	for off := 0; off < len(text); off += 64 << 10 {
 		b = append(b, text[off:min(off+58<<10, len(text))]...)
-		b = append(b, s.bytes(6<<10)...)
+		b = append(b, s.Bytes(6<<10)...)
 	}
 	return b
 }
@@ -161,7 +142,7 @@ type fixtureEntry struct {
 }
 
 func fixtureTree() []fixtureEntry {
-	s := splitMix64(3)
+	s := kat.SplitMix64(3)
 	return []fixtureEntry{
 		{path: "app", kind: 'd', mode: 0o755, uid: 1000, gid: 1000},
 		{path: "app/.env", kind: 'f', mode: 0o600, data: []byte("N8N_ENCRYPTION_KEY=fixture\nDB_POSTGRESDB_PASSWORD=fixture\n")},
@@ -170,7 +151,7 @@ func fixtureTree() []fixtureEntry {
 		{path: "app/bin", kind: 'd', mode: 0o755, uid: 1000, gid: 1000},
 		{path: "app/bin/run.sh", kind: 'f', mode: 0o755, uid: 1000, gid: 1000, data: []byte("#!/bin/sh\nexec n8n start\n")},
 		{path: "app/data", kind: 'd', mode: 0o1777, uid: 33, gid: 33},
-		{path: "app/data/big.bin", kind: 'f', mode: 0o640, uid: 33, gid: 33, data: s.bytes(120 << 10)},
+		{path: "app/data/big.bin", kind: 'f', mode: 0o640, uid: 33, gid: 33, data: s.Bytes(120 << 10)},
 		{path: "app/data/text.log", kind: 'f', mode: 0o644, uid: 33, gid: 33, data: fixtureText(5, 40<<10)},
 		{path: "app/data/text-hardlink.log", kind: 'h', target: "app/data/text.log"},
 		{path: "app/deep", kind: 'd', mode: 0o700, uid: 1000, gid: 1000},
@@ -487,33 +468,6 @@ func repoFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-// copyV1Fixture copies the fixture to a temporary directory, so nothing a
-// test does (locks, a cache, a chmod) touches the checked-in copy. Key
-// files get mode 0600, which git does not keep.
-func copyV1Fixture(t *testing.T) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(fixtureDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(fixtureDir, p)
-		to := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(to, b, 0o600)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 func loadKey(t *testing.T, p string) *crypt.Master {
 	t.Helper()
 	m, err := crypt.ParseKeyFile(mustRead(t, p))
@@ -528,7 +482,7 @@ func TestV1Fixture(t *testing.T) {
 		t.Fatal("the v1 fixture's file list is empty: it must stay pinned")
 	}
 	ctx := context.Background()
-	dir := copyV1Fixture(t)
+	dir := v1fixture.Copy(t)
 	repoDir := filepath.Join(dir, "repo")
 	if got := repoFiles(t, fixtureDir+"/repo"); strings.Join(got, "\n") != strings.Join(fixtureFiles, "\n") {
 		t.Fatalf("the checked-in fixture changed: it must never be regenerated\n%s", strings.Join(got, "\n"))

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"snap/internal/kat"
 	"testing"
 
 	"snap/crypt"
@@ -59,14 +60,14 @@ func TestKnownPackHeader(t *testing.T) {
 	if hex.EncodeToString(got) != katPackHeader {
 		t.Errorf("pack header\n%x\npinned\n%s", got, katPackHeader)
 	}
-	k, b, err := ParsePackHeader(unhex(t, katPackHeader), 541)
+	k, b, err := ParsePackHeader(kat.Unhex(t, katPackHeader), 541)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !same(k, keys) || !same(b, blobs) {
 		t.Errorf("parsed %+v %+v", k, b)
 	}
-	if _, _, err := ParsePackHeader(unhex(t, katPackHeader), 540); err == nil {
+	if _, _, err := ParsePackHeader(kat.Unhex(t, katPackHeader), 540); err == nil {
 		t.Error("a header whose blobs do not end where it starts parsed")
 	}
 }
@@ -89,7 +90,7 @@ func TestKnownIndex(t *testing.T) {
 	if hex.EncodeToString(got) != katIndexPlain {
 		t.Errorf("index\n%x\npinned\n%s", got, katIndexPlain)
 	}
-	packs, err := ParseIndex(unhex(t, katIndexPlain))
+	packs, err := ParseIndex(kat.Unhex(t, katIndexPlain))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestKnownTree(t *testing.T) {
 	if hex.EncodeToString(got) != katTreePlain {
 		t.Errorf("tree\n%x\npinned\n%s", got, katTreePlain)
 	}
-	nodes, err := ParseTree(unhex(t, katTreePlain))
+	nodes, err := ParseTree(kat.Unhex(t, katTreePlain))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,20 +5,11 @@ package format
 
 import (
 	"encoding/hex"
-	"testing"
+	"snap/internal/kat"
 	"time"
 
 	"snap/crypt"
 )
-
-func unhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // katBytes decodes pinned hex, for fuzz seeds.
 func katBytes(s string) []byte {
@@ -30,13 +21,7 @@ func katBytes(s string) []byte {
 }
 
 // katKey returns the key whose byte i is base+i.
-func katKey(base byte) crypt.Key {
-	var k crypt.Key
-	for i := range k {
-		k[i] = base + byte(i)
-	}
-	return k
-}
+func katKey(base byte) crypt.Key { return crypt.Key(kat.Key(base)) }
 
 // katIDKey is repo's known-answer id key (its katIDKey): the refs cut
 // test hashes with it.
