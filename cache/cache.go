@@ -424,11 +424,16 @@ func (c *Cache) has(id crypt.ID, undamaged bool) bool {
 			ok = v != nil
 			return nil
 		}
-		stored, err := decodeEntries(id, v)
-		for _, e := range stored {
-			ok = ok || !damaged[e.Pack]
+		// One location at a time, without building a slice: this runs
+		// per chunk of a backup while any pack is marked damaged.
+		for len(v) > 0 && !ok {
+			e, n, err := decodeOne(id, v)
+			if err != nil {
+				return err
+			}
+			ok, v = !damaged[e.Pack], v[n:]
 		}
-		return err
+		return nil
 	})
 	return ok
 }
