@@ -104,7 +104,15 @@ type DamagedError struct {
 }
 
 func (e *DamagedError) Error() string {
-	return fmt.Sprintf("repository damaged: %v: %v (this file failed its checksum or authentication: copy it back from another copy of the repository, or restore an earlier snapshot that does not need it)", e.File, e.Err)
+	what := "this file failed its checksum or authentication"
+	if errors.Is(e.Err, backend.ErrNotExist) {
+		what = "this file is missing"
+	}
+	if e.File.Type == backend.DamagedFile {
+		// A record of damage, not data: nothing is lost with it.
+		return fmt.Sprintf("repository damaged: %v: %v (%s: copy it back from another copy of the repository, or remove it; 'snap check --read-data' records any damage again)", e.File, e.Err, what)
+	}
+	return fmt.Sprintf("repository damaged: %v: %v (%s: copy it back from another copy of the repository, or restore an earlier snapshot that does not need it)", e.File, e.Err, what)
 }
 
 // Unwrap lets errors.Is match ErrDamaged and the cause.

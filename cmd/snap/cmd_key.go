@@ -167,15 +167,11 @@ func runKey(ctx context.Context, g *globalOptions, o *keyOptions, args []string)
 // exportKeyFile writes a key file with mode 0600 whatever the umask, never
 // half-written, and over an existing file only with --force.
 func exportKeyFile(g *globalOptions, o *keyOptions, m *crypt.Master) error {
-	data := crypt.MarshalKeyFile(m)
 	var err error
 	if o.Force {
-		err = atomicfile.WriteFile(o.Output, data, 0o600)
-	} else {
-		err = atomicfile.WriteNew(o.Output, data, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return usagef("%s already exists: choose another path, or add --force to replace it", o.Output)
-		}
+		err = atomicfile.WriteFile(o.Output, crypt.MarshalKeyFile(m), 0o600)
+	} else if err = writeKeyFile(o.Output, m); errors.Is(err, fs.ErrExist) {
+		return usagef("%s already exists: choose another path, or add --force to replace it", o.Output)
 	}
 	if err != nil {
 		return fmt.Errorf("writing key file: %w", err)

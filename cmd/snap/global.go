@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"snap/crypt"
+	"snap/internal/atomicfile"
 	"snap/repo"
 	"snap/repo/backend"
 )
@@ -202,20 +203,10 @@ func loadKeyFile(path string) (*crypt.Master, error) {
 
 // writeKeyFile creates a new 0600 key file; it never overwrites one.
 func writeKeyFile(path string, m *crypt.Master) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := atomicfile.WriteNew(path, crypt.MarshalKeyFile(m), 0o600); err != nil {
 		return fmt.Errorf("key file: %w", err)
 	}
-	if _, err := f.Write(crypt.MarshalKeyFile(m)); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return nil
 }
 
 // slotWorkFactor is the scrypt cost of new key slots. Only tests lower it
