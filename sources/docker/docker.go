@@ -201,24 +201,15 @@ func (d *Client) Inspect(ctx context.Context, ctr string) (container.InspectResp
 	return ins, nil
 }
 
-// Stop stops a container (if running) and reports whether it was running.
+// Stop stops a container (if running) with the runtime's default grace
+// period and reports whether it was running.
 func (d *Client) Stop(ctx context.Context, ctr string) (bool, error) {
-	ins, err := d.Inspect(ctx, ctr)
-	if err != nil {
-		return false, err
-	}
-	if ins.State == nil || !ins.State.Running {
-		return false, nil
-	}
-	if err := d.c.ContainerStop(ctx, ctr, container.StopOptions{}); err != nil {
-		return true, fmt.Errorf("%w: stop %s: %v", ErrDocker, ctr, err)
-	}
-	return true, nil
+	return d.StopTimeout(ctx, ctr, 0)
 }
 
 // StopTimeout stops a container (if running) with SIGTERM, waiting up to
-// timeout for it to exit before the runtime kills it, and reports whether
-// it was running.
+// timeout (0: the runtime's default) for it to exit before the runtime
+// kills it, and reports whether it was running.
 func (d *Client) StopTimeout(ctx context.Context, ctr string, timeout time.Duration) (bool, error) {
 	ins, err := d.Inspect(ctx, ctr)
 	if err != nil {
@@ -227,8 +218,12 @@ func (d *Client) StopTimeout(ctx context.Context, ctr string, timeout time.Durat
 	if ins.State == nil || !ins.State.Running {
 		return false, nil
 	}
-	secs := int((timeout + time.Second - 1) / time.Second)
-	if err := d.c.ContainerStop(ctx, ctr, container.StopOptions{Timeout: &secs}); err != nil {
+	var opts container.StopOptions
+	if timeout > 0 {
+		secs := int((timeout + time.Second - 1) / time.Second)
+		opts.Timeout = &secs
+	}
+	if err := d.c.ContainerStop(ctx, ctr, opts); err != nil {
 		return true, fmt.Errorf("%w: stop %s: %v", ErrDocker, ctr, err)
 	}
 	return true, nil
@@ -292,11 +287,7 @@ type Containers struct{ Env *sources.Env }
 
 // Stop stops a container and reports whether it was running.
 func (c Containers) Stop(ctx context.Context, id string) (bool, error) {
-	d, err := From(ctx, c.Env)
-	if err != nil {
-		return false, err
-	}
-	return d.Stop(ctx, id)
+	return c.StopTimeout(ctx, id, 0)
 }
 
 // StopTimeout stops a container, waiting up to timeout for it to exit.
