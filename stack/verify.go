@@ -49,7 +49,7 @@ func Verify(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snapsh
 				p.Swaps[it.Name] = sw
 			}
 		} else {
-			msg, err = verifyItem(ctx, r, plan, it)
+			msg, err = verifyItem(ctx, r, plan, it, st)
 		}
 		if err != nil {
 			return fmt.Errorf("item %q: %w", it.Name, err)
@@ -68,28 +68,33 @@ func Verify(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snapsh
 	return runChecks(ctx, plan, p, say)
 }
 
+// planSource is the plan's source of a stored item, if the plan has one of
+// the kind the item was backed up from.
+func planSource(plan *sources.Plan, it *repo.Item) sources.Source {
+	if plan == nil {
+		return nil
+	}
+	if pi := plan.Item(it.Name); pi != nil && pi.Source.Kind() == it.Meta["source"] {
+		return pi.Source
+	}
+	return nil
+}
+
 // checkPreparer is the plan source of an item a check needs prepared.
 func checkPreparer(plan *sources.Plan, needs map[string]bool, it *repo.Item) sources.Preparer {
 	if !needs[it.Name] {
 		return nil
 	}
-	if pi := plan.Item(it.Name); pi != nil && pi.Source.Kind() == it.Meta["source"] {
-		if pr, ok := pi.Source.(sources.Preparer); ok {
-			return pr
-		}
-	}
-	return nil
+	pr, _ := planSource(plan, it).(sources.Preparer)
+	return pr
 }
 
-func verifyItem(ctx context.Context, r Reader, plan *sources.Plan, it *repo.Item) (string, error) {
-	if plan != nil {
-		if pi := plan.Item(it.Name); pi != nil && pi.Source.Kind() == it.Meta["source"] {
-			if d, ok := pi.Source.(sources.Driller); ok {
-				st := newStored(r, it)
-				msg, err := d.Drill(ctx, st)
-				return msg, st.cause(err)
-			}
-		}
+// verifyItem drills the item through its plan source when it can, else
+// reads it whole.
+func verifyItem(ctx context.Context, r Reader, plan *sources.Plan, it *repo.Item, st *stored) (string, error) {
+	if d, ok := planSource(plan, it).(sources.Driller); ok {
+		msg, err := d.Drill(ctx, st)
+		return msg, st.cause(err)
 	}
 	var err error
 	if it.Kind == repo.KindTree {

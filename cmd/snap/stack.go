@@ -172,6 +172,8 @@ func confirm(g *globalOptions, yes bool) error {
 }
 
 func runStackRestore(ctx context.Context, g *globalOptions, o *restoreOptions, r *openedRepo, snap *repo.Snapshot, items []*repo.Item) error {
+	// stack.Restore checks the items again; this says a set-aside item
+	// is missing before the plan is looked up in Docker.
 	for _, it := range items {
 		if err := snap.CheckItem(it); err != nil {
 			return err
