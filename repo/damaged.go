@@ -166,7 +166,7 @@ func (r *Repository) loadDamage(ctx context.Context, c *cache.Cache) error {
 	}
 	local, err := cache.ReadDamageLog(logPath)
 	if err != nil {
-		r.warn("the local record of damaged packs is unreadable: %v", err)
+		r.warn("this host's record of damaged packs (%s) is unreadable: %v; it is safe to delete: the repository's damaged/ records are read into a new one", logPath, err)
 	}
 	var drop []crypt.ID
 	var pending []cache.Damage
@@ -214,12 +214,12 @@ func (r *Repository) loadDamage(ctx context.Context, c *cache.Cache) error {
 	}
 	if len(drop) > 0 {
 		if err := cache.DeleteDamage(logPath, drop...); err != nil {
-			r.warn("the local record of damaged packs: %v", err)
+			r.warn("this host's record of damaged packs (%s) could not be updated: %v", logPath, err)
 		}
 	}
 	if len(pending) > 0 {
 		if err := cache.PutDamage(logPath, pending...); err != nil {
-			r.warn("the local record of damaged packs: %v", err)
+			r.warn("this host's record of damaged packs (%s) could not be updated: %v", logPath, err)
 		}
 	}
 	r.setDamage(c, known)

@@ -52,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // FileType is a kind of repository file; it names a folder.
@@ -125,3 +126,16 @@ var ErrNotExist = errors.New("file does not exist")
 
 // ErrNoSpace is returned (wrapped) when the storage is full.
 var ErrNoSpace = errors.New("no space left on the repository's storage")
+
+// CheckName refuses a handle whose name no store may use: empty, with a
+// path separator, or starting with a dot (temporary files). Every backend
+// checks names with it, so a test passing on one does not fail on another.
+func CheckName(h Handle) error {
+	if h.Type == ConfigFile {
+		return nil
+	}
+	if h.Name == "" || strings.ContainsAny(h.Name, `/\`) || strings.HasPrefix(h.Name, ".") {
+		return fmt.Errorf("invalid file name %q", h.Name)
+	}
+	return nil
+}

@@ -60,8 +60,8 @@ func (l *Local) path(h backend.Handle) (string, error) {
 	if h.Type == backend.ConfigFile {
 		return filepath.Join(l.root, "config"), nil
 	}
-	if h.Name == "" || strings.ContainsAny(h.Name, `/\`) || strings.HasPrefix(h.Name, ".") {
-		return "", fmt.Errorf("invalid file name %q", h.Name)
+	if err := backend.CheckName(h); err != nil {
+		return "", err
 	}
 	return filepath.Join(l.dir(h.Type, h.Name), h.Name), nil
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 
 	"snap/repo/backend"
@@ -34,8 +33,8 @@ func key(h backend.Handle) (backend.Handle, error) {
 	if h.Type == backend.ConfigFile {
 		return backend.Handle{Type: backend.ConfigFile}, nil
 	}
-	if h.Name == "" || strings.ContainsAny(h.Name, `/\`) || strings.HasPrefix(h.Name, ".") {
-		return h, fmt.Errorf("invalid file name %q", h.Name)
+	if err := backend.CheckName(h); err != nil {
+		return h, err
 	}
 	return h, nil
 }

@@ -123,8 +123,8 @@ func (s *S3) key(h backend.Handle) (string, error) {
 	if h.Type == backend.ConfigFile {
 		return s.prefix + "config", nil
 	}
-	if h.Name == "" || strings.ContainsAny(h.Name, `/\`) || strings.HasPrefix(h.Name, ".") {
-		return "", fmt.Errorf("invalid file name %q", h.Name)
+	if err := backend.CheckName(h); err != nil {
+		return "", err
 	}
 	return s.prefix + h.String(), nil
 }
