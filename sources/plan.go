@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -25,10 +26,18 @@ type App struct {
 	Ready func(ctx context.Context) (string, error)
 }
 
-// AppNames are the plan's app containers.
+// AppsInStopOrder are the plan's apps as a restore stops them: by tier,
+// in plan order within one.
+func (p *Plan) AppsInStopOrder() []App {
+	out := slices.Clone(p.Apps)
+	slices.SortStableFunc(out, func(a, b App) int { return a.StopTier - b.StopTier })
+	return out
+}
+
+// AppNames are the plan's app containers, in stop order.
 func (p *Plan) AppNames() []string {
 	var out []string
-	for _, a := range p.Apps {
+	for _, a := range p.AppsInStopOrder() {
 		out = append(out, a.Container)
 	}
 	return out

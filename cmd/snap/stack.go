@@ -69,7 +69,7 @@ func printPlan(g *globalOptions, plan *sources.Plan, verb string) {
 
 // printApps lists the containers a restore stops and starts again.
 func printApps(g *globalOptions, plan *sources.Plan) {
-	for _, a := range plan.Apps {
+	for _, a := range plan.AppsInStopOrder() {
 		timeout := ""
 		if a.StopTimeout > 0 {
 			timeout = fmt.Sprintf(", up to %s to finish running work", a.StopTimeout)

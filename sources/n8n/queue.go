@@ -94,16 +94,7 @@ func apps(d *docker.Client, list []*container.InspectResponse) []sources.App {
 		}
 		out = append(out, a)
 	}
-	// Workers and webhook processors first in the list too (dry-run).
-	var first, last []sources.App
-	for _, a := range out {
-		if a.StopTier == 0 {
-			first = append(first, a)
-		} else {
-			last = append(last, a)
-		}
-	}
-	return append(first, last...)
+	return out
 }
 
 // stopTimeout is DefaultStopTimeout, or the container's own graceful
