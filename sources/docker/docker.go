@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -369,4 +370,19 @@ func Running(users map[string]bool) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// MountHolding is the deepest of a container's mounts that holds path p
+// (its destination is p or a parent of it), and p relative to it.
+func MountHolding(mounts []container.MountPoint, p string) (container.MountPoint, string, bool) {
+	var best container.MountPoint
+	rel, found := "", false
+	for _, m := range mounts {
+		r, err := filepath.Rel(filepath.Clean(m.Destination), filepath.Clean(p))
+		if err != nil || r == ".." || strings.HasPrefix(r, "../") || (found && len(m.Destination) <= len(best.Destination)) {
+			continue
+		}
+		best, rel, found = m, r, true
+	}
+	return best, rel, found
 }

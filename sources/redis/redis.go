@@ -813,15 +813,9 @@ func lastLines(s string, n int) string {
 // mountFor finds the volume or bind mount that holds dir (the deepest one)
 // and returns it as a mount for a helper container.
 func mountFor(mounts []container.MountPoint, dir string) (mount.Mount, error) {
-	var best *container.MountPoint
-	for i, m := range mounts {
-		d := path.Clean(m.Destination)
-		if (dir == d || strings.HasPrefix(dir, strings.TrimSuffix(d, "/")+"/")) && (best == nil || len(d) > len(best.Destination)) {
-			best = &mounts[i]
-		}
-	}
+	best, _, ok := docker.MountHolding(mounts, dir)
 	switch {
-	case best == nil:
+	case !ok:
 		return mount.Mount{}, fmt.Errorf("data dir %s is not on a volume or bind mount", dir)
 	case best.Type == mount.TypeVolume:
 		return mount.Mount{Type: mount.TypeVolume, Source: best.Name, Target: best.Destination}, nil

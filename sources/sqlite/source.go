@@ -87,30 +87,22 @@ func (s *Source) locate(ctx context.Context) (*place, error) {
 	if err != nil {
 		return nil, err
 	}
-	var p place
-	best := ""
-	for _, m := range ins.Mounts {
-		dest := filepath.Clean(m.Destination)
-		rel, err := filepath.Rel(dest, s.Path)
-		if err != nil || rel == "." || strings.HasPrefix(rel, "..") || len(dest) <= len(best) {
-			continue
-		}
-		best = dest
-		switch m.Type {
-		case "volume":
-			mp, err := s.Docker.VolumeMountpoint(ctx, m.Name)
-			if err != nil {
-				return nil, err
-			}
-			p = place{host: filepath.Join(mp, rel), volume: m.Name}
-		case "bind":
-			p = place{host: filepath.Join(m.Source, rel), bind: m.Source}
-		default:
-			return nil, fmt.Errorf("sqlite: %s in %s is on a %s mount, which has no host path", s.Path, s.Container, m.Type)
-		}
-	}
-	if best == "" {
+	m, rel, ok := docker.MountHolding(ins.Mounts, s.Path)
+	if !ok || rel == "." {
 		return nil, fmt.Errorf("sqlite: %s in %s is on no volume or bind mount (the container's own layer): nothing to copy from the host", s.Path, s.Container)
+	}
+	var p place
+	switch m.Type {
+	case "volume":
+		mp, err := s.Docker.VolumeMountpoint(ctx, m.Name)
+		if err != nil {
+			return nil, err
+		}
+		p = place{host: filepath.Join(mp, rel), volume: m.Name}
+	case "bind":
+		p = place{host: filepath.Join(m.Source, rel), bind: m.Source}
+	default:
+		return nil, fmt.Errorf("sqlite: %s in %s is on a %s mount, which has no host path", s.Path, s.Container, m.Type)
 	}
 	where := "volume " + p.volume
 	if p.bind != "" {
