@@ -151,11 +151,16 @@ func (p *Database) maintenanceDB() string {
 // a connection string. PGOPTIONS silences NOTICEs so the stderr tail that
 // docker.ExecError keeps holds the actual error.
 func (p *Database) exec(ctx context.Context, db string, stdin io.Reader, stdout io.Writer, cmd ...string) error {
+	return p.run(ctx, docker.ExecOptions{Cmd: cmd, Env: p.clientEnv(db), Stdin: stdin, Stdout: stdout})
+}
+
+// clientEnv is the environment a client program connects to db with.
+func (p *Database) clientEnv(db string) []string {
 	env := []string{"PGUSER=" + p.user(), "PGDATABASE=" + db, "PGOPTIONS=-c client_min_messages=warning"}
 	if p.Password != "" {
 		env = append(env, "PGPASSWORD="+p.Password)
 	}
-	return p.run(ctx, docker.ExecOptions{Cmd: cmd, Env: env, Stdin: stdin, Stdout: stdout})
+	return env
 }
 
 // psqlCmd is psql without psqlrc, quiet, never prompting, stopping at the
@@ -505,13 +510,9 @@ func (s *Swap) drop(ctx context.Context) error {
 // merged into stdout by sh (every postgres image has /bin/sh) and read whole.
 func (p *Database) RestoreGlobals(ctx context.Context, r io.Reader) error {
 	var out bytes.Buffer
-	env := []string{"PGUSER=" + p.user(), "PGDATABASE=" + p.maintenanceDB(), "PGOPTIONS=-c client_min_messages=warning"}
-	if p.Password != "" {
-		env = append(env, "PGPASSWORD="+p.Password)
-	}
 	err := p.run(ctx, docker.ExecOptions{
 		Cmd:   []string{"sh", "-c", `exec psql -X -q --no-password 2>&1`},
-		Env:   env,
+		Env:   p.clientEnv(p.maintenanceDB()),
 		Stdin: r, Stdout: &out,
 	})
 	var bad []string
