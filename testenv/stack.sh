@@ -183,6 +183,19 @@ mkdir -p "$DIR"
 
 rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
+# n8n_credential N prints credential N's data as n8n stores it: encrypted
+# as n8n encrypts (CryptoJS AES with a passphrase: OpenSSL's "Salted__"
+# envelope, AES-256-CBC, key and IV from EVP_BytesToKey with MD5) with
+# N8N_ENCRYPTION_KEY, so that a restore drill can decrypt it.
+n8n_credential() {
+	command -v openssl >/dev/null || die "openssl is needed to seed n8n credentials (apt-get install openssl)"
+	local data
+	data="$(printf '{"user":"user%s","password":"%s"}' "$1" "$(rand_hex 12)" |
+		openssl enc -aes-256-cbc -md md5 -salt -a -A -pass fd:3 3<<<"$N8N_ENCRYPTION_KEY" 2>/dev/null)"
+	[[ "$data" == U2FsdGVkX1* ]] || die "openssl did not make a Salted__ envelope"
+	printf '%s' "$data"
+}
+
 # existing .env values (parsed, never sourced)
 declare -A OLD=()
 if [ -f "$ENV_FILE" ]; then
@@ -459,12 +472,9 @@ EOF
 	# The stand-in seeds credentials_entity with placeholders; make them
 	# real envelopes (as n8n encrypts them, see the postgres block below)
 	# so a restore drill can decrypt them. Once: only placeholders change.
-	command -v openssl >/dev/null || die "openssl is needed to seed n8n credentials (apt-get install openssl)"
 	sql="BEGIN IMMEDIATE;"
 	for i in $(seq 1 20); do
-		data="$(printf '{"user":"user%s","password":"%s"}' "$i" "$(rand_hex 12)" |
-			openssl enc -aes-256-cbc -md md5 -salt -a -A -pass fd:3 3<<<"$N8N_ENCRYPTION_KEY" 2>/dev/null)"
-		[[ "$data" == U2FsdGVkX1* ]] || die "openssl did not make a Salted__ envelope"
+		data="$(n8n_credential "$i")"
 		sql+=" UPDATE credentials_entity SET data = '$data' WHERE id = printf('cred%012d', $i) AND length(data) = 106;"
 	done
 	sql+=" COMMIT;"
@@ -695,18 +705,12 @@ ANALYZE;
 CHECKPOINT;
 SQL
 
-# n8n's credentials, encrypted as n8n encrypts them (CryptoJS AES with a
-# passphrase: OpenSSL's "Salted__" envelope, AES-256-CBC, key and IV from
-# EVP_BytesToKey with MD5) with N8N_ENCRYPTION_KEY, so that a restore drill
-# can decrypt them. Seeded once, like the rest.
-command -v openssl >/dev/null || die "openssl is needed to seed n8n credentials (apt-get install openssl)"
+# n8n's credentials (n8n_credential), seeded once, like the rest.
 if [ "$(dk exec "$C_PG" psql -At --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c 'SELECT count(*) FROM credentials_entity')" = 0 ]; then
 	log "seeding credentials_entity (encrypted with N8N_ENCRYPTION_KEY)"
 	values=""
 	for i in $(seq 1 40); do
-		data="$(printf '{"user":"user%s","password":"%s"}' "$i" "$(rand_hex 12)" |
-			openssl enc -aes-256-cbc -md md5 -salt -a -A -pass fd:3 3<<<"$N8N_ENCRYPTION_KEY" 2>/dev/null)"
-		[[ "$data" == U2FsdGVkX1* ]] || die "openssl did not make a Salted__ envelope"
+		data="$(n8n_credential "$i")"
 		values+="${values:+,}($i, '$data')"
 	done
 	dk exec -i "$C_PG" psql -q -v ON_ERROR_STOP=1 --no-psqlrc -U "$POSTGRES_USER" -d "$POSTGRES_DB" >/dev/null <<-SQL
