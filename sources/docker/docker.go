@@ -11,8 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
