@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"snap/metrics"
 	"snap/repo/backend"
+	"snap/repo/backend/location"
 )
 
 type configOptions struct {
@@ -58,6 +61,9 @@ func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []s
 	}
 	out := g.stdout
 	fmt.Fprintf(out, "config %s: valid\n", c.path)
+	if c.S3 != nil {
+		fmt.Fprintf(out, "s3 %s\n", c.S3.describe())
+	}
 	var repoErr error
 	if !o.NoRepo {
 		r, err := g.open(ctx)
@@ -118,11 +124,7 @@ func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []s
 			fmt.Fprintf(out, "  forget   no retention: every snapshot is kept\n")
 		}
 		for _, d := range p.Sync {
-			state := "present"
-			if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
-				state = "MISSING (not mounted?)"
-			}
-			fmt.Fprintf(out, "  sync     %s (%s; mirror deletions: %v)\n", d, state, p.SyncDelete)
+			fmt.Fprintf(out, "  sync     %s (%s; mirror deletions: %v)\n", d, syncTargetState(ctx, g, d, o.NoRepo), p.SyncDelete)
 		}
 		fmt.Fprintf(out, "  hooks    before %d, after %d, on_failure %d\n", len(p.Hooks.Before), len(p.Hooks.After), len(p.Hooks.OnFailure))
 		ns, err := c.notifiers(p)
@@ -137,4 +139,78 @@ func runConfig(ctx context.Context, g *globalOptions, o *configOptions, args []s
 		}
 	}
 	return repoErr
+}
+
+// describe says where the s3 credentials come from and whether the files
+// are there, never what they hold.
+func (s *s3Spec) describe() string {
+	var parts []string
+	if s.AccessKeyFile != "" {
+		parts = append(parts, fmt.Sprintf("credentials from files: access key %s (%s), secret key %s (%s)",
+			s.AccessKeyFile, secretFileState(s.AccessKeyFile), s.SecretKeyFile, secretFileState(s.SecretKeyFile)))
+	} else {
+		parts = append(parts, "credentials from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE)")
+	}
+	if s.Region != "" {
+		parts = append(parts, "region "+s.Region)
+	}
+	if s.Addressing != "" {
+		parts = append(parts, "addressing "+s.Addressing)
+	}
+	if s.CAFile != "" {
+		parts = append(parts, fmt.Sprintf("CA %s (%s)", s.CAFile, fileState(s.CAFile)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func fileState(path string) string {
+	if _, err := os.Stat(path); err != nil {
+		return "MISSING"
+	}
+	return "present"
+}
+
+// secretFileState flags a credential file others can read.
+func secretFileState(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "MISSING"
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Sprintf("present, mode %04o: readable by others, chmod 600 it", fi.Mode().Perm())
+	}
+	return "present, " + fmt.Sprintf("mode %04o", fi.Mode().Perm())
+}
+
+// syncTargetState says whether a sync target can be reached: a local disk
+// is there (mounted), a remote store answers. Offline (--no-repo) remote
+// targets are not asked.
+func syncTargetState(ctx context.Context, g *globalOptions, target string, offline bool) string {
+	loc, err := location.Parse(target)
+	if err != nil {
+		return "INVALID: " + err.Error()
+	}
+	if l, ok := loc.(location.Local); ok {
+		if fi, err := os.Stat(l.Path); err != nil || !fi.IsDir() {
+			return "MISSING (not mounted?)"
+		}
+		return "present"
+	}
+	if offline {
+		return "remote, not asked (--no-repo)"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	be, err := g.openLocation(ctx, "", loc, false)
+	if err == nil {
+		_, err = be.Stat(ctx, backend.Handle{Type: backend.ConfigFile})
+	}
+	switch {
+	case err == nil:
+		return "reachable, repository there"
+	case errors.Is(err, backend.ErrNotExist):
+		return "reachable, no repository yet (the first sync makes it)"
+	default:
+		return "UNREACHABLE: " + err.Error()
+	}
 }

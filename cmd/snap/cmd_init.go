@@ -11,7 +11,6 @@ import (
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo"
-	"snap/repo/backend/location"
 )
 
 type initOptions struct {
@@ -55,7 +54,7 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 	if err != nil {
 		return err
 	}
-	be, err := openLocation(ctx, "", loc, location.Options{Create: true})
+	be, err := g.openLocation(ctx, "", loc, true)
 	if err != nil {
 		return err
 	}

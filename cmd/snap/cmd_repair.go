@@ -11,7 +11,6 @@ import (
 
 	"snap/repo"
 	"snap/repo/backend"
-	"snap/repo/backend/location"
 )
 
 type repairOptions struct {
@@ -76,7 +75,7 @@ func runRepair(ctx context.Context, g *globalOptions, o *repairOptions, args []s
 	var from backend.Backend
 	if o.From != "" {
 		var err error
-		if from, err = openCopy(ctx, o.From); err != nil {
+		if from, err = openCopy(ctx, g, o.From); err != nil {
 			return err
 		}
 	}
@@ -175,12 +174,12 @@ func shorten(ids []string, n int) []string {
 // openCopy opens repair's --from. A copy that is not there is a usage
 // error: taken for a copy without the pack, it would make repair salvage
 // (and lose blobs) instead of replacing the pack whole.
-func openCopy(ctx context.Context, s string) (backend.Backend, error) {
+func openCopy(ctx context.Context, g *globalOptions, s string) (backend.Backend, error) {
 	loc, err := parseLocation("--from", s)
 	if err != nil {
 		return nil, err
 	}
-	be, err := openLocation(ctx, "--from", loc, location.Options{})
+	be, err := g.openLocation(ctx, "--from", loc, false)
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 	// A bucket is made when missing: the mount-point worry that keeps
 	// sync from creating a directory has no S3 counterpart.
 	_, isLocal := dloc.(location.Local)
-	dst, err := openLocation(ctx, "sync destination", dloc, location.Options{Create: !isLocal})
+	dst, err := g.openLocation(ctx, "sync destination", dloc, !isLocal)
 	if err != nil {
 		return nil, err
 	}

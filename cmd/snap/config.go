@@ -34,8 +34,45 @@ type configFile struct {
 	MetricsDir   string              `yaml:"metrics_dir"` // Prometheus node_exporter textfile directory
 	Notify       []string            `yaml:"notify"`      // for every profile, before its own
 	Profiles     map[string]*profile `yaml:"profiles"`
+	// S3 configures every s3: location (the repository, sync targets,
+	// repair --from); without it credentials come from the environment.
+	S3 *s3Spec `yaml:"s3"`
 
 	path string
+}
+
+// s3Spec is the config's s3 block. Credentials are named by file, never
+// written inline: the config is often world-readable and shown in
+// support threads, a 0600 key file is not.
+type s3Spec struct {
+	AccessKeyFile string `yaml:"access_key_file"`
+	SecretKeyFile string `yaml:"secret_key_file"`
+	Region        string `yaml:"region"`
+	Addressing    string `yaml:"addressing"` // path (default), virtual, auto
+	CAFile        string `yaml:"ca_file"`
+}
+
+func (s *s3Spec) settings() location.S3Settings {
+	return location.S3Settings{AccessKeyFile: s.AccessKeyFile, SecretKeyFile: s.SecretKeyFile,
+		Region: s.Region, Addressing: s.Addressing, CAFile: s.CAFile}
+}
+
+// check rejects a block that cannot work, naming the key.
+func (s *s3Spec) check() error {
+	if (s.AccessKeyFile == "") != (s.SecretKeyFile == "") {
+		return errors.New("give both access_key_file and secret_key_file (or neither, for the AWS_* environment)")
+	}
+	for _, f := range []struct{ key, path string }{{"access_key_file", s.AccessKeyFile}, {"secret_key_file", s.SecretKeyFile}, {"ca_file", s.CAFile}} {
+		if f.path != "" && !filepath.IsAbs(f.path) {
+			return fmt.Errorf("%s %q must be an absolute path", f.key, f.path)
+		}
+	}
+	switch s.Addressing {
+	case "", "path", "virtual", "auto":
+	default:
+		return fmt.Errorf("addressing %q: use path (HOST/BUCKET, the default), virtual (BUCKET.HOST) or auto", s.Addressing)
+	}
+	return nil
 }
 
 type profile struct {
@@ -182,6 +219,11 @@ func loadConfig(path string, explicit bool) (*configFile, error) {
 	for _, u := range c.Notify {
 		if _, err := notify.Parse(u, notify.Options{}); err != nil {
 			return nil, usagef("config %s: notify: %v", path, err)
+		}
+	}
+	if c.S3 != nil {
+		if err := c.S3.check(); err != nil {
+			return nil, usagef("config %s: s3: %v", path, err)
 		}
 	}
 	for name, p := range c.Profiles {

@@ -20,9 +20,14 @@ func parseLocation(what, s string) (location.Location, error) {
 	return loc, nil
 }
 
-// openLocation opens the backend at loc; a store snap does not have yet is
-// a usage error.
-func openLocation(ctx context.Context, what string, loc location.Location, o location.Options) (backend.Backend, error) {
+// openLocation opens the backend at loc with the config file's settings
+// for its store; create prepares a new repository's place. A store snap
+// does not have yet is a usage error.
+func (g *globalOptions) openLocation(ctx context.Context, what string, loc location.Location, create bool) (backend.Backend, error) {
+	o := location.Options{Create: create}
+	if g.cfg != nil && g.cfg.S3 != nil {
+		o.S3 = g.cfg.S3.settings()
+	}
 	be, err := location.Open(ctx, loc, o)
 	if errors.Is(err, location.ErrUnsupported) {
 		return nil, usagef("%s%v", prefix(what), err)
@@ -65,5 +70,5 @@ func (g *globalOptions) repoBackend(ctx context.Context) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
-	return openLocation(ctx, "", loc, location.Options{})
+	return g.openLocation(ctx, "", loc, false)
 }

@@ -72,3 +72,63 @@ func TestS3RoundTrip(t *testing.T) {
 	}
 	e.ok(nil, "check", "--read-data")
 }
+
+// TestS3ConfigBlock: the config file's s3 block names credential files;
+// with nothing in the environment every command works through it, and no
+// output names the secret ('config check' shows where it is, not what).
+func TestS3ConfigBlock(t *testing.T) {
+	gw := testgw.Start(t)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CA_BUNDLE"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	e := newEnv(t)
+	delete(e.vars, "SNAP_REPO")
+	idFile, secretFile := filepath.Join(e.dir, "s3.id"), filepath.Join(e.dir, "s3.secret")
+	os.WriteFile(idFile, []byte(gw.Access+"\n"), 0o600)
+	os.WriteFile(secretFile, []byte(gw.Secret+"\n"), 0o600)
+	cfg := filepath.Join(e.dir, "snap.yaml")
+	write := func(extra string) {
+		body := "repository: " + gw.URL(testgw.Bucket()+"/n8n") + "\ns3:\n  access_key_file: " + idFile +
+			"\n  secret_key_file: " + secretFile + "\n  region: us-east-1\n" + extra
+		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	e.vars["SNAP_CONFIG"] = cfg
+	noSecret := func(r result) {
+		t.Helper()
+		if strings.Contains(r.stdout+r.stderr, gw.Secret) {
+			t.Fatalf("output shows the secret:\n%s%s", r.stdout, r.stderr)
+		}
+	}
+	e.ok(nil, "init")
+	db := randData(9, 1<<20)
+	noSecret(e.ok(bytes.NewReader(db), "backup", "--stdin", "--item", "db.sql", "--json"))
+	snaps := e.snapshots()
+	if got := e.ok(nil, "dump", snaps[0].ID, "db.sql").stdout; got != string(db) {
+		t.Fatal("dump through the config's s3 block differs")
+	}
+	r := e.ok(nil, "config", "check")
+	noSecret(r)
+	if !strings.Contains(r.stdout, "credentials from files") || !strings.Contains(r.stdout, "opens with the full key, 1 snapshots") {
+		t.Fatalf("config check:\n%s", r.stdout)
+	}
+	os.Chmod(secretFile, 0o644)
+	if r := e.ok(nil, "config", "check", "--no-repo"); !strings.Contains(r.stdout, "readable by others") {
+		t.Fatalf("config check missed a world-readable secret file:\n%s", r.stdout)
+	}
+
+	write("  addressing: dns\n")
+	if r := e.expect(ExitUsage, nil, "snapshots"); !strings.Contains(r.stderr, "addressing") {
+		t.Fatalf("bad addressing: %s", r.stderr)
+	}
+	os.WriteFile(secretFile, []byte("not-the-secret\n"), 0o600)
+	write("")
+	r = e.run(nil, "snapshots")
+	if r.code == 0 || !strings.Contains(r.stderr, "s3:http://") {
+		t.Fatalf("wrong secret: exit %d: %s", r.code, r.stderr)
+	}
+	noSecret(r)
+}

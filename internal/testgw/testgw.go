@@ -25,11 +25,24 @@ type Server struct {
 	Access   string
 	Secret   string
 	Root     string // the posix root: one folder per bucket
+	TLS      bool   // https (StartWith with Options.CertFile)
+
+	args []string // extra global flags (StartWith)
+}
+
+// Options change how StartWith starts the server.
+type Options struct {
+	CertFile, KeyFile string // serve https with this certificate
+	VirtualDomain     string // also accept virtual-host style BUCKET.DOMAIN
 }
 
 // URL returns the s3: location of bucket/prefix on the server.
 func (s *Server) URL(bucketPrefix string) string {
-	return "s3:http://" + s.Endpoint + "/" + bucketPrefix
+	scheme := "http"
+	if s.TLS {
+		scheme = "https"
+	}
+	return "s3:" + scheme + "://" + s.Endpoint + "/" + bucketPrefix
 }
 
 // Env is the environment a client needs for the server's credentials.
@@ -67,11 +80,24 @@ func Binary() (string, error) {
 // Start starts a server that lives until the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith starts a server with o's changes.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		testreq.Missing(t, "S3 tests need a real server: %v", err)
 	}
 	s := &Server{Access: "snap" + randHex(8), Secret: randHex(20), Root: t.TempDir()}
+	if o.CertFile != "" {
+		s.TLS = true
+		s.args = append(s.args, "--cert", o.CertFile, "--key", o.KeyFile)
+	}
+	if o.VirtualDomain != "" {
+		s.args = append(s.args, "--virtual-domain", o.VirtualDomain)
+	}
 	// A few tries: the free port found may be taken before versitygw binds it.
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
@@ -93,7 +119,8 @@ func (s *Server) run(t testing.TB, bin string) error {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--port", s.Endpoint, "--quiet", "posix", s.Root)
+	args := append([]string{"--port", s.Endpoint, "--quiet"}, s.args...)
+	cmd := exec.Command(bin, append(args, "posix", s.Root)...)
 	// Credentials through the environment, not argv.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.Access, "ROOT_SECRET_ACCESS_KEY="+s.Secret)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -217,7 +217,7 @@ func parseS3(s string) (S3, error) {
 	}
 	hp, path, _ := strings.Cut(rest, "/")
 	if strings.Contains(hp, "@") {
-		return loc, errors.New("credentials do not go in the location: they come from the environment")
+		return loc, errors.New("credentials do not go in the location: they come from the environment or the config file's s3 block")
 	}
 	var err error
 	if loc.Host, loc.Port, err = parseHostPort(hp); err != nil {

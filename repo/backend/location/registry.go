@@ -17,6 +17,18 @@ type Options struct {
 	// directory and its parents, mode 0700; s3: makes the bucket when it is
 	// missing).
 	Create bool
+	// S3 configures s3 locations beyond what the location string says.
+	S3 S3Settings
+}
+
+// S3Settings are the config file's s3 block: where credentials are and
+// how to reach the server. Empty fields fall back to the environment.
+type S3Settings struct {
+	AccessKeyFile string // a file holding the access key id
+	SecretKeyFile string // a file holding the secret access key
+	Region        string
+	Addressing    string // path (default), virtual or auto
+	CAFile        string // PEM bundle of a self-hosted server's CA
 }
 
 // OpenFunc opens the backend at a location of its scheme.
@@ -78,6 +90,12 @@ func openS3(ctx context.Context, loc Location, o Options) (backend.Backend, erro
 		Bucket:   l.Bucket,
 		Prefix:   l.Prefix,
 		Name:     l.String(),
+
+		AccessKeyFile: o.S3.AccessKeyFile,
+		SecretKeyFile: o.S3.SecretKeyFile,
+		Region:        o.S3.Region,
+		Addressing:    o.S3.Addressing,
+		CAFile:        o.S3.CAFile,
 	}, o.Create)
 	if err != nil {
 		return nil, err

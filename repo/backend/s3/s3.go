@@ -18,13 +18,14 @@
 //   - S3 deletes of a missing key succeed, so Remove asks first (a HEAD) to
 //     report ErrNotExist as the interface promises.
 //
-// Credentials come only from the environment: AWS_ACCESS_KEY_ID,
+// Credentials come from files named in Config (the config file's s3
+// block), else from the environment: AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or AWS_PROFILE and
 // ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE); the region from
-// AWS_REGION or AWS_DEFAULT_REGION (asked of the server when unset).
-// Addressing is path-style (http://HOST/BUCKET/KEY), which every
-// S3-compatible server accepts. A self-hosted server's CA is trusted
-// through SSL_CERT_FILE or SSL_CERT_DIR, as for any Go program.
+// Config, AWS_REGION or AWS_DEFAULT_REGION (asked of the server when
+// unset). Addressing is path-style (http://HOST/BUCKET/KEY) unless
+// Config asks for virtual-host style. A self-hosted server's CA comes
+// from Config.CAFile or AWS_CA_BUNDLE, added to the system's.
 package s3
 
 import (
@@ -33,12 +34,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"snap/repo/backend"
 )
@@ -52,6 +51,14 @@ type Config struct {
 	// Name is how errors name the location (the --repo string); it holds
 	// no credentials.
 	Name string
+
+	// The optional settings below come from the config file's s3 block.
+	// Empty ones fall back to the environment (client.go).
+	AccessKeyFile string // a file holding the access key id
+	SecretKeyFile string // a file holding the secret access key
+	Region        string
+	Addressing    string // AddressingPath (default), AddressingVirtual or AddressingAuto
+	CAFile        string // PEM CA bundle for a self-hosted server (else AWS_CA_BUNDLE)
 }
 
 // S3 is a backend.Backend on a bucket.
@@ -71,20 +78,11 @@ func Open(ctx context.Context, cfg Config, create bool) (*S3, error) {
 	if name == "" {
 		name = cfg.Endpoint + "/" + cfg.Bucket
 	}
-	region := os.Getenv("AWS_REGION")
-	if region == "" {
-		region = os.Getenv("AWS_DEFAULT_REGION")
+	opts, region, err := cfg.clientOptions()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	creds := credentials.NewChainCredentials([]credentials.Provider{
-		&credentials.EnvAWS{},
-		&credentials.FileAWSCredentials{},
-	})
-	cl, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:        creds,
-		Secure:       cfg.Secure,
-		Region:       region,
-		BucketLookup: minio.BucketLookupPath,
-	})
+	cl, err := minio.New(cfg.Endpoint, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
