@@ -34,6 +34,10 @@ type Options struct {
 	// Workers bounds CPU-heavy goroutines (hashing, compression,
 	// encryption); 0 means GOMAXPROCS.
 	Workers int
+	// Connections bounds the packs a backup uploads at once (and a sync
+	// copies); 0 means 2. Remote stores want more: each request waits
+	// a round trip, and one stream rarely fills the link.
+	Connections int
 	// SkipDamagedIndex leaves out index files that fail to load instead
 	// of failing (check and repair; see DamagedIndexFiles).
 	SkipDamagedIndex bool

@@ -104,16 +104,25 @@ func (r *Repository) NewWriter(ctx context.Context) (*Writer, error) {
 		jobs:    make(chan blobJob, n),
 		known:   map[crypt.ID]int64{},
 		uploads: make(chan *packBuf, 1),
-		packMem: make(chan []byte, 3),
+		packMem: make(chan []byte, r.connections()+2),
 	}
 	w.hashers.New = func() any { return r.cfg.IDKey.NewHasher() }
 	for range n {
 		w.workers.Add(1)
 		go w.work()
 	}
-	w.uploader.Add(1)
-	go w.upload()
+	for range r.connections() {
+		w.uploader.Add(1)
+		go w.upload()
+	}
 	return w, nil
+}
+
+func (r *Repository) connections() int {
+	if r.opts.Connections > 0 {
+		return r.opts.Connections
+	}
+	return 2
 }
 
 func (r *Repository) workers() int {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/backend/meter"
 	"snap/repo/format"
 	"snap/sources"
 	commandsrc "snap/sources/command"
@@ -141,7 +142,11 @@ type backupSummary struct {
 	Items    []itemSummary `json:"items"`
 	Read     int64         `json:"bytes_read"`
 	Added    int64         `json:"bytes_added"`
-	Duration float64       `json:"duration_seconds"`
+	// Sent is what went to the store (packs, index, snapshot, lock), and
+	// Store the requests by kind: what a paid bucket bills.
+	Sent     int64        `json:"bytes_sent"`
+	Store    meter.Counts `json:"store"`
+	Duration float64      `json:"duration_seconds"`
 }
 
 type itemSummary struct {

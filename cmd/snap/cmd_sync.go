@@ -97,7 +97,7 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 		return nil, err
 	}
 	defer lock.Unlock()
-	so := repo.SyncOptions{Delete: o.Delete, CacheDir: g.CacheDir, Lock: g.lockOptions(repo.OpSync, true), DestName: dest}
+	so := repo.SyncOptions{Delete: o.Delete, CacheDir: g.CacheDir, Lock: g.lockOptions(repo.OpSync, true), DestName: dest, Workers: g.Connections}
 	tty := g.progressTTY()
 	if tty != nil {
 		so.Progress = func(st repo.SyncStats) {

@@ -19,6 +19,7 @@ import (
 	"snap/internal/atomicfile"
 	"snap/repo"
 	"snap/repo/backend"
+	"snap/repo/backend/meter"
 )
 
 // globalOptions are the flags every command takes.
@@ -32,11 +33,13 @@ type globalOptions struct {
 	Quiet        bool
 	Verbose      bool
 	RetryLock    time.Duration
+	Connections  int
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
-	cfg            *configFile // nil without a config file
+	cfg            *configFile  // nil without a config file
+	store          *meter.Meter // counts what is asked of the repository's store, once opened
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -48,6 +51,7 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&g.JSON, "json", false, "print JSON")
 	fs.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
 	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "print more detail")
+	fs.IntVar(&g.Connections, "connections", 0, "packs uploaded or copied at once (default 2 for a directory, 5 for s3 and sftp)")
 	fs.DurationVar(&g.RetryLock, "retry-lock", defaultRetryLock, "wait up to this long for another snap process's conflicting lock (0: fail at once)")
 }
 
@@ -287,6 +291,9 @@ func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRe
 	}
 	if o.Now == nil {
 		o.Now = now // the command line's clock is the repository's
+	}
+	if o.Connections == 0 {
+		o.Connections = g.connections()
 	}
 	if o.Warn == nil {
 		o.Warn = func(msg string) { warn(g, "%s", msg) }

@@ -7,6 +7,7 @@ import (
 
 	"snap/repo/backend"
 	"snap/repo/backend/location"
+	"snap/repo/backend/meter"
 )
 
 // parseLocation parses a repository location; a bad one is a usage error.
@@ -29,6 +30,9 @@ func (g *globalOptions) openLocation(ctx context.Context, what string, loc locat
 		o.S3 = g.cfg.S3.settings()
 	}
 	be, err := location.Open(ctx, loc, o)
+	if err == nil {
+		be = meter.Wrap(be)
+	}
 	if errors.Is(err, location.ErrUnsupported) {
 		return nil, usagef("%s%v", prefix(what), err)
 	}
@@ -70,5 +74,29 @@ func (g *globalOptions) repoBackend(ctx context.Context) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
-	return g.openLocation(ctx, "", loc, false)
+	be, err := g.openLocation(ctx, "", loc, false)
+	if err != nil {
+		return nil, err
+	}
+	g.store = meter.Of(be)
+	return be, nil
+}
+
+// remoteConnections is the default for stores across a network: each
+// request waits a round trip, so several in flight keep the link busy
+// (restic's default for s3 is 5 too); memory grows by a pack (16 MiB) each.
+const remoteConnections = 5
+
+// connections is --connections, else the default for the repository's
+// store (0: the repository's own default, for a directory).
+func (g *globalOptions) connections() int {
+	if g.Connections > 0 {
+		return g.Connections
+	}
+	if loc, err := g.location(); err == nil {
+		if _, local := loc.(location.Local); !local {
+			return remoteConnections
+		}
+	}
+	return 0
 }

@@ -36,8 +36,8 @@ func startProgress(g *globalOptions, w *repo.Writer) *progress {
 				return
 			case <-t.C:
 				st := w.Stats()
-				fmt.Fprintf(f, "\r\033[K[%s] %s new, %d blobs, %d packs", now().Sub(start).Round(time.Second),
-					formatBytes(st.BytesNew.Load()), st.BlobsNew.Load(), st.Packs.Load())
+				fmt.Fprintf(f, "\r\033[K[%s] %s new, %d blobs, %d packs, %s sent", now().Sub(start).Round(time.Second),
+					formatBytes(st.BytesNew.Load()), st.BlobsNew.Load(), st.Packs.Load(), formatBytes(g.store.Counts().BytesSent))
 			}
 		}
 	}()

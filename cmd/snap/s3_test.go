@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,12 +106,22 @@ func TestS3ConfigBlock(t *testing.T) {
 	}
 	e.ok(nil, "init")
 	db := randData(9, 1<<20)
-	noSecret(e.ok(bytes.NewReader(db), "backup", "--stdin", "--item", "db.sql", "--json"))
+	r := e.ok(bytes.NewReader(db), "backup", "--stdin", "--item", "db.sql", "--json")
+	noSecret(r)
+	var sum backupSummary
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	// Random data does not compress: what was sent is at least the data,
+	// in a pack, an index file and a snapshot (and the lock).
+	if sum.Sent < int64(len(db)) || sum.Store.Saves < 3 || sum.Sent != sum.Store.BytesSent {
+		t.Fatalf("--json: %d bytes sent in %+v for %d bytes of data", sum.Sent, sum.Store, len(db))
+	}
 	snaps := e.snapshots()
 	if got := e.ok(nil, "dump", snaps[0].ID, "db.sql").stdout; got != string(db) {
 		t.Fatal("dump through the config's s3 block differs")
 	}
-	r := e.ok(nil, "config", "check")
+	r = e.ok(nil, "config", "check")
 	noSecret(r)
 	if !strings.Contains(r.stdout, "credentials from files") || !strings.Contains(r.stdout, "opens with the full key, 1 snapshots") {
 		t.Fatalf("config check:\n%s", r.stdout)

@@ -131,7 +131,8 @@ func backupPlan(ctx context.Context, g *globalOptions, o *backupOptions, r *open
 }
 
 func printBackupSummary(g *globalOptions, snap *repo.Snapshot, id string) error {
-	sum := backupSummary{Snapshot: id, Time: snap.Time, Added: snap.Stored, Duration: snap.Duration}
+	sum := backupSummary{Snapshot: id, Time: snap.Time, Added: snap.Stored, Duration: snap.Duration, Store: g.store.Counts()}
+	sum.Sent = sum.Store.BytesSent
 	for _, it := range snap.Items {
 		sum.Items = append(sum.Items, itemSummary{Name: it.Name, Kind: it.Kind, Size: it.Size, Files: it.Files})
 		sum.Read += it.Size
@@ -147,7 +148,8 @@ func printBackupSummary(g *globalOptions, snap *repo.Snapshot, id string) error 
 		}
 		g.printf("  %-20s %-6s %s%s\n", format.DisplayName(it.Name), it.Kind, formatBytes(it.Size), extra)
 	}
-	g.printf("snapshot %.8s saved: %s read, %s added, %.1fs\n", id, formatBytes(sum.Read), formatBytes(sum.Added), sum.Duration)
+	g.printf("snapshot %.8s saved: %s read, %s added, %s sent in %d requests, %.1fs\n", id, formatBytes(sum.Read), formatBytes(sum.Added),
+		formatBytes(sum.Sent), sum.Store.Requests(), sum.Duration)
 	return nil
 }
 
