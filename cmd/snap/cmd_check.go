@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/backend/meter"
 )
 
 type checkOptions struct {
@@ -112,7 +113,7 @@ func check(ctx context.Context, g *globalOptions, o *checkOptions) (*repo.CheckR
 		}
 	}
 	if g.JSON {
-		writeJSON(g.stdout, checkJSON(res))
+		writeJSON(g.stdout, checkJSON(res, g.store.Counts()))
 	} else {
 		printCheck(g, res, readData, subset, o.Keyless)
 	}
@@ -171,11 +172,14 @@ func printCheck(g *globalOptions, res *repo.CheckResult, readData bool, subset *
 }
 
 // checkJSON is a check's result for --json, its hints in words.
-func checkJSON(res *repo.CheckResult) any {
+// Store says what was asked of the store: a remote check with a subset
+// downloads only that subset's packs.
+func checkJSON(res *repo.CheckResult, store meter.Counts) any {
 	out := struct {
 		*repo.CheckResult
-		Hints []string `json:"hints,omitempty"`
-	}{CheckResult: res}
+		Hints []string     `json:"hints,omitempty"`
+		Store meter.Counts `json:"store"`
+	}{CheckResult: res, Store: store}
 	for _, h := range res.Hints {
 		out.Hints = append(out.Hints, remedyWords(h, ""))
 	}

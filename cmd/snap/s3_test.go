@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"snap/internal/testgw"
+	"snap/repo/backend/meter"
 )
 
 // TestS3RoundTrip: every step of the offsite story on a real S3 server
@@ -142,4 +144,44 @@ func TestS3ConfigBlock(t *testing.T) {
 		t.Fatalf("wrong secret: exit %d: %s", r.code, r.stderr)
 	}
 	noSecret(r)
+}
+
+// TestS3CheckSubset: check --read-data-subset on a bucket downloads the
+// subset's packs and nothing more; the four quarters read every pack once.
+func TestS3CheckSubset(t *testing.T) {
+	gw := testgw.Start(t)
+	gw.SetEnv(t)
+	e := newEnv(t)
+	e.vars["SNAP_REPO"] = gw.URL(testgw.Bucket() + "/subset")
+	e.ok(nil, "init")
+	e.ok(bytes.NewReader(randData(11, 80<<20)), "backup", "--stdin", "--item", "big")
+	var total, packs int
+	for n := 1; n <= 4; n++ {
+		for _, keyless := range []bool{false, true} {
+			args := []string{"check", "--read-data-subset", fmt.Sprintf("%d/4", n), "--json"}
+			if keyless {
+				args = append(args, "--keyless")
+			}
+			var res struct {
+				Packs     int          `json:"packs"`
+				PacksRead int          `json:"packs_read"`
+				BytesRead int64        `json:"bytes_read"`
+				Store     meter.Counts `json:"store"`
+			}
+			if err := json.Unmarshal([]byte(e.ok(nil, args...).stdout), &res); err != nil {
+				t.Fatal(err)
+			}
+			// Metadata (config, keys, index, snapshot, lock) is small.
+			if extra := res.Store.BytesReceived - res.BytesRead; extra < 0 || extra > 1<<20 {
+				t.Errorf("%v: received %d bytes for %d bytes of %d packs", args, res.Store.BytesReceived, res.BytesRead, res.PacksRead)
+			}
+			if !keyless {
+				total += res.PacksRead
+				packs = res.Packs
+			}
+		}
+	}
+	if packs < 4 || total != packs {
+		t.Fatalf("the four quarters read %d packs of %d", total, packs)
+	}
 }
