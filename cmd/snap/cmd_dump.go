@@ -40,6 +40,8 @@ func runDump(ctx context.Context, g *globalOptions, _ *dumpOptions, args []strin
 		return err
 	}
 	defer r.Close()
+	stopProgress := startStoreProgress(g)
+	defer stopProgress()
 	it, err := s.Item(args[1])
 	if err != nil {
 		return err

@@ -96,6 +96,9 @@ func runRestore(ctx context.Context, g *globalOptions, o *restoreOptions, args [
 		}
 		return runStackRestore(ctx, g, o, r, s, items)
 	}
+	// Only here: a stack restore prints its steps as it goes.
+	stopProgress := startStoreProgress(g)
+	defer stopProgress()
 	var need int64
 	for _, it := range items {
 		need += it.Size

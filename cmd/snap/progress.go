@@ -64,3 +64,32 @@ func (g *globalOptions) progressTTY() *os.File {
 	}
 	return f
 }
+
+// startStoreProgress shows, on a terminal, what the store sent so far and
+// how fast (restore, dump, check --read-data: long downloads from a
+// bucket). The returned func clears the line.
+func startStoreProgress(g *globalOptions) func() {
+	f := g.progressTTY()
+	if f == nil || g.store == nil {
+		return func() {}
+	}
+	done, fin := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(fin)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		start := now()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(f, "\r\033[K")
+				return
+			case <-t.C:
+				el := now().Sub(start)
+				n := g.store.Counts().BytesReceived
+				fmt.Fprintf(f, "\r\033[K[%s] %s received, %s/s", el.Round(time.Second), formatBytes(n), formatBytes(int64(float64(n)/el.Seconds())))
+			}
+		}
+	}()
+	return func() { close(done); <-fin }
+}
