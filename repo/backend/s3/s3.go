@@ -6,9 +6,9 @@
 // PREFIX/index/, snapshots/, locks/, damaged/ likewise.
 //
 // How the backend guarantees map onto S3 (docs/format.md "S3"):
-//   - Save is one PUT of exactly rd.Length() bytes (a multipart upload past
-//     16 MiB, which also appears whole at its completion or not at all). A
-//     PUT is atomic per object. The body is not seekable, so minio-go does
+//   - Save is one PUT of exactly rd.Length() bytes (multipart only past
+//     S3's 5 GiB single-PUT limit, which snap's files never reach). A PUT
+//     is atomic per object. The body is not seekable, so minio-go does
 //     not resend it: on a failed Save a caller may rd.Rewind() and call Save
 //     again (a retrying wrapper does).
 //   - Reads, listings, stats and deletes are retried by minio-go with
@@ -158,6 +158,11 @@ func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader
 	body := &exactReader{r: rd, left: rd.Length()}
 	_, err = s.core.Client.PutObject(ctx, s.bucket, key, body, rd.Length(), minio.PutObjectOptions{
 		ContentType: "application/octet-stream",
+		// One PUT, never multipart, up to S3's 5 GiB limit: a pack is
+		// 16-21 MiB, and minio-go's multipart path would copy each part
+		// into a buffer of its own (the pack twice in memory) and cost
+		// three more requests per pack.
+		DisableMultipart: rd.Length() <= maxSinglePut,
 	})
 	if err != nil {
 		if body.err != nil {
@@ -172,6 +177,9 @@ func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader
 	}
 	return nil
 }
+
+// maxSinglePut is the largest object S3 accepts in one PUT.
+const maxSinglePut = 5 << 30
 
 // errLength is a reader whose bytes do not match its Length.
 var errLength = errors.New("reader length differs from its Length()")
