@@ -45,7 +45,7 @@ const spaceHistory = 7
 // only the first backup to go by it warns, never refuses: the next run
 // adds what changed, which may be little.
 func checkBackupSpace(ctx context.Context, g *globalOptions, r *openedRepo, host, profile string) error {
-	fsp, ok := r.Backend().(freeSpacer)
+	fsp, ok := backend.As[freeSpacer](r.Backend())
 	if !ok {
 		return nil
 	}

@@ -139,3 +139,26 @@ func CheckName(h Handle) error {
 	}
 	return nil
 }
+
+// Wrapper is a backend around another (a meter, a retrier): optional
+// interfaces of the inner one are found through Unwrap.
+type Wrapper interface {
+	Unwrap() Backend
+}
+
+// As returns the first backend in be's chain of wrappers, be first, that
+// implements T: wrappers need not repeat every optional interface.
+func As[T any](be Backend) (T, bool) {
+	for be != nil {
+		if t, ok := be.(T); ok {
+			return t, true
+		}
+		w, ok := be.(Wrapper)
+		if !ok {
+			break
+		}
+		be = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}

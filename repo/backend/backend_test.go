@@ -40,3 +40,25 @@ func TestByteReaderRewind(t *testing.T) {
 		t.Fatalf("after rewinds: %q", b)
 	}
 }
+
+type wrapper struct {
+	backend.Backend
+}
+
+func (w wrapper) Unwrap() backend.Backend { return w.Backend }
+
+type spacer struct{ backend.Backend }
+
+func (spacer) FreeSpace() int64 { return 1 }
+
+// TestAs: an optional interface is found through any number of wrappers.
+func TestAs(t *testing.T) {
+	type freeSpacer interface{ FreeSpace() int64 }
+	inner := spacer{}
+	if _, ok := backend.As[freeSpacer](wrapper{wrapper{inner}}); !ok {
+		t.Fatal("not found through two wrappers")
+	}
+	if _, ok := backend.As[freeSpacer](wrapper{}); ok {
+		t.Fatal("found in a wrapper around nothing")
+	}
+}
