@@ -1,0 +1,70 @@
+package sftp
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"snap/internal/testreq"
+)
+
+func TestSplitCommand(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                                 nil,
+		"  ":                               nil,
+		"ssh":                              {"ssh"},
+		" ssh  -F /etc/x\t-i k ":           {"ssh", "-F", "/etc/x", "-i", "k"},
+		`ssh -F "/my dir/cfg" -o 'A=b c'`:  {"ssh", "-F", "/my dir/cfg", "-o", "A=b c"},
+		`ssh -o "ProxyCommand=nc '%h' %p"`: {"ssh", "-o", "ProxyCommand=nc '%h' %p"},
+		`a""b ''`:                          {"ab", ""},
+	} {
+		got, err := splitCommand(in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("splitCommand(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{`ssh "x`, `ssh 'x" y`} {
+		if got, err := splitCommand(in); err == nil {
+			t.Errorf("splitCommand(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+// TestSSHArgs asks ssh itself (ssh -G prints the options it would use)
+// that the forced options win over the user's and the defaults lose to
+// them.
+func TestSSHArgs(t *testing.T) {
+	ssh := testreq.Tool(t, "ssh", "openssh-client")
+	t.Setenv(EnvCommand, "ssh -F /dev/null -o BatchMode=no -o ServerAliveInterval=99")
+	args, err := sshArgs(Config{User: "backup", Host: "storage.example", Port: 2222, Path: "/srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail := []string{"-p", "2222", "-l", "backup", "-s", "--", "storage.example", "sftp"}
+	if args[0] != "ssh" || !slices.Equal(args[len(args)-len(tail):], tail) {
+		t.Fatalf("args %q", args)
+	}
+	// The same options, printed instead of connecting.
+	g := append(slices.Clone(args[1:len(args)-4]), "-G", "storage.example")
+	out, err := exec.Command(ssh, g...).Output()
+	if err != nil {
+		t.Fatalf("ssh -G: %v", err)
+	}
+	for _, want := range []string{"batchmode yes", "serveraliveinterval 99", "serveralivecountmax 4", "forwardagent no",
+		"clearallforwardings yes", "port 2222", "user backup", "connecttimeout 30"} {
+		if !slices.Contains(strings.Split(string(out), "\n"), want) {
+			t.Errorf("ssh -G lacks %q", want)
+		}
+	}
+
+	t.Setenv(EnvCommand, `ssh "unclosed`)
+	if _, err := sshArgs(Config{User: "u", Host: "h", Path: "/p"}); err == nil || !strings.Contains(err.Error(), EnvCommand) {
+		t.Fatalf("bad %s: %v", EnvCommand, err)
+	}
+	t.Setenv(EnvCommand, "")
+	args, err = sshArgs(Config{User: "u", Host: "h", Path: "/p", Command: []string{"/usr/bin/ssh", "-v"}})
+	if err != nil || args[0] != "/usr/bin/ssh" || !slices.Contains(args, "-v") || slices.Contains(args, "-p") {
+		t.Fatalf("Config.Command: %q %v", args, err)
+	}
+}
