@@ -19,14 +19,16 @@ type syncOptions struct {
 func init() {
 	register(&command{
 		name:    "sync",
-		summary: "copy the repository, encrypted, to another disk or an S3 bucket",
+		summary: "copy the repository, encrypted, to another disk, an S3 bucket or an SFTP server",
 		usage: `Usage: snap sync DEST [--delete]
 
 Copies every file DEST lacks (key slots, packs, index files, snapshots, in
 that order) to DEST, a directory on another disk or an S3 bucket
 (s3:https://HOST/BUCKET[/PREFIX], made when missing, credentials from
-AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE): an empty one,
-or an earlier sync of this repository. Each file is checked against its name
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE) or a directory
+over SFTP (sftp:USER@HOST[:PORT]/PATH, through ssh with your ~/.ssh keys and
+known_hosts; SNAP_SSH_COMMAND adds ssh options): an empty one, or an earlier
+sync of this repository. Each file is checked against its name
 before it is copied, so damage is reported and never spread, and read back
 after. An interrupted sync leaves DEST a consistent repository and the next
 one carries on. --delete then removes what the source no longer has (a
@@ -41,6 +43,7 @@ Examples:
   snap sync /mnt/offsite/snap
   snap sync /mnt/usb/snap --delete
   snap sync s3:https://s3.eu-central-1.amazonaws.com/acme-backups/n8n
+  snap sync sftp:backup@storage.example.com/srv/snap/n8n
   snap check --keyless --read-data --repo /mnt/offsite/snap`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var o syncOptions

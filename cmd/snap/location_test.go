@@ -9,8 +9,9 @@ import (
 
 // TestRepositoryLocations: every place that takes a repository parses it
 // as a location. Local paths behave as they always did (relative ones
-// too); a store snap has not got yet (sftp), and strings that only look like a
-// location, are usage errors that say why, and create nothing.
+// too); strings that only look like a location are usage errors that say
+// why, and create nothing. (No test here names a remote host: an sftp:
+// location would run ssh to it.)
 func TestRepositoryLocations(t *testing.T) {
 	e := newEnv(t)
 	t.Chdir(e.dir)
@@ -34,7 +35,7 @@ func TestRepositoryLocations(t *testing.T) {
 	// A missing directory is still "no repository".
 	e.expect(ExitNoRepo, nil, "snapshots", "--repo", filepath.Join(e.dir, "missing"))
 
-	usage("sftp storage is not built into snap yet", "snapshots", "--repo", "sftp:backup@nas/srv/snap")
+	usage("path missing after the host", "snapshots", "--repo", "sftp:backup@nas")
 	usage(`unknown scheme "https"`, "init", "--repo", "https://s3.example.com/bucket")
 	usage("bucket missing", "check", "--keyless", "--repo", "s3:https://s3.example.com")
 	for _, p := range []string{"https:", "s3:https:", "sftp:backup@nas"} {
@@ -45,7 +46,7 @@ func TestRepositoryLocations(t *testing.T) {
 
 	// Sync destinations and repair's --from are locations too.
 	usage("sync destination: repository location", "sync", "s3:https://h")
-	usage("sync destination: repository location sftp:u@h/x: sftp storage is not built", "sync", "sftp:u@h/x")
+	usage(`sync destination: repository location "sftp:u@h": path missing`, "sync", "sftp:u@h")
 	usage("is the repository itself", "sync", "rel/repo/")
 	r := e.expect(ExitFailure, nil, "sync", filepath.Join(e.dir, "unmounted"))
 	if !strings.Contains(r.stderr, "not a directory") {
@@ -58,13 +59,13 @@ func TestRepositoryLocations(t *testing.T) {
 	e.ok(nil, "sync", "local:"+copyDir)
 	e.ok(nil, "check", "--keyless", "--repo", copyDir)
 	usage("--from "+filepath.Join(e.dir, "nowhere")+": no repository there", "repair", "packs", "--from", filepath.Join(e.dir, "nowhere"))
-	usage("--from: repository location sftp:u@h/x: sftp storage is not built", "repair", "packs", "--from", "sftp:u@h/x")
+	usage(`--from: repository location "sftp:u@h": path missing`, "repair", "packs", "--from", "sftp:u@h")
 	e.ok(nil, "repair", "packs", "--from", copyDir)
 
 	// A config's sync targets are checked when it is read.
 	cfg := filepath.Join(e.dir, "snap.yaml")
 	for target, says := range map[string]string{
-		"sftp:u@h/srv":        "sftp storage is not built into snap yet",
+		"sftp:u@h":            "path missing after the host",
 		"relative/copy":       "must be an absolute path",
 		"S3:https://h/bucket": `scheme "S3" is written "s3"`,
 	} {

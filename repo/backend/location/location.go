@@ -16,8 +16,8 @@
 // (S3:...).
 //
 // Parse only reads the string. Open turns a location into a backend through
-// a table of openers by scheme (registry.go): local and s3; sftp is parsed
-// but has no opener yet, and Open returns an UnsupportedError for it.
+// a table of openers by scheme (registry.go): local, s3 and sftp; a scheme
+// that parses but has no opener gets an UnsupportedError.
 package location
 
 import (

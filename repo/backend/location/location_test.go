@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"snap/internal/testgw"
+	"snap/internal/testsftp"
 	"snap/repo/backend"
 	"snap/repo/backend/location"
 )
@@ -150,26 +151,19 @@ func TestOpenLocal(t *testing.T) {
 	}
 }
 
-func TestOpenUnsupported(t *testing.T) {
-	for _, s := range []string{"sftp:u@h/srv"} {
-		loc, err := location.Parse(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if location.Supported(loc) {
-			t.Fatalf("%s supported", s)
-		}
-		_, err = location.Open(context.Background(), loc, location.Options{Create: true})
-		var ue *location.UnsupportedError
-		if !errors.Is(err, location.ErrUnsupported) || !errors.As(err, &ue) || ue.Location != loc {
-			t.Fatalf("open %s: %v, want an UnsupportedError", s, err)
-		}
-		if !strings.Contains(err.Error(), s) || !strings.Contains(err.Error(), "not built into snap yet") {
-			t.Fatalf("open %s: %q", s, err)
+// TestSupported: every scheme Parse knows has an opener; an
+// UnsupportedError (for a scheme parsed before its store is built) names
+// the location.
+func TestSupported(t *testing.T) {
+	for _, loc := range []location.Location{location.Local{Path: "x"}, location.S3{}, location.SFTP{}} {
+		if !location.Supported(loc) {
+			t.Errorf("%s not supported", loc.Scheme())
 		}
 	}
-	if !location.Supported(location.Local{Path: "x"}) || !location.Supported(location.S3{}) {
-		t.Fatal("local not supported")
+	loc := location.SFTP{User: "u", Host: "h", Path: "/srv"}
+	err := error(&location.UnsupportedError{Location: loc})
+	if !errors.Is(err, location.ErrUnsupported) || !strings.Contains(err.Error(), "sftp:u@h/srv") || !strings.Contains(err.Error(), "not built into snap yet") {
+		t.Fatalf("UnsupportedError: %v", err)
 	}
 }
 
@@ -205,5 +199,41 @@ func TestOpenS3(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(gw.Root, bucket, "hosts", "web1", "keys", "k")); err != nil {
 		t.Fatalf("the backend is not on the bucket and prefix: %v", err)
+	}
+}
+
+// TestOpenSFTP: an sftp: location opens on a real OpenSSH server through
+// SNAP_SSH_COMMAND; Create makes the directory, and the backend stores in
+// it. Errors name the location.
+func TestOpenSFTP(t *testing.T) {
+	srv := testsftp.Start(t)
+	srv.SetEnv(t)
+	ctx := context.Background()
+	dir := filepath.Join(srv.Root, "n8n", "repo")
+	loc, err := location.Parse(srv.URL(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := location.Open(ctx, loc, location.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := be.Stat(ctx, backend.Handle{Type: backend.ConfigFile}); !errors.Is(err, backend.ErrNotExist) || !strings.Contains(err.Error(), loc.String()) {
+		t.Fatalf("stat in a missing directory: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("open without Create made the directory: %v", err)
+	}
+	if be, err = location.Open(ctx, loc, location.Options{Create: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := location.Open(ctx, loc, location.Options{Create: true}); err != nil {
+		t.Fatalf("create of an existing directory: %v", err)
+	}
+	if err := be.Save(ctx, backend.Handle{Type: backend.KeyFile, Name: "k"}, backend.NewByteReader([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys", "k")); err != nil {
+		t.Fatalf("the backend is not on the directory: %v", err)
 	}
 }

@@ -40,7 +40,7 @@ type OpenFunc func(ctx context.Context, loc Location, o Options) (backend.Backen
 var openers = map[string]OpenFunc{
 	"local": openLocal,
 	"s3":    openS3,
-	// "sftp": comes with the remote-repository issue.
+	"sftp":  openSFTP,
 }
 
 // ErrUnsupported is wrapped by an UnsupportedError.
@@ -53,7 +53,7 @@ type UnsupportedError struct {
 }
 
 func (e *UnsupportedError) Error() string {
-	return fmt.Sprintf("repository location %s: %s storage is %v (local directories and s3 are)", e.Location, e.Location.Scheme(), ErrUnsupported)
+	return fmt.Sprintf("repository location %s: %s storage is %v (local directories, s3 and sftp are)", e.Location, e.Location.Scheme(), ErrUnsupported)
 }
 
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
