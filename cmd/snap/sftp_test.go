@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"snap/internal/testgw"
 	"snap/internal/testsftp"
 )
 
@@ -120,4 +121,27 @@ func TestSFTPHostKeyRefused(t *testing.T) {
 		t.Fatal("init made the directory on a server whose key was refused")
 	}
 	t.Logf("exit %d: %s", r.code, r.stderr)
+}
+
+// TestSyncS3ToSFTP: a repository in a bucket syncs to an SSH server, and
+// the copy restores byte-exact: remote to remote, nothing local between.
+func TestSyncS3ToSFTP(t *testing.T) {
+	gw := testgw.Start(t)
+	gw.SetEnv(t)
+	srv := testsftp.Start(t)
+	srv.SetEnv(t)
+	e := newEnv(t)
+	e.vars["SNAP_REPO"] = gw.URL(testgw.Bucket() + "/n8n")
+	e.ok(nil, "init")
+	db := randData(11, 2<<20)
+	e.ok(bytes.NewReader(db), "backup", "--stdin", "--item", "db.sql")
+	box := srv.URL(filepath.Join(srv.Root, "box", "n8n"))
+	if out := e.ok(nil, "sync", box).stdout; !strings.Contains(out, "copied") {
+		t.Fatalf("sync s3 → sftp: %s", out)
+	}
+	e.vars["SNAP_REPO"] = box
+	if got := e.ok(nil, "dump", "latest", "db.sql").stdout; got != string(db) {
+		t.Fatal("dump after s3 → sftp differs")
+	}
+	e.ok(nil, "check", "--read-data")
 }

@@ -1,7 +1,7 @@
 // Package backend is the storage interface under a snap repository: a flat
 // store of named files, grouped by type, that knows nothing of keys, packs or
-// snapshots. One package per store implements it (local, mem, s3; sftp
-// later), location turns a --repo string into one, and backendtest is the
+// snapshots. One package per store implements it (local, mem, s3, sftp),
+// location turns a --repo string into one, and backendtest is the
 // suite every implementation passes.
 //
 // # What the repository assumes of a backend
