@@ -19,7 +19,7 @@ import (
 	"snap/repo/backend/sftp"
 )
 
-func open(t *testing.T, srv *testsftp.Server, dir string, create bool) *sftp.SFTP {
+func open(t testing.TB, srv *testsftp.Server, dir string, create bool) *sftp.SFTP {
 	t.Helper()
 	be, err := sftp.Open(context.Background(), sftp.Config{
 		User: srv.User, Host: srv.Host, Port: srv.Port, Path: dir,
