@@ -127,12 +127,17 @@ func Open(ctx context.Context, cfg Config, create bool) (*SFTP, error) {
 
 func (s *SFTP) create(ctx context.Context) error {
 	return s.do(ctx, func(cl *sftp.Client) error {
-		if err := cl.MkdirAll(s.root); err != nil {
-			return s.wrap("create "+s.root, err)
-		}
-		// Only this user reads the repository (mode 0700, as local).
-		if err := cl.Chmod(s.root, 0o700); err != nil {
-			return s.wrap("chmod "+s.root, err)
+		if _, err := cl.Stat(s.root); errors.Is(err, fs.ErrNotExist) {
+			if err := cl.MkdirAll(s.root); err != nil {
+				return s.wrap("create "+s.root, err)
+			}
+			// Only this user reads a new repository (mode 0700, as
+			// local); an existing folder keeps its mode.
+			if err := cl.Chmod(s.root, 0o700); err != nil {
+				return s.wrap("chmod "+s.root, err)
+			}
+		} else if err != nil {
+			return s.wrap("stat "+s.root, err)
 		}
 		for _, t := range []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile} {
 			if err := s.mkdir(cl, path.Join(s.root, string(t))); err != nil {
@@ -347,7 +352,7 @@ func (s *SFTP) save(ctx context.Context, cl *sftp.Client, h backend.Handle, p st
 	if err != nil {
 		// A missing folder here is a failed write, not a missing file.
 		if errors.Is(err, fs.ErrNotExist) {
-			err = fmt.Errorf("folder %s vanished: %v", dir, err)
+			err = fmt.Errorf("no folder %s: %v", dir, err)
 		}
 		return tmp, s.wrap("write "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
 	}

@@ -100,6 +100,19 @@ func TestOpenWithoutCreate(t *testing.T) {
 	if _, err := os.Stat(root); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the repository directory was made: %v", err)
 	}
+
+	// Create in an existing folder (a home directory) keeps its mode.
+	existing := t.TempDir()
+	if err := os.Chmod(existing, 0o751); err != nil {
+		t.Fatal(err)
+	}
+	open(t, srv, existing, true)
+	if fi, err := os.Stat(existing); err != nil || fi.Mode().Perm() != 0o751 {
+		t.Fatalf("create changed an existing folder's mode: %v %v", fi.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(existing, "keys")); err != nil {
+		t.Fatalf("create made no keys folder: %v", err)
+	}
 }
 
 // TestHostKeyMismatch: a server whose key differs from known_hosts is

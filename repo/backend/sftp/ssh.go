@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pkg/sftp"
 )
@@ -326,7 +328,7 @@ var boilerplate = []string{
 func sshSaid(stderr string) string {
 	var lines []string
 	for _, l := range strings.Split(stderr, "\n") {
-		l = strings.TrimSpace(l)
+		l = strings.TrimSpace(printable(l))
 		if l == "" || strings.HasPrefix(l, "@") || slices.ContainsFunc(boilerplate, func(b string) bool { return strings.HasPrefix(l, b) }) {
 			continue
 		}
@@ -340,6 +342,21 @@ func sshSaid(stderr string) string {
 		lines = lines[len(lines)-20:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// printable replaces control characters: a server's banner and its
+// subsystem's stderr reach ssh's stderr, and must not drive the terminal
+// an error is printed on.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' {
+			return ' '
+		}
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // connectError turns a failed start into an error that names the cause:

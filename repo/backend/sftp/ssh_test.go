@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"snap/internal/testreq"
 )
@@ -67,4 +69,20 @@ func TestSSHArgs(t *testing.T) {
 	if err != nil || args[0] != "/usr/bin/ssh" || !slices.Contains(args, "-v") || slices.Contains(args, "-p") {
 		t.Fatalf("Config.Command: %q %v", args, err)
 	}
+}
+
+// FuzzSSHSaid: whatever ssh (or the server through it) writes to stderr,
+// the line an error shows has no control characters.
+func FuzzSSHSaid(f *testing.F) {
+	f.Add("Host key verification failed.\r\n")
+	f.Add("@@@@\nThe fingerprint for the ED25519 key sent by the remote host is\nSHA256:x.\n")
+	f.Add("\x1b]0;owned\x07banner\xff\n")
+	f.Fuzz(func(t *testing.T, stderr string) {
+		got := sshSaid(stderr)
+		for _, r := range got {
+			if unicode.IsControl(r) || r == utf8.RuneError {
+				t.Fatalf("sshSaid(%q) = %q holds %U", stderr, got, r)
+			}
+		}
+	})
 }
