@@ -364,9 +364,10 @@ func printable(s string) string {
 // rest.
 func connectError(cfg Config, stderr string, st *os.ProcessState, err error) error {
 	e := &ConnectError{Name: cfg.name(), Target: cfg.target(), Stderr: stderr, Err: err}
-	byHand := "ssh " + cfg.User + "@" + cfg.Host
+	// sftp, not ssh: it works on accounts that allow nothing else.
+	byHand := "sftp " + cfg.User + "@" + cfg.Host
 	if cfg.Port != 0 {
-		byHand = "ssh -p " + strconv.Itoa(cfg.Port) + " " + cfg.User + "@" + cfg.Host
+		byHand = "sftp -P " + strconv.Itoa(cfg.Port) + " " + cfg.User + "@" + cfg.Host
 	}
 	known := cfg.Host
 	if cfg.Port != 0 && cfg.Port != 22 {
