@@ -269,7 +269,7 @@ func lost(c *conn, err error) error {
 		return err
 	}
 	if said := sshSaid(c.stderr.String()); said != "" {
-		return fmt.Errorf("%w (ssh: %s)", err, said)
+		return fmt.Errorf("%w (ssh said: %s)", err, said)
 	}
 	return err
 }

@@ -321,3 +321,26 @@ func TestNoSpace(t *testing.T) {
 		t.Fatalf("save that fits: %v", err)
 	}
 }
+
+// TestServerRestart: the server killed (kill -9 of sshd and its sessions)
+// fails calls while it is down, with errors that are not "not found", and
+// the first call after it is back works on a new connection.
+func TestServerRestart(t *testing.T) {
+	srv := testsftp.Start(t)
+	ctx := context.Background()
+	be := open(t, srv, filepath.Join(t.TempDir(), "repo"), true)
+	h := backend.Handle{Type: backend.IndexFile, Name: "i1"}
+	if err := be.Save(ctx, h, backend.NewByteReader([]byte("index"))); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if _, err := be.Stat(ctx, h); err == nil || errors.Is(err, backend.ErrNotExist) || !strings.Contains(err.Error(), "nothing answers on that port") {
+		t.Fatalf("stat with the server down: %v", err)
+	} else {
+		t.Logf("server down: %v", err)
+	}
+	srv.Restart(t)
+	if got, err := readAll(be, h); err != nil || string(got) != "index" {
+		t.Fatalf("read after the restart: %q, %v", got, err)
+	}
+}

@@ -309,7 +309,7 @@ func (e *ConnectError) Error() string {
 		msg += e.Err.Error()
 	}
 	if said := sshSaid(e.Stderr); said != "" {
-		msg += " (ssh: " + said + ")"
+		msg += " (ssh said: " + said + ")"
 	}
 	return msg
 }
@@ -349,7 +349,7 @@ func sshSaid(stderr string) string {
 // an error is printed on.
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\t' {
+		if r == '\t' || r == '\r' {
 			return ' '
 		}
 		if unicode.IsControl(r) || r == utf8.RuneError {
@@ -387,6 +387,12 @@ func connectError(cfg Config, stderr string, st *os.ProcessState, err error) err
 		e.Err = ErrLogin
 		e.Reason = fmt.Sprintf("the server refused the login as %s: put your public key in the server's authorized_keys (ssh-copy-id), "+
 			"or name the key in ~/.ssh/config (IdentityFile); snap runs ssh in batch mode, so a key with a passphrase needs ssh-agent", cfg.User)
+	case strings.Contains(stderr, "Connection refused"):
+		e.Reason = "nothing answers on that port: is sshd running there, and is the port right?"
+	case strings.Contains(stderr, "Could not resolve hostname"):
+		e.Reason = "the host name does not resolve"
+	case strings.Contains(stderr, "timed out"):
+		e.Reason = "no answer in time (a firewall, a wrong address, the server down?)"
 	case strings.Contains(stderr, "subsystem request failed"):
 		e.Reason = "the server has no SFTP subsystem (sshd_config: Subsystem sftp internal-sftp)"
 	case st != nil && st.Exited():
