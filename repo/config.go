@@ -33,6 +33,8 @@ type configSecrets struct {
 	DataRecipient string       `json:"data_recipient"`
 	Compression   string       `json:"compression"`
 	Level         string       `json:"compression_level"`
+	// ObjectLock is additive: configs without it open as before.
+	ObjectLock *ObjectLock `json:"object_lock,omitempty"`
 }
 
 // Config is a repository's opened configuration.
@@ -45,6 +47,9 @@ type Config struct {
 	// Level is the zstd level writers use: "fastest", "default" or
 	// "better". Readers do not need it.
 	Level string
+	// ObjectLock, when set, locks every file writers put in an S3 bucket
+	// (objectlock.go); nil for repositories without it.
+	ObjectLock *ObjectLock
 }
 
 // DefaultLevel was chosen by measurement (docs/format.md "Blobs").
@@ -73,6 +78,7 @@ func marshalConfig(cfg *Config, meta *crypt.Sealer) []byte {
 	s := configSecrets{
 		Chunker: cfg.Chunker, PackSize: cfg.PackSize, IDKey: cfg.IDKey[:],
 		DataRecipient: cfg.Recipient.String(), Compression: "zstd", Level: cfg.Level,
+		ObjectLock: cfg.ObjectLock,
 	}
 	plain, err := json.Marshal(s)
 	if err != nil {
@@ -116,7 +122,12 @@ func openConfig(f *configFile, meta *crypt.Sealer) (*Config, error) {
 	if err := dec.Decode(&s); err != nil {
 		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
 	}
-	cfg := &Config{ID: f.ID, Chunker: s.Chunker, PackSize: s.PackSize, Level: s.Level}
+	cfg := &Config{ID: f.ID, Chunker: s.Chunker, PackSize: s.PackSize, Level: s.Level, ObjectLock: s.ObjectLock}
+	if l := s.ObjectLock; l != nil {
+		if err := l.Validate(); err != nil {
+			return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
+		}
+	}
 	if err := s.Chunker.Validate(); err != nil {
 		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
 	}

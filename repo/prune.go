@@ -106,6 +106,14 @@ type PruneStats struct {
 	DamagedKept    int  `json:"damaged_packs_kept"`
 	DamagedDeleted int  `json:"damaged_packs_deleted"`
 	DryRun         bool `json:"dry_run"`
+	// Under Object Lock (objectlock.go): the locks extended before
+	// anything was deleted, and the earlier versions of files deleted
+	// for good or still held by their locks. Deleting a file in a
+	// versioned bucket only hides it: its bytes stay stored as an
+	// earlier version until its lock ends and a prune (or the bucket's
+	// lifecycle rule) deletes that.
+	Locks    *LockStats    `json:"object_locks,omitempty"`
+	Versions *VersionStats `json:"earlier_versions,omitempty"`
 }
 
 // Prune runs both phases (see above). With DryRun it only plans.
@@ -144,6 +152,14 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 	if o.DryRun {
 		return st, nil
 	}
+	// What stays has its lock extended before anything is deleted.
+	ls, locked := r.lockStore()
+	if locked {
+		say("extending object locks")
+		if st.Locks, err = r.extendLocks(ctx, ls, sc); err != nil {
+			return nil, fmt.Errorf("prune deleted nothing: %w", err)
+		}
+	}
 
 	say(fmt.Sprintf("repacking %d packs", st.PacksRepacked))
 	pb := newPackBuilder(r)
@@ -173,6 +189,16 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 		return nil, err
 	}
 	st.FreedBytes = st.DeletedBytes - st.WrittenBytes
+	if locked {
+		say("deleting earlier versions whose lock has run out")
+		vst, err := r.reapVersions(ctx)
+		st.Versions = vst
+		if err != nil {
+			// The prune itself is done; the next one, or the bucket's
+			// lifecycle rule, deletes them.
+			r.warn("prune is done, but deleting earlier versions of files failed: %v", err)
+		}
+	}
 	return st, nil
 }
 

@@ -85,6 +85,12 @@ type InitOptions struct {
 	Chunker  *chunk.Params // nil: defaults with a random seed
 	PackSize int           // 0: DefaultPackSize
 	Level    string        // "": DefaultLevel
+	// ObjectLock, if set, is recorded in the config, and every file
+	// written from then on is locked where the store can lock (an S3
+	// bucket with Object Lock; a local directory records it only, for
+	// the buckets the repository is synced to).
+	ObjectLock *ObjectLock
+	Now        func() time.Time // the clock of lock dates; nil: time.Now
 }
 
 // Init creates a repository in be and returns its new full master key. The
@@ -114,6 +120,14 @@ func Init(ctx context.Context, be backend.Backend, o InitOptions) (*crypt.Master
 		cfg.Chunker = chunk.NewParams(crypt.NewRandomKey())
 	}
 	cfg.Recipient = m.DataIdentity.Recipient()
+	if o.ObjectLock != nil {
+		if err := o.ObjectLock.Validate(); err != nil {
+			return nil, err
+		}
+		l := *o.ObjectLock
+		cfg.ObjectLock = &l
+		applyObjectLock(be, cfg.ObjectLock, o.Now)
+	}
 	b := marshalConfig(cfg, crypt.NewSealer(m.MetaKey))
 	if err := be.Save(ctx, backend.Handle{Type: backend.ConfigFile}, backend.NewByteReader(b)); err != nil {
 		return nil, fmt.Errorf("write config: %w", err)
@@ -139,6 +153,7 @@ func Open(ctx context.Context, be backend.Backend, m *crypt.Master, o Options) (
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	applyObjectLock(be, cfg.ObjectLock, o.Now)
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(format.MaxBlobLength))
 	if err != nil {
 		return nil, err

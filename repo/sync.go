@@ -52,6 +52,9 @@ type SyncStats struct {
 	FilesPresent int      `json:"files_present"`
 	FilesDeleted int      `json:"files_deleted"`
 	Damaged      []string `json:"damaged_at_source"`
+	// Locks: at a destination bucket under Object Lock, the locks of the
+	// files it already had and the source still has, extended.
+	Locks *LockStats `json:"object_locks,omitempty"`
 }
 
 // ErrOtherRepository means the destination holds a different repository.
@@ -66,6 +69,8 @@ var syncOrder = []backend.FileType{backend.DamagedFile, backend.KeyFile, backend
 // on r (op sync) so no prune removes files while they are copied.
 func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOptions) (*SyncStats, error) {
 	st := &SyncStats{Damaged: []string{}}
+	// A destination bucket locks what it gets from the first file on.
+	applyObjectLock(dst, r.cfg.ObjectLock, r.opts.Now)
 	if err := r.syncConfig(ctx, dst, st); err != nil {
 		return st, err
 	}
@@ -85,6 +90,7 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 	type plan struct {
 		missing []backend.FileInfo
 		extra   []string
+		present []string
 	}
 	plans := map[backend.FileType]*plan{}
 	// The source is listed in the reverse of the write order (snapshots
@@ -102,6 +108,7 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 			delete(have, fi.Name)
 			if ok && size == fi.Size {
 				st.FilesPresent++
+				p.present = append(p.present, fi.Name)
 				return nil
 			}
 			// Missing, or a different size: a damaged or half-made copy.
@@ -163,6 +170,22 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 		})
 		if err != nil {
 			return st, err
+		}
+	}
+	// What both sides have keeps its lock at the destination (what was
+	// copied just now is locked afresh).
+	if ls, ok := dr.lockStore(); ok {
+		need := []backend.Handle{{Type: backend.ConfigFile}}
+		for _, t := range syncOrder {
+			if t == backend.DamagedFile {
+				continue
+			}
+			for _, name := range plans[t].present {
+				need = append(need, backend.Handle{Type: t, Name: name})
+			}
+		}
+		if st.Locks, err = dr.extendHandles(ctx, ls, need); err != nil {
+			return st, fmt.Errorf("destination: %w", err)
 		}
 	}
 	if o.Delete {

@@ -44,6 +44,14 @@ func advice(err error) []string {
 	case errors.Is(err, backend.ErrNoSpace):
 		hint("make room: 'snap forget --keep-daily N --prune' removes old snapshots ('snap prune --max-unused unlimited' needs no room to work), or move the repository to a larger disk")
 	}
+	switch {
+	case errors.Is(err, backend.ErrLocked):
+		hint("that is Object Lock doing its job: nobody can delete the file before its date; a later 'snap prune' deletes it once the lock has run out")
+	case errors.Is(err, backend.ErrNoObjectLock):
+		hint("'snap init --object-lock 30d' makes a new bucket with Object Lock; on an existing bucket its owner must turn on versioning and Object Lock (aws s3api put-object-lock-configuration --bucket BUCKET --object-lock-configuration ObjectLockEnabled=Enabled)")
+	case errors.Is(err, backend.ErrReadOnly):
+		hint("a repository opened --as-of is read-only: copy it to a disk with 'snap sync --as-of TIME DIR' and work on that copy")
+	}
 	if errors.Is(err, repo.ErrWriteOnly) {
 		hint("give the full key (the one kept offline) with --key-file FILE or SNAP_KEY_FILE, or its passphrase")
 	}

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"snap/crypt"
 	"snap/repo"
+	"snap/repo/backend"
 )
 
 // TestAdvice: the library's errors name no flag or command; the command
@@ -37,6 +39,9 @@ func TestAdvice(t *testing.T) {
 		// A damaged pack a write-only key cannot salvage: both ways out.
 		{&repo.RemedyError{Err: fmt.Errorf("pack ab: %w", repo.ErrWriteOnly), Remedy: repo.RemedyRepairPacksFrom}, []string{"to fix: snap repair packs --from DIR", "hint: give the full key"}},
 		{wrap(&repo.MissingBlobsError{Blobs: make([]crypt.ID, 1)}), []string{"to fix: 'snap check' for details, then 'snap repair snapshots'"}},
+		{&backend.LockedError{Location: "s3:http://h/b", File: "data/ab/ab", Version: "v1", Mode: backend.ModeCompliance, Until: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}, []string{"hint: that is Object Lock doing its job"}},
+		{fmt.Errorf("s3:http://h/b: bucket b has %w", backend.ErrNoObjectLock), []string{"hint: 'snap init --object-lock 30d' makes a new bucket"}},
+		{fmt.Errorf("s3:http://h/b as of 2026-12-01T02:00:00Z: %w", backend.ErrReadOnly), []string{"hint: a repository opened --as-of is read-only"}},
 		{errors.New("plain"), nil},
 		{fmt.Errorf("%w: no snapshot", repo.ErrNotFound), nil}, // not a snapshot id
 	}

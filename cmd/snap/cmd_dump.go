@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"snap/repo"
 )
 
-type dumpOptions struct{}
+type dumpOptions struct {
+	AsOf time.Time
+}
 
 func init() {
 	register(&command{
@@ -21,10 +24,13 @@ func init() {
 
 Examples:
   snap dump latest mydb.sql | psql mydb
-  snap dump latest files | tar -tv`,
+  snap dump latest files | tar -tv
+  snap dump latest mydb.sql --as-of "2026-12-01 02:00"   # from the bucket as it was then`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var o dumpOptions
+			addAsOfFlag(fs, &o.AsOf)
 			return func(ctx context.Context, g *globalOptions, args []string) error {
+				g.asOf = o.AsOf
 				return runDump(ctx, g, &o, args)
 			}
 		},

@@ -12,7 +12,9 @@ import (
 	"snap/repo/format"
 )
 
-type lsOptions struct{}
+type lsOptions struct {
+	AsOf time.Time
+}
 
 func init() {
 	register(&command{
@@ -28,7 +30,9 @@ Examples:
   snap ls 1a2b3c4d files`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var o lsOptions
+			addAsOfFlag(fs, &o.AsOf)
 			return func(ctx context.Context, g *globalOptions, args []string) error {
+				g.asOf = o.AsOf
 				return runLs(ctx, g, &o, args)
 			}
 		},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -156,6 +157,36 @@ func prune(ctx context.Context, g *globalOptions, o *pruneOptions, r *openedRepo
 	if st.DamagedDeleted > 0 {
 		g.printf("prune: %sdeleted %d damaged packs: every blob snapshots need from them has an intact copy in another pack\n", would, st.DamagedDeleted)
 	}
-	g.printf("prune: %sfreed %s; unused space left %s (limit %s)\n", would, formatBytes(st.FreedBytes), formatBytes(st.UnusedAfter), o.MaxUnused)
+	if st.Versions == nil {
+		g.printf("prune: %sfreed %s; unused space left %s (limit %s)\n", would, formatBytes(st.FreedBytes), formatBytes(st.UnusedAfter), o.MaxUnused)
+	} else {
+		// A versioned bucket only hides what was deleted: its bytes go
+		// when the earlier versions do.
+		g.printf("prune: removed %s from the repository; unused space left %s (limit %s)\n", formatBytes(st.FreedBytes), formatBytes(st.UnusedAfter), o.MaxUnused)
+	}
+	printLocks(g, "prune", st.Locks)
+	if v := st.Versions; v != nil {
+		g.printf("prune: deleted %d earlier versions of files (%s) whose lock had run out\n", v.Deleted, formatBytes(v.FreedBytes))
+		if v.Locked > 0 {
+			g.printf("prune: %d earlier versions (%s) stay stored until their locks run out: the first on %s, the last on %s; a later prune deletes them\n",
+				v.Locked, formatBytes(v.LockedBytes), formatLockDate(v.LockedFirst), formatLockDate(v.LockedLast))
+		}
+	}
 	return st, nil
+}
+
+// printLocks says how far the locks of what snapshots need reach.
+func printLocks(g *globalOptions, step string, st *repo.LockStats) {
+	if st == nil {
+		return
+	}
+	g.printf("%s: object locks: %d files checked, %d extended; everything the snapshots need is locked until at least %s\n",
+		step, st.Checked, st.Extended, formatLockDate(st.Until))
+}
+
+func formatLockDate(t time.Time) string {
+	if t.IsZero() {
+		return "(unknown)"
+	}
+	return t.Local().Format("2006-01-02 15:04")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -19,6 +20,7 @@ type restoreOptions struct {
 	DryRun  bool
 	Project string
 	Force   bool
+	AsOf    time.Time
 }
 
 func init() {
@@ -48,11 +50,16 @@ running n8n would use another key, or if the snapshot's database has
 migrations newer than the live one's (n8n cannot migrate down); --force
 restores anyway.
 
+With --as-of TIME the snapshot is read from the repository as it was at
+TIME (an s3: repository in a versioned bucket, from its earlier object
+versions): what an attack deleted or overwrote since reads as it was.
+
 Examples:
   snap restore latest --dry-run
   snap restore latest --yes
   snap restore latest --item postgres --yes
-  snap restore latest --item n8n-data --target /tmp/restore`,
+  snap restore latest --item n8n-data --target /tmp/restore
+  snap restore latest --as-of "2026-12-01 02:00" --yes`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var o restoreOptions
 			fs.StringArrayVar(&o.Items, "item", nil, "item to restore (repeatable; default all)")
@@ -61,7 +68,9 @@ Examples:
 			fs.BoolVar(&o.DryRun, "dry-run", false, "print the restore plan and exit")
 			fs.StringVar(&o.Project, "project", "", "restore into this Docker Compose project (default: the one backed up)")
 			fs.BoolVar(&o.Force, "force", false, "restore even if the stack's checks refuse (credentials that would not decrypt, newer migrations)")
+			addAsOfFlag(fs, &o.AsOf)
 			return func(ctx context.Context, g *globalOptions, args []string) error {
+				g.asOf = o.AsOf
 				return runRestore(ctx, g, &o, args)
 			}
 		},

@@ -97,6 +97,7 @@ type job struct {
 	steps   []metrics.Step
 	snap    *repo.Snapshot
 	repoSum *metrics.Repo
+	pruned  bool // this run pruned (and so extended object locks)
 }
 
 func runRun(ctx context.Context, g *globalOptions, o *runOptions, args []string) error {
@@ -252,6 +253,11 @@ func (j *job) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if r.Config().ObjectLock != nil && !j.pruned {
+		if err := j.extendLocks(ctx, r); err != nil {
+			return err
+		}
+	}
 	for _, dest := range p.Sync {
 		st, err := syncRepo(ctx, j.quiet, r, dest, &syncOptions{Delete: p.SyncDelete})
 		j.step("sync", err)
@@ -293,12 +299,38 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 	if err != nil {
 		return &stepError{step: "prune", err: err}
 	}
+	j.pruned = true
+	if st.Locks != nil {
+		j.log.Info("object locks extended", "checked", st.Locks.Checked, "extended", st.Locks.Extended, "locked_until", st.Locks.Until.Format(time.RFC3339))
+	}
+	if v := st.Versions; v != nil && v.Locked > 0 {
+		j.log.Info("earlier versions kept by their locks", "versions", v.Locked, "bytes", v.LockedBytes, "first_unlocked", v.LockedFirst.Format(time.RFC3339))
+	}
 	if stamp != "" {
 		if err := os.WriteFile(stamp, []byte(strconv.FormatInt(now().Unix(), 10)+"\n"), 0o600); err != nil {
 			j.log.Warn("could not record the prune time (the next run prunes again)", "error", err.Error())
 		}
 	}
 	j.log.Info("prune done", "packs_deleted", st.PacksDeleted, "packs_repacked", st.PacksRepacked, "bytes_freed", st.FreedBytes)
+	return nil
+}
+
+// extendLocks moves the object locks of what the snapshots need forward
+// on the nights prune does not run (prune does it itself).
+func (j *job) extendLocks(ctx context.Context, r *openedRepo) error {
+	lock, err := j.g.lock(ctx, r, repo.OpExtendLocks, false)
+	if err == nil {
+		defer lock.Unlock()
+		var st *repo.LockStats
+		st, err = r.ExtendLocks(ctx)
+		if err == nil && st != nil {
+			j.log.Info("object locks extended", "checked", st.Checked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
+		}
+	}
+	j.step("locks", err)
+	if err != nil {
+		return &stepError{step: "extending object locks", err: err}
+	}
 	return nil
 }
 

@@ -11,7 +11,9 @@ import (
 	"snap/repo"
 )
 
-type snapshotsOptions struct{}
+type snapshotsOptions struct {
+	AsOf time.Time
+}
 
 func init() {
 	register(&command{
@@ -25,12 +27,20 @@ hold, the bytes its run added to the repository (stored), tags, and
 "(partial)" for a snapshot that is not complete. Needs only the metadata
 key.
 
+With --as-of TIME (an s3: repository in a versioned bucket) it lists the
+snapshots the repository had at TIME, read from the bucket's earlier
+object versions: after an attack that deleted or overwrote them, or wrote
+bogus ones, pick a time before it (README, "After an attack").
+
 Examples:
   snap snapshots
+  snap snapshots --as-of "2026-12-01 02:00"
   snap snapshots --json | jq '.[-1].id'`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var o snapshotsOptions
+			addAsOfFlag(fs, &o.AsOf)
 			return func(ctx context.Context, g *globalOptions, args []string) error {
+				g.asOf = o.AsOf
 				return runSnapshots(ctx, g, &o, args)
 			}
 		},

@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"snap/repo"
+	"snap/repo/backend"
 	"snap/repo/backend/location"
 )
 
 type syncOptions struct {
 	Delete bool
+	AsOf   time.Time
 }
 
 func init() {
@@ -39,16 +42,28 @@ DEST is a normal repository: the same key file or passphrase opens it,
 from it, and 'snap repair packs --from DEST' mends the source with it.
 Only the metadata key is needed (a write-only key can sync).
 
+With --as-of TIME the source is the repository as it was at TIME (an s3:
+repository in a versioned bucket, read from its earlier object versions):
+after an attack, copy the bucket as it was before it to a disk, then
+restore from there.
+
+A repository under Object Lock (snap init --object-lock) locks what it
+copies into a bucket (made with Object Lock when missing), and moves the
+locks of what the bucket already had and the source still has forward.
+
 Examples:
   snap sync /mnt/offsite/snap
   snap sync /mnt/usb/snap --delete
   snap sync s3:https://s3.eu-central-1.amazonaws.com/acme-backups/n8n
   snap sync sftp:backup@storage.example.com/srv/snap/n8n
-  snap check --keyless --read-data --repo /mnt/offsite/snap`,
+  snap check --keyless --read-data --repo /mnt/offsite/snap
+  snap sync --repo s3:https://s3.example.com/backups/n8n --as-of "2026-12-01 02:00" /srv/snap-restored`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var o syncOptions
 			fs.BoolVar(&o.Delete, "delete", false, "remove files the source no longer has (after copying)")
+			addAsOfFlag(fs, &o.AsOf)
 			return func(ctx context.Context, g *globalOptions, args []string) error {
+				g.asOf = o.AsOf
 				if len(args) != 1 {
 					return usagef("usage: snap sync DEST [--delete]")
 				}
@@ -90,16 +105,27 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 	}
 	// A bucket is made when missing: the mount-point worry that keeps
 	// sync from creating a directory has no S3 counterpart.
+	// A bucket for a repository under Object Lock is made with it (below).
 	_, isLocal := dloc.(location.Local)
-	dst, err := g.openLocation(ctx, "sync destination", dloc, !isLocal)
+	locked := r.Config().ObjectLock != nil && dloc.Scheme() == "s3"
+	dst, err := g.openLocation(ctx, "sync destination", dloc, !isLocal && !locked)
 	if err != nil {
 		return nil, err
 	}
-	lock, err := g.lock(ctx, r, repo.OpSync, false)
-	if err != nil {
-		return nil, err
+	if locked {
+		if p, ok := backend.As[objectLockPreparer](dst); ok {
+			if err := p.PrepareObjectLock(ctx); err != nil {
+				return nil, err
+			}
+		}
 	}
-	defer lock.Unlock()
+	if g.asOf.IsZero() { // the past needs no lock: nothing deletes from it
+		lock, err := g.lock(ctx, r, repo.OpSync, false)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+	}
 	so := repo.SyncOptions{Delete: o.Delete, CacheDir: g.CacheDir, Lock: g.lockOptions(repo.OpSync, true), DestName: dest, Workers: g.Connections}
 	tty := g.progressTTY()
 	if tty != nil {
@@ -116,6 +142,9 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 			writeJSON(g.stdout, st)
 		}
 		g.printf("sync to %s: copied %d files (%s), %d already there, deleted %d\n", dest, st.FilesCopied, formatBytes(st.BytesCopied), st.FilesPresent, st.FilesDeleted)
+	}
+	if st != nil && err == nil {
+		printLocks(g, "sync", st.Locks)
 	}
 	return st, err
 }

@@ -35,6 +35,10 @@ type globalOptions struct {
 	RetryLock    time.Duration
 	Connections  int
 
+	// asOf, set by a reading command's --as-of, opens the repository as
+	// it was then (asof.go).
+	asOf time.Time
+
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -223,11 +227,15 @@ type openedRepo struct {
 	*repo.Repository
 	slot string     // the key slot the passphrase opened, if any
 	lock *repo.Lock // held until Close, if taken with holdLock
+	tmp  string     // a private cache directory to remove at Close (--as-of)
 }
 
 // holdLock takes a shared lock kept until Close: readers hold one so a
 // prune's deleting step never removes a pack under a running restore.
 func (o *openedRepo) holdLock(ctx context.Context, g *globalOptions, op string) error {
+	if !g.asOf.IsZero() {
+		return nil // the past is read-only: no prune can delete from it
+	}
 	l, err := g.lock(ctx, o, op, false)
 	if err != nil {
 		return err
@@ -242,7 +250,11 @@ func (o *openedRepo) Close() error {
 		o.lock.Unlock()
 		o.lock = nil
 	}
-	return o.Repository.Close()
+	err := o.Repository.Close()
+	if o.tmp != "" {
+		os.RemoveAll(o.tmp)
+	}
+	return err
 }
 
 // open opens the repository with --key-file or a passphrase.
@@ -266,6 +278,27 @@ func (g *globalOptions) openWith(ctx context.Context, o repo.Options) (*openedRe
 	if err != nil {
 		return nil, err
 	}
+	tmp, err := g.privateState()
+	if err != nil {
+		return nil, err
+	}
+	if tmp != "" {
+		o.CacheDir, o.StateDir = tmp, tmp
+	}
+	or, err := g.openBackend(ctx, be, o)
+	if err != nil {
+		if tmp != "" {
+			os.RemoveAll(tmp)
+		}
+		return nil, err
+	}
+	or.tmp = tmp
+	return or, nil
+}
+
+// openBackend opens the repository in be with the user's key.
+func (g *globalOptions) openBackend(ctx context.Context, be backend.Backend, o repo.Options) (*openedRepo, error) {
+	var err error
 	var m *crypt.Master
 	var slot string
 	if g.KeyFile != "" {

@@ -78,6 +78,12 @@ func (g *globalOptions) repoBackend(ctx context.Context) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
+	if !g.asOf.IsZero() {
+		if be, err = g.asOfView(ctx, be); err != nil {
+			return nil, err
+		}
+		be = meter.Wrap(be)
+	}
 	g.store = meter.Of(be)
 	return be, nil
 }

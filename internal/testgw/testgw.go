@@ -26,6 +26,9 @@ type Server struct {
 	Secret   string
 	Root     string // the posix root: one folder per bucket
 	TLS      bool   // https (StartWith with Options.CertFile)
+	// Versions is the folder of earlier object versions (StartWith with
+	// Options.Versioning), "" otherwise.
+	Versions string
 
 	args []string // extra global flags (StartWith)
 }
@@ -34,6 +37,10 @@ type Server struct {
 type Options struct {
 	CertFile, KeyFile string // serve https with this certificate
 	VirtualDomain     string // also accept virtual-host style BUCKET.DOMAIN
+	// Versioning gives the posix backend a versioning directory, which it
+	// needs for bucket versioning and Object Lock (a bucket made with
+	// Object Lock is versioned).
+	Versioning bool
 }
 
 // URL returns the s3: location of bucket/prefix on the server.
@@ -98,6 +105,9 @@ func StartWith(t testing.TB, o Options) *Server {
 	if o.VirtualDomain != "" {
 		s.args = append(s.args, "--virtual-domain", o.VirtualDomain)
 	}
+	if o.Versioning {
+		s.Versions = t.TempDir()
+	}
 	// A few tries: the free port found may be taken before versitygw binds it.
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
@@ -120,7 +130,11 @@ func (s *Server) run(t testing.TB, bin string) error {
 		t.Fatal(err)
 	}
 	args := append([]string{"--port", s.Endpoint, "--quiet"}, s.args...)
-	cmd := exec.Command(bin, append(args, "posix", s.Root)...)
+	args = append(args, "posix")
+	if s.Versions != "" {
+		args = append(args, "--versioning-dir", s.Versions)
+	}
+	cmd := exec.Command(bin, append(args, s.Root)...)
 	// Credentials through the environment, not argv.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.Access, "ROOT_SECRET_ACCESS_KEY="+s.Secret)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -67,6 +67,7 @@ type S3 struct {
 	bucket string
 	prefix string // "" or ending in a slash
 	name   string
+	lk     lockState // Object Lock of writes (lock.go)
 }
 
 var _ backend.Backend = (*S3)(nil)
@@ -155,15 +156,19 @@ func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader
 	if err != nil {
 		return err
 	}
-	body := &exactReader{r: rd, left: rd.Length()}
-	_, err = s.core.Client.PutObject(ctx, s.bucket, key, body, rd.Length(), minio.PutObjectOptions{
+	opts := minio.PutObjectOptions{
 		ContentType: "application/octet-stream",
 		// One PUT, never multipart, up to S3's 5 GiB limit: a pack is
 		// 16-21 MiB, and minio-go's multipart path would copy each part
 		// into a buffer of its own (the pack twice in memory) and cost
 		// three more requests per pack.
 		DisableMultipart: rd.Length() <= maxSinglePut,
-	})
+	}
+	if err := s.lockPut(ctx, h, &opts); err != nil {
+		return err
+	}
+	body := &exactReader{r: rd, left: rd.Length()}
+	_, err = s.core.Client.PutObject(ctx, s.bucket, key, body, rd.Length(), opts)
 	if err != nil {
 		if body.err != nil {
 			// The reader's own failure, as the caller's retry logic
