@@ -123,8 +123,8 @@ const OpExtendLocks = "extend-locks"
 const lockWorkers = 8
 
 // extendLocks reads the lock of every file the scan found needed (the
-// config, key slots, the snapshots, every index file, the packs holding a
-// needed blob that stay as they are) and moves it to now + period when
+// config, key slots, the snapshots, the packs holding a needed blob that
+// stay as they are, the index files listing them) and moves it to now + period when
 // less than half the period is left. So what kept snapshots need is always
 // locked for at least half the period after the last run that extended,
 // and each file's lock is rewritten about once per half period. Packs
@@ -141,12 +141,24 @@ func (r *Repository) extendLocks(ctx context.Context, ls lockStore, sc *repoScan
 	for _, s := range sc.snaps {
 		need = append(need, backend.Handle{Type: backend.SnapshotFile, Name: s.ID.String()})
 	}
-	for _, f := range sc.files {
-		need = append(need, backend.Handle{Type: backend.IndexFile, Name: f})
-	}
+	// Index files that list a needed pack, unless prune replaces them
+	// (it writes new ones, locked afresh, for what stays).
+	listsNeeded, replaced := map[int32]bool{}, map[int32]bool{}
 	for _, p := range sc.packs {
+		for _, f := range p.files {
+			if p.action != packKeep {
+				replaced[f] = true
+			} else if p.live > 0 {
+				listsNeeded[f] = true
+			}
+		}
 		if p.live > 0 && p.action == packKeep {
 			need = append(need, backend.Handle{Type: backend.PackFile, Name: p.id.String()})
+		}
+	}
+	for i, f := range sc.files {
+		if listsNeeded[int32(i)] && !replaced[int32(i)] {
+			need = append(need, backend.Handle{Type: backend.IndexFile, Name: f})
 		}
 	}
 	return r.extendHandles(ctx, ls, need)

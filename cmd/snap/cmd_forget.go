@@ -45,6 +45,9 @@ type forgetOptions struct {
 	Force   bool
 	Prune   bool
 	prune   pruneOptions
+	// prunes: the caller prunes next (snap run), which extends the
+	// object locks itself.
+	prunes bool
 }
 
 func (o *forgetOptions) AddFlags(fs *pflag.FlagSet) {
@@ -126,6 +129,9 @@ type forgetResult struct {
 	Prune   *repo.PruneStats `json:"prune,omitempty"`
 	IDs     []string         `json:"removed_ids,omitempty"`
 	Policy  string           `json:"policy,omitempty"`
+	// Locks: under Object Lock, the locks of what the kept snapshots
+	// need, extended (prune does it itself with --prune).
+	Locks *repo.LockStats `json:"object_locks,omitempty"`
 }
 
 func parseTagLists(in []string) [][]string {
@@ -283,6 +289,13 @@ func forget(ctx context.Context, g *globalOptions, o *forgetOptions, r *openedRe
 		if err != nil {
 			return res, err
 		}
+	} else if !o.DryRun && !o.prunes {
+		st, err := r.ExtendLocks(ctx)
+		res.Locks = st
+		if err != nil {
+			return res, err
+		}
+		printLocks(g, "forget", st)
 	}
 	return res, nil
 }

@@ -97,7 +97,6 @@ type job struct {
 	steps   []metrics.Step
 	snap    *repo.Snapshot
 	repoSum *metrics.Repo
-	pruned  bool // this run pruned (and so extended object locks)
 }
 
 func runRun(ctx context.Context, g *globalOptions, o *runOptions, args []string) error {
@@ -253,7 +252,8 @@ func (j *job) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.Config().ObjectLock != nil && !j.pruned {
+	if r.Config().ObjectLock != nil && p.Retention == nil {
+		// forget (or prune) extends them when there is a policy.
 		if err := j.extendLocks(ctx, r); err != nil {
 			return err
 		}
@@ -283,13 +283,16 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 		return &stepError{step: "forget", err: err}
 	}
 	defer lock.Unlock()
-	fo := &forgetOptions{Policy: j.p.policy, Hosts: []string{j.host}, Profile: []string{j.name}}
+	fo := &forgetOptions{Policy: j.p.policy, Hosts: []string{j.host}, Profile: []string{j.name}, prunes: pruneDue}
 	res, err := forget(ctx, j.quiet, fo, r, lock, retention.GroupBy{Host: true, Profile: true}, nil)
 	j.step("forget", err)
 	if err != nil {
 		return &stepError{step: "forget", err: err}
 	}
 	j.log.Info("forget done", "policy", j.p.policy.String(), "removed", res.Removed, "kept", res.Kept)
+	if st := res.Locks; st != nil {
+		j.log.Info("object locks extended", "checked", st.Checked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
+	}
 	if !pruneDue {
 		j.log.Debug("prune not due", "every_days", j.p.pruneEveryDays())
 		return nil
@@ -299,7 +302,6 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 	if err != nil {
 		return &stepError{step: "prune", err: err}
 	}
-	j.pruned = true
 	if st.Locks != nil {
 		j.log.Info("object locks extended", "checked", st.Locks.Checked, "extended", st.Locks.Extended, "locked_until", st.Locks.Until.Format(time.RFC3339))
 	}
@@ -316,7 +318,7 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 }
 
 // extendLocks moves the object locks of what the snapshots need forward
-// on the nights prune does not run (prune does it itself).
+// for a profile without retention (forget and prune do it otherwise).
 func (j *job) extendLocks(ctx context.Context, r *openedRepo) error {
 	lock, err := j.g.lock(ctx, r, repo.OpExtendLocks, false)
 	if err == nil {

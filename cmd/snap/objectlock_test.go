@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +334,133 @@ func TestParseAsOf(t *testing.T) {
 		if _, err := parseLockPeriod(in); err == nil {
 			t.Errorf("parseLockPeriod(%q) accepted", in)
 		}
+	}
+}
+
+// TestObjectLockForgetPrune: with the clock moved forward, forget extends
+// the locks of what the kept snapshot needs and of nothing else; prune
+// then deletes for good the versions whose lock has run out on the
+// server, keeps those still locked and says until when, and a delete the
+// server refuses (snap's clock ahead of the server's) is counted as
+// locked, not as a failure.
+func TestObjectLockForgetPrune(t *testing.T) {
+	day := 24 * time.Hour
+	base := time.Now().Truncate(time.Second)
+	clock := base.Add(-30*day + 12*time.Second) // X's locks end 12 s from now
+	now = func() time.Time { return clock }
+	t.Cleanup(func() { now = time.Now })
+	e := newLockedEnv(t, backend.ModeGovernance)
+	store := e.store(t)
+	ctx := context.Background()
+
+	// Three snapshots of different sizes: X (1 MiB) with a lock ending
+	// in seconds, K (2 MiB, kept) and F (3 MiB, forgotten) locked for 30
+	// days.
+	backup := func(seed uint64, n int) string {
+		e.ok(bytes.NewReader(randData(seed, n)), "backup", "--stdin", "--item", "db.sql")
+		s := e.snapshots()
+		return s[len(s)-1].ID
+	}
+	x := backup(31, 1<<20)
+	clock = base
+	k := backup(32, 2<<20)
+	f := backup(33, 3<<20)
+	owner := func(size int64) string { // whose pack a pack is, by its size
+		switch {
+		case size > 2<<20+1<<19:
+			return "F"
+		case size > 1<<20+1<<19:
+			return "K"
+		case size > 1<<19:
+			return "X"
+		}
+		return "?"
+	}
+	// dates lists the lock dates of the stored versions of packs and
+	// snapshot files, by owner.
+	type ver struct {
+		what   string
+		latest bool
+		until  time.Time
+	}
+	dates := func() []ver {
+		var out []ver
+		err := store.Versions(ctx, func(v backend.Version) error {
+			if v.DeleteMarker || (v.Handle.Type != backend.PackFile && v.Handle.Type != backend.SnapshotFile) {
+				return nil
+			}
+			r, err := store.Retention(ctx, v.Handle, v.ID)
+			if err != nil {
+				return err
+			}
+			what := map[string]string{x: "X", k: "K", f: "F"}[v.Handle.Name]
+			if v.Handle.Type == backend.PackFile {
+				what = owner(v.Size)
+			}
+			out = append(out, ver{what + " " + string(v.Handle.Type), v.Latest, r.Until})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	clock = base.Add(20 * day)
+	out := e.ok(nil, "forget", x, f).stdout
+	t.Logf("snap forget X F, 20 days later:\n%s", out)
+	if !strings.Contains(out, "forget: object locks:") {
+		t.Fatalf("forget says nothing of the locks:\n%s", out)
+	}
+	extended := base.Add(50 * day)
+	for _, v := range dates() {
+		want := base.Add(30 * day) // F's: not extended
+		switch v.what[0] {
+		case 'K':
+			want = extended
+		case 'X':
+			want = base.Add(12 * time.Second)
+		}
+		if !v.until.Equal(want) {
+			t.Errorf("%s (current %v): locked until %v, want %v", v.what, v.latest, v.until, want)
+		}
+	}
+
+	// Wait for the server's clock to pass X's locks: what is tested is
+	// that the server lets them go.
+	for time.Now().Before(base.Add(13 * time.Second)) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	// snap's clock says F's locks have run out too; the server's says
+	// they have not, and refuses.
+	clock = base.Add(31 * day)
+	pr := e.ok(nil, "prune")
+	out = pr.stdout
+	t.Logf("snap prune, 31 days later (by snap's clock):\n%s%s", out, pr.stderr)
+	first := base.Add(30 * day).Local().Format("2006-01-02 15:04")
+	if !strings.Contains(out, "stay stored until their locks run out: the first on "+first) {
+		t.Errorf("prune does not say what it waits for (first on %s):\n%s", first, out)
+	}
+	var freed, locked int
+	m := regexp.MustCompile(`prune: deleted (\d+) earlier versions.*\n.*prune: (\d+) earlier versions`).FindStringSubmatch(out)
+	if m != nil {
+		freed, _ = strconv.Atoi(m[1])
+		locked, _ = strconv.Atoi(m[2])
+	}
+	if freed < 3 || locked != 3 {
+		t.Errorf("prune deleted %d earlier versions, want X's pack, snapshot and index at least; kept %d locked, want F's 3:\n%s", freed, locked, out)
+	}
+	for _, v := range dates() {
+		switch {
+		case v.what[0] == 'X':
+			t.Errorf("%s is still stored after its lock ran out", v.what)
+		case v.what[0] == 'K' && (!v.latest || !v.until.Equal(extended)):
+			t.Errorf("%s: current %v, locked until %v", v.what, v.latest, v.until)
+		case v.what[0] == 'F' && (v.latest || !v.until.Equal(base.Add(30*day))):
+			t.Errorf("%s: current %v, locked until %v", v.what, v.latest, v.until)
+		}
+	}
+	if got := e.ok(nil, "dump", k, "db.sql", "--key-file", e.full).stdout; got != string(randData(32, 2<<20)) {
+		t.Fatal("the kept snapshot does not read back after prune")
 	}
 }

@@ -63,16 +63,6 @@ func (s *S3) LockWrites(l backend.ObjectLock) {
 	s.lk.lock = &l
 }
 
-// now is the lock's clock, or the wall clock before LockWrites.
-func (s *S3) now() time.Time {
-	s.lk.mu.Lock()
-	defer s.lk.mu.Unlock()
-	if s.lk.lock != nil {
-		return s.lk.lock.Now()
-	}
-	return time.Now()
-}
-
 // lockFor returns the lock a write of h carries, nil for none.
 func (s *S3) lockFor(ctx context.Context, h backend.Handle) (*backend.ObjectLock, error) {
 	s.lk.mu.Lock()
@@ -286,9 +276,11 @@ func (s *S3) RemoveVersion(ctx context.Context, v backend.Version) error {
 		return cerr
 	}
 	if minio.ToErrorResponse(err).StatusCode == http.StatusForbidden {
-		// Denied: by the lock, or by a policy? The version's own lock
-		// tells them apart (never the error's wording).
-		if r, rerr := s.retention(ctx, key, v.ID); rerr == nil && r.Until.After(s.now()) {
+		// Denied: by the lock, or by a policy? A version with a lock
+		// date is taken as held by it (never the error's wording), even
+		// when this host's clock says the date has passed: the store's
+		// clock decides.
+		if r, rerr := s.retention(ctx, key, v.ID); rerr == nil && !r.Until.IsZero() {
 			return &backend.LockedError{Location: s.name, File: v.Handle.String(), Version: v.ID, Mode: r.Mode, Until: r.Until}
 		}
 	}
