@@ -3,7 +3,9 @@ package repo
 import (
 	"context"
 
+	"snap/chunk"
 	"snap/crypt"
+	"snap/repo/backend"
 	"snap/repo/format"
 )
 
@@ -30,4 +32,18 @@ func SaveDamageRecord(ctx context.Context, r *Repository, packs ...crypt.ID) (st
 		es = append(es, damageEntry{Pack: p, Reason: "test", FoundBy: FoundByCheck, Host: "h", Time: r.opts.Now()})
 	}
 	return r.saveDamageFile(ctx, es)
+}
+
+// InitWithBadObjectLock writes a config whose object lock mode is "x".
+func InitWithBadObjectLock(t interface{ Fatal(...any) }, be backend.Backend) *crypt.Master {
+	m, err := crypt.NewMaster(newRepoID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{ID: m.RepoID, PackSize: DefaultPackSize, IDKey: crypt.NewRandomKey(), Level: DefaultLevel,
+		Chunker: chunk.NewParams(crypt.NewRandomKey()), Recipient: m.DataIdentity.Recipient(), ObjectLock: &ObjectLock{Mode: "x", Days: 1}}
+	if err := be.Save(context.Background(), backend.Handle{Type: backend.ConfigFile}, backend.NewByteReader(marshalConfig(cfg, crypt.NewSealer(m.MetaKey)))); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"snap/internal/testgw"
+	"snap/internal/teststack"
 	"snap/repo/backend"
 	"snap/repo/backend/s3"
 )
@@ -462,5 +463,135 @@ func TestObjectLockForgetPrune(t *testing.T) {
 	}
 	if got := e.ok(nil, "dump", k, "db.sql", "--key-file", e.full).stdout; got != string(randData(32, 2<<20)) {
 		t.Fatal("the kept snapshot does not read back after prune")
+	}
+}
+
+// TestObjectLockSyncAndInit: init --object-lock refuses a bucket without
+// Object Lock; a local repository records the setting, and its sync makes
+// the bucket with Object Lock, locks every file it copies there and, on a
+// later sync, extends the locks of what both sides have.
+func TestObjectLockSyncAndInit(t *testing.T) {
+	gw := testgw.Start(t, testgw.Versioning(t))
+	gw.SetEnv(t)
+	e := newEnv(t)
+	plain := testgw.Bucket()
+	e.vars["SNAP_REPO"] = gw.URL(plain)
+	e.ok(nil, "init")
+	e.vars["SNAP_REPO"] = gw.URL(plain + "/other")
+	r := e.expect(ExitFailure, nil, "init", "--object-lock", "30d")
+	t.Logf("init --object-lock on a plain bucket: %s", r.stderr)
+	if !strings.Contains(r.stderr, "has no versioning") || !strings.Contains(r.stderr, "hint: 'snap init --object-lock 30d' makes a new bucket") {
+		t.Fatalf("init --object-lock on a plain bucket: %s", r.stderr)
+	}
+	e.expect(ExitUsage, nil, "init", "--object-lock", "30d", "--object-lock-mode", "strict")
+
+	day := 24 * time.Hour
+	base := time.Now().Truncate(time.Second)
+	clock := base
+	now = func() time.Time { return clock }
+	t.Cleanup(func() { now = time.Now })
+	e.vars["SNAP_REPO"] = filepath.Join(e.dir, "local")
+	out := e.ok(nil, "init", "--object-lock", "10d", "--object-lock-mode", "compliance").stdout
+	if !strings.Contains(out, "recorded: it applies in the S3 buckets this repository is synced to") {
+		t.Fatalf("init --object-lock on a directory: %s", out)
+	}
+	e.ok(bytes.NewReader(randData(41, 1<<20)), "backup", "--stdin", "--item", "db.sql")
+	bucket := testgw.Bucket()
+	dest := gw.URL(bucket + "/offsite")
+	e.ok(nil, "sync", dest)
+	be, err := s3.Open(context.Background(), s3.Config{Endpoint: gw.Endpoint, Bucket: bucket, Prefix: "offsite"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := func() map[string]time.Time {
+		got := map[string]time.Time{}
+		for _, ty := range []backend.FileType{backend.ConfigFile, backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile} {
+			err := be.List(context.Background(), ty, func(fi backend.FileInfo) error {
+				h := backend.Handle{Type: ty, Name: fi.Name}
+				r, err := be.Retention(context.Background(), h, "")
+				if err != nil {
+					return err
+				}
+				if r.Mode != backend.ModeCompliance {
+					t.Errorf("%v: lock mode %q", h, r.Mode)
+				}
+				got[h.String()] = r.Until
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got
+	}
+	first := until()
+	if len(first) < 5 {
+		t.Fatalf("synced files: %v", first)
+	}
+	for h, u := range first {
+		if !u.Equal(base.Add(10 * day)) {
+			t.Errorf("%s locked until %v, want %v", h, u, base.Add(10*day))
+		}
+	}
+	// Six days later (less than half the period left) the next sync
+	// copies a new snapshot and extends what the bucket had.
+	clock = base.Add(6 * day)
+	e.ok(bytes.NewReader(randData(42, 1<<20)), "backup", "--stdin", "--item", "db.sql")
+	out = e.ok(nil, "sync", dest).stdout
+	t.Logf("second sync:\n%s", out)
+	if !strings.Contains(out, "sync: object locks:") {
+		t.Fatalf("sync says nothing of the locks: %s", out)
+	}
+	for h, u := range until() {
+		if !u.Equal(base.Add(16 * day)) {
+			t.Errorf("after the second sync %s is locked until %v, want %v", h, u, base.Add(16*day))
+		}
+	}
+}
+
+// TestObjectLockStackRestore: the whole n8n stack, backed up by the host
+// into a bucket under Object Lock with its write-only key, is deleted from
+// the bucket by an attacker with the host's credentials and wrecked on the
+// host; 'snap restore latest --as-of TIME --yes' with the full key puts
+// every part back as it was.
+func TestObjectLockStackRestore(t *testing.T) {
+	s := teststack.Start(t, "snaptlock")
+	e := newLockedEnv(t, backend.ModeCompliance)
+	before := fingerprint(t, s)
+	e.ok(nil, "backup", "n8n", "--project", s.Project)
+	at := nextSecond()
+
+	store := e.store(t)
+	ctx := context.Background()
+	var current []backend.Handle
+	if err := store.Versions(ctx, func(v backend.Version) error {
+		if v.Latest && !v.DeleteMarker {
+			current = append(current, v.Handle)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range current {
+		if err := store.Remove(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Psql(`drop table execution_entity cascade`)
+	s.Redis("flushall")
+	os.Remove(filepath.Join(s.Dir, ".env"))
+	e.expect(ExitNoRepo, nil, "snapshots", "--key-file", e.full)
+
+	asOf := at.Format(time.RFC3339Nano)
+	r := e.ok(nil, "restore", "latest", "--as-of", asOf, "--yes", "--key-file", e.full)
+	t.Logf("attacker deleted %d objects; snap restore latest --as-of %s --yes:\n%s", len(current), asOf, r.stdout)
+	after := fingerprint(t, s)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("after restore %s differs:\n want %s\n  got %s", k, v, after[k])
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("after restore: %d entries, want %d", len(after), len(before))
 	}
 }
