@@ -152,7 +152,11 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 		}
 	}
 	if g.JSON {
-		writeJSON(g.stdout, map[string]any{"repository": m.RepoID, "path": g.Repo})
+		out := map[string]any{"repository": m.RepoID, "path": g.Repo}
+		if lock != nil {
+			out["object_lock"] = lock
+		}
+		writeJSON(g.stdout, out)
 		return nil
 	}
 	g.printf("created repository %.8s at %s\n", m.RepoID, g.Repo)

@@ -206,7 +206,8 @@ func (s *S3) retention(ctx context.Context, key, version string) (backend.Retent
 		case "":
 			er.Code, er.Message = http.StatusText(resp.StatusCode), http.StatusText(resp.StatusCode)
 		}
-		if er.Code == "NoSuchVersion" {
+		// NoSuchVersion, or 405: the current version is a delete marker.
+		if er.Code == "NoSuchVersion" || resp.StatusCode == http.StatusMethodNotAllowed {
 			return backend.Retention{}, fmt.Errorf("%s: %s: %w", s.name, what, backend.ErrNotExist)
 		}
 		return backend.Retention{}, s.wrap(what, er)
