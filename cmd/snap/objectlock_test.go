@@ -471,7 +471,7 @@ func TestObjectLockForgetPrune(t *testing.T) {
 // the bucket with Object Lock, locks every file it copies there and, on a
 // later sync, extends the locks of what both sides have.
 func TestObjectLockSyncAndInit(t *testing.T) {
-	gw := testgw.Start(t, testgw.Versioning(t))
+	gw := testgw.StartWith(t, testgw.Options{Versioning: true})
 	gw.SetEnv(t)
 	e := newEnv(t)
 	plain := testgw.Bucket()
