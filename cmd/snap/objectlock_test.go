@@ -139,10 +139,10 @@ func TestObjectLockAttack(t *testing.T) {
 	os.MkdirAll(filepath.Join(src, "binaryData"), 0o755)
 	os.WriteFile(filepath.Join(src, "config"), []byte(`{"encryptionKey":"k"}`), 0o600)
 	os.WriteFile(filepath.Join(src, "binaryData", "blob"), randData(22, 600<<10), 0o644)
-	e.ok(bytes.NewReader(db), "backup", "--stdin", "--item", "db.sql", "--host", "web1", "--key-file", e.hostKey)
+	e.ok(bytes.NewReader(db), "backup", "--stdin", "--item", "db.sql", "--host", "web1", "--time", "2026-11-29 02:00:00")
 	db2 := append(append([]byte{}, db...), randData(23, 1<<20)...)
-	e.ok(bytes.NewReader(db2), "backup", "--stdin", "--item", "db.sql", "--host", "web1", "--key-file", e.hostKey)
-	host("backup", src, "--host", "web1")
+	e.ok(bytes.NewReader(db2), "backup", "--stdin", "--item", "db.sql", "--host", "web1", "--time", "2026-11-30 02:00:00")
+	host("backup", src, "--host", "web1", "--time", "2026-11-30 02:00:05")
 	good := e.snapshots()
 	before := map[string]bool{}
 	for _, s := range good {
@@ -357,10 +357,19 @@ func TestObjectLockForgetPrune(t *testing.T) {
 	// Three snapshots of different sizes: X (1 MiB) with a lock ending
 	// in seconds, K (2 MiB, kept) and F (3 MiB, forgotten) locked for 30
 	// days.
-	backup := func(seed uint64, n int) string {
+	backup := func(seed uint64, n int) string { // the new snapshot's id
+		had := map[string]bool{}
+		for _, s := range e.snapshots() {
+			had[s.ID] = true
+		}
 		e.ok(bytes.NewReader(randData(seed, n)), "backup", "--stdin", "--item", "db.sql")
-		s := e.snapshots()
-		return s[len(s)-1].ID
+		for _, s := range e.snapshots() {
+			if !had[s.ID] {
+				return s.ID
+			}
+		}
+		t.Fatal("backup wrote no snapshot")
+		return ""
 	}
 	x := backup(31, 1<<20)
 	clock = base

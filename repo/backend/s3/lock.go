@@ -16,7 +16,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -117,11 +116,8 @@ func (s *S3) PrepareObjectLock(ctx context.Context) error {
 		return s.wrap("bucket "+s.bucket, err)
 	}
 	if !ok {
-		region := os.Getenv("AWS_REGION")
-		if region == "" {
-			region = os.Getenv("AWS_DEFAULT_REGION")
-		}
-		err := s.core.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: region, ObjectLocking: true})
+		// No region: the client's own (the config's or the environment's).
+		err := s.core.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{ObjectLocking: true})
 		if minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" && err != nil {
 			return s.wrap("create bucket "+s.bucket+" with Object Lock", err)
 		}
@@ -180,7 +176,7 @@ func (s *S3) retention(ctx context.Context, key, version string) (backend.Retent
 	if err != nil {
 		return backend.Retention{}, fmt.Errorf("%s: %s: %v", s.name, what, errors.New("bad request")) // never the signed URL
 	}
-	resp, err := presignedClient.Do(req)
+	resp, err := s.httpClient().Do(req)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return backend.Retention{}, cerr
@@ -230,9 +226,23 @@ func (s *S3) retention(ctx context.Context, key, version string) (backend.Retent
 	return backend.Retention{Mode: strings.ToLower(r.Mode), Until: until}, nil
 }
 
-// presignedClient sends the presigned retention reads; the system's CAs
-// (and SSL_CERT_FILE) are trusted as for minio-go's own requests.
-var presignedClient = &http.Client{Timeout: 2 * time.Minute}
+// httpClient sends the presigned retention reads through the client's
+// own transport (a self-hosted server's CA file), else minio-go's default.
+func (s *S3) httpClient() *http.Client {
+	rt := s.rt
+	if rt == nil {
+		rt = defaultTransport
+	}
+	return &http.Client{Transport: rt, Timeout: 2 * time.Minute}
+}
+
+var defaultTransport = func() http.RoundTripper {
+	tr, err := minio.DefaultTransport(true)
+	if err != nil {
+		return http.DefaultTransport
+	}
+	return tr
+}()
 
 // ExtendRetention moves the current version of h's retain-until date to
 // until, in the mode LockWrites set. The caller never moves it back:

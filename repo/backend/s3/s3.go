@@ -67,7 +67,8 @@ type S3 struct {
 	bucket string
 	prefix string // "" or ending in a slash
 	name   string
-	lk     lockState // Object Lock of writes (lock.go)
+	lk     lockState         // Object Lock of writes (lock.go)
+	rt     http.RoundTripper // the client's transport (nil: minio-go's default), for lock.go's own requests
 }
 
 var _ backend.Backend = (*S3)(nil)
@@ -87,7 +88,7 @@ func Open(ctx context.Context, cfg Config, create bool) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	s := &S3{core: minio.Core{Client: cl}, bucket: cfg.Bucket, name: name}
+	s := &S3{core: minio.Core{Client: cl}, bucket: cfg.Bucket, name: name, rt: opts.Transport}
 	if cfg.Prefix != "" {
 		s.prefix = cfg.Prefix + "/"
 	}
