@@ -119,7 +119,7 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 			}
 		}
 	}
-	if g.asOf.IsZero() { // the past needs no lock: nothing deletes from it
+	if g.asOf.IsZero() { // a view of the past takes no lock (see holdLock)
 		lock, err := g.lock(ctx, r, repo.OpSync, false)
 		if err != nil {
 			return nil, err

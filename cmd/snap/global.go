@@ -234,7 +234,10 @@ type openedRepo struct {
 // prune's deleting step never removes a pack under a running restore.
 func (o *openedRepo) holdLock(ctx context.Context, g *globalOptions, op string) error {
 	if !g.asOf.IsZero() {
-		return nil // the past is read-only: no prune can delete from it
+		// A view of the past is read-only, and a lock file there is
+		// refused; prune deletes earlier versions only once their
+		// object lock has run out.
+		return nil
 	}
 	l, err := g.lock(ctx, o, op, false)
 	if err != nil {
