@@ -22,7 +22,7 @@ import (
 // as a passing fault.
 type StallError struct {
 	After time.Duration // the bound that passed
-	Op       string // "read" or "write"
+	Op    string        // "read" or "write"
 }
 
 func (e *StallError) Error() string {
