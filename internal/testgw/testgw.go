@@ -15,11 +15,13 @@ import (
 	"path/filepath"
 	"snap/internal/testreq"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
 
-// Server is a running versitygw.
+// Server is a running versitygw. Kill and Restart stop it as a crash
+// would and bring it back on the same port and root.
 type Server struct {
 	Endpoint string // 127.0.0.1:PORT
 	Access   string
@@ -31,6 +33,17 @@ type Server struct {
 	Versions string
 
 	args []string // extra global flags (StartWith)
+	t    testing.TB
+	bin  string
+	mu   sync.Mutex
+	proc *proc // nil while killed
+}
+
+// proc is one run of the server.
+type proc struct {
+	cmd    *exec.Cmd
+	exited chan error
+	logf   *os.File
 }
 
 // Options change how StartWith starts the server.
@@ -97,7 +110,8 @@ func StartWith(t testing.TB, o Options) *Server {
 	if err != nil {
 		testreq.Missing(t, "S3 tests need a real server: %v", err)
 	}
-	s := &Server{Access: "snap" + randHex(8), Secret: randHex(20), Root: t.TempDir()}
+	s := &Server{Access: "snap" + randHex(8), Secret: randHex(20), Root: t.TempDir(), t: t, bin: bin}
+	t.Cleanup(s.Kill)
 	if o.CertFile != "" {
 		s.TLS = true
 		s.args = append(s.args, "--cert", o.CertFile, "--key", o.KeyFile)
@@ -112,7 +126,7 @@ func StartWith(t testing.TB, o Options) *Server {
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
 		s.Endpoint = "127.0.0.1:" + strconv.Itoa(port)
-		err := s.run(t, bin)
+		err := s.run()
 		if err == nil {
 			return s
 		}
@@ -123,35 +137,57 @@ func StartWith(t testing.TB, o Options) *Server {
 	}
 }
 
+// Kill kills the server with SIGKILL and waits until it is gone: what it
+// had not finished is cut off, as in a crash. Killing a dead server does
+// nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.cmd.Process.Kill()
+	<-s.proc.exited
+	s.proc.logf.Close()
+	s.proc = nil
+}
+
+// Restart starts a killed server again on the same port, root and
+// credentials. It may be called from any goroutine (a proxy's hook).
+func (s *Server) Restart() error {
+	return s.run()
+}
+
 // run starts the server and waits (bounded) until it accepts connections.
-func (s *Server) run(t testing.TB, bin string) error {
-	logf, err := os.CreateTemp(t.TempDir(), "versitygw-*.log")
+func (s *Server) run() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return fmt.Errorf("versitygw on %s is running already", s.Endpoint)
+	}
+	logf, err := os.CreateTemp(s.t.TempDir(), "versitygw-*.log")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	args := append([]string{"--port", s.Endpoint, "--quiet"}, s.args...)
 	args = append(args, "posix")
 	if s.Versions != "" {
 		args = append(args, "--versioning-dir", s.Versions)
 	}
-	cmd := exec.Command(bin, append(args, s.Root)...)
+	cmd := exec.Command(s.bin, append(args, s.Root)...)
 	// Credentials through the environment, not argv.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.Access, "ROOT_SECRET_ACCESS_KEY="+s.Secret)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
+		logf.Close()
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		logf.Close()
-	}
+	p := &proc{cmd: cmd, exited: make(chan error, 1), logf: logf}
+	go func() { p.exited <- cmd.Wait() }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
-		case err := <-exited:
+		case err := <-p.exited:
 			logf.Close()
 			out, _ := os.ReadFile(logf.Name())
 			return fmt.Errorf("exited before it answered (%v): %s", err, out)
@@ -160,11 +196,13 @@ func (s *Server) run(t testing.TB, bin string) error {
 		c, err := net.DialTimeout("tcp", s.Endpoint, time.Second)
 		if err == nil {
 			c.Close()
-			t.Cleanup(stop)
+			s.proc = p
 			return nil
 		}
 		if time.Now().After(deadline) {
-			stop()
+			_ = cmd.Process.Kill()
+			<-p.exited
+			logf.Close()
 			return fmt.Errorf("no answer on %s within 20s: %v", s.Endpoint, err)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a port, not synchronising

@@ -26,8 +26,9 @@ var errReset = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("rea
 // middle). A fake for fault injection; the real faults are in
 // internal/faultproxy's tests.
 type flaky struct {
-	be    backend.Backend
-	every int
+	be     backend.Backend
+	every  int
+	perKey map[string]int // calls per method and file, when counted so
 
 	mu     sync.Mutex
 	calls  int
@@ -44,10 +45,20 @@ const (
 	halfway
 )
 
-func (f *flaky) next() way {
+func (f *flaky) next(key string) way {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	if f.perKey != nil {
+		// Fail the 1st, 4th... call for each file: concurrent callers
+		// cannot pile failures onto one request.
+		f.perKey[key]++
+		if f.perKey[key]%f.every != 1 {
+			return none
+		}
+		f.faults++
+		return way(f.faults%3) + before
+	}
 	if f.every == 0 || f.calls%f.every != 0 {
 		return none
 	}
@@ -56,7 +67,7 @@ func (f *flaky) next() way {
 }
 
 func (f *flaky) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
-	switch f.next() {
+	switch f.next("save " + h.String()) {
 	case before, halfway:
 		io.CopyN(io.Discard, rd, rd.Length()/2)
 		return errReset
@@ -70,14 +81,14 @@ func (f *flaky) Save(ctx context.Context, h backend.Handle, rd backend.RewindRea
 }
 
 func (f *flaky) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
-	if f.next() != none {
+	if f.next("stat "+h.String()) != none {
 		return backend.FileInfo{}, errReset
 	}
 	return f.be.Stat(ctx, h)
 }
 
 func (f *flaky) Remove(ctx context.Context, h backend.Handle) error {
-	switch f.next() {
+	switch f.next("remove " + h.String()) {
 	case before:
 		return errReset
 	case after, halfway:
@@ -90,7 +101,7 @@ func (f *flaky) Remove(ctx context.Context, h backend.Handle) error {
 }
 
 func (f *flaky) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
-	w := f.next()
+	w := f.next("list " + string(t))
 	if w == before {
 		return errReset
 	}
@@ -112,7 +123,7 @@ func (f *flaky) Open(ctx context.Context, h backend.Handle, off, length int64) (
 	f.mu.Lock()
 	f.opens = append(f.opens, off)
 	f.mu.Unlock()
-	w := f.next()
+	w := f.next("open " + h.String())
 	if w == before || w == after {
 		return nil, errReset
 	}
@@ -145,7 +156,7 @@ func (b *breaking) Close() error { return b.rc.Close() }
 
 // OpenFile makes flaky a ReaderAtOpener whose files fail a read by turns.
 func (f *flaky) OpenFile(ctx context.Context, h backend.Handle) (backend.ReaderAtCloser, error) {
-	if f.next() != none {
+	if f.next("openfile "+h.String()) != none {
 		return nil, errReset
 	}
 	file, err := f.be.(backend.ReaderAtOpener).OpenFile(ctx, h)
@@ -162,7 +173,7 @@ type flakyFile struct {
 }
 
 func (ff *flakyFile) ReadAt(p []byte, off int64) (int, error) {
-	if ff.broken || ff.f.next() != none {
+	if ff.broken || ff.f.next("readat") != none {
 		ff.broken = true
 		return 0, errReset
 	}
@@ -186,13 +197,13 @@ func fast(events *[]retry.Event) retry.Policy {
 }
 
 // TestSuiteOnFlakyStore: the shared suite passes through the wrapper on a
-// store that fails every third call in every way: each failure is retried
+// store that fails every third call for each file in every way: each failure is retried
 // and none shows.
 func TestSuiteOnFlakyStore(t *testing.T) {
 	var total, faults int
 	var mu sync.Mutex
 	backendtest.Run(t, func(t *testing.T) backend.Backend {
-		f := &flaky{be: mem.New(), every: 3}
+		f := &flaky{be: mem.New(), every: 3, perKey: map[string]int{}}
 		t.Cleanup(func() {
 			mu.Lock()
 			defer mu.Unlock()

@@ -25,6 +25,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 
@@ -236,9 +237,15 @@ func Transient(err error) bool {
 // networkFault reports whether err is a network failure that a new
 // connection may not meet.
 func networkFault(err error) bool {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		// A connection closed before the answer was whole (a backend
-		// never returns io.EOF as an error of its own).
+		// never returns io.EOF as an error of its own), or closed by the
+		// client's transport under a request when the peer reset it.
+		return true
+	}
+	if strings.Contains(err.Error(), "server closed idle connection") {
+		// net/http's unexported errServerClosedIdle: the server closed a
+		// pooled connection as a request went out on it.
 		return true
 	}
 	for _, e := range []syscall.Errno{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED,

@@ -57,6 +57,8 @@ func TestTransient(t *testing.T) {
 		{fmt.Errorf("write: %w", syscall.EPIPE), true},
 		{fmt.Errorf("get: %w", io.ErrUnexpectedEOF), true},
 		{fmt.Errorf("put: %w", io.EOF), true},
+		{&net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}, true},
+		{errors.New("Put \"http://x/y\": http: server closed idle connection"), true},
 		{&stallconn.StallError{After: time.Second, Op: "read"}, true},
 		{&net.DNSError{Err: "server misbehaving", IsTemporary: true}, true},
 		{&net.DNSError{Err: "no such host", IsNotFound: true}, false},

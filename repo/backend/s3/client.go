@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -69,18 +70,20 @@ func (cfg Config) clientOptions() (*minio.Options, string, error) {
 		Secure:       cfg.Secure,
 		Region:       region,
 		BucketLookup: lookup,
+		// One attempt per request: package retry retries, logs each
+		// attempt and sees a permanent error once. minio-go's own
+		// retries (10 by default) would multiply with its.
+		MaxRetries: 1,
 	}
 	ca := cfg.CAFile
 	if ca == "" {
 		ca = os.Getenv("AWS_CA_BUNDLE") // the AWS CLI's and SDKs' name for it
 	}
-	if ca != "" || testDial != nil {
-		tr, err := transport(ca, cfg.Secure)
-		if err != nil {
-			return nil, "", err
-		}
-		opts.Transport = tr
+	tr, err := transport(ca, cfg.Secure, cfg.Timeout)
+	if err != nil {
+		return nil, "", err
 	}
+	opts.Transport = tr
 	return opts, region, nil
 }
 
@@ -102,15 +105,14 @@ func readSecretFile(what, path string) (string, error) {
 }
 
 // transport is minio-go's default transport, trusting the CAs in caFile
-// (a self-hosted server's own CA) besides the system's.
-func transport(caFile string, secure bool) (http.RoundTripper, error) {
+// (a self-hosted server's own CA) besides the system's, its connections
+// bounded by progress (stall.go).
+func transport(caFile string, secure bool, timeout time.Duration) (http.RoundTripper, error) {
 	rt, err := minio.DefaultTransport(secure)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSettings, err)
 	}
-	if testDial != nil {
-		rt.DialContext = testDial
-	}
+	bound(rt, timeout, testDial)
 	if caFile == "" {
 		return rt, nil
 	}

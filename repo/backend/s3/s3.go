@@ -11,8 +11,13 @@
 //     is atomic per object. The body is not seekable, so minio-go does
 //     not resend it: on a failed Save a caller may rd.Rewind() and call Save
 //     again (a retrying wrapper does).
-//   - Reads, listings, stats and deletes are retried by minio-go with
-//     backoff, a bounded number of times.
+//   - Nothing is retried here: minio-go's retries are off (MaxRetries 1),
+//     and package retry, wrapped around every remote store, owns the
+//     policy. Errors carry its verdict: an answer of the server is an
+//     *Error whose Transient says whether asking again can help
+//     (errors.go); a request without an answer fails with the transport's
+//     error. Each connection fails when no byte moved for Config.Timeout
+//     (stall.go).
 //   - List relies on the store's strong list-after-write consistency (AWS
 //     S3 since 2020, and every server snap is tested against).
 //   - S3 deletes of a missing key succeed, so Remove asks first (a HEAD) to
@@ -36,6 +41,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -59,6 +65,9 @@ type Config struct {
 	Region        string
 	Addressing    string // AddressingPath (default), AddressingVirtual or AddressingAuto
 	CAFile        string // PEM CA bundle for a self-hosted server (else AWS_CA_BUNDLE)
+	// Timeout fails a request when no byte has moved for this long;
+	// 0: DefaultTimeout.
+	Timeout time.Duration
 }
 
 // S3 is a backend.Backend on a bucket.
@@ -139,11 +148,16 @@ func (s *S3) wrap(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	switch minio.ToErrorResponse(err).Code {
-	case minio.NoSuchKey:
+	r := minio.ToErrorResponse(err)
+	switch {
+	case r.Code == minio.NoSuchKey:
 		return fmt.Errorf("%s: %s: %w", s.name, what, backend.ErrNotExist)
-	case "XMinioStorageFull", "QuotaExceeded", "StorageFull":
+	case r.Code == "XMinioStorageFull", r.Code == "QuotaExceeded", r.Code == "StorageFull",
+		r.StatusCode == http.StatusInsufficientStorage:
 		return fmt.Errorf("%s: %s: %w: %v", s.name, what, backend.ErrNoSpace, err)
+	}
+	if e := s.serverError(what, err); e != nil {
+		return e
 	}
 	return fmt.Errorf("%s: %s: %w", s.name, what, err)
 }
