@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 	"snap/internal/atomicfile"
 	"snap/repo"
 	"snap/repo/backend"
+	"snap/repo/backend/location"
 	"snap/repo/backend/meter"
+	"snap/repo/backend/retry"
 )
 
 // globalOptions are the flags every command takes.
@@ -34,6 +37,10 @@ type globalOptions struct {
 	Verbose      bool
 	RetryLock    time.Duration
 	Connections  int
+	// RemoteTimeout and RemoteRetries: how patient to be with a remote
+	// repository (location.Options).
+	RemoteTimeout time.Duration
+	RemoteRetries int
 
 	// asOf, set by a reading command's --as-of, opens the repository as
 	// it was then (asof.go).
@@ -42,8 +49,10 @@ type globalOptions struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
-	cfg            *configFile  // nil without a config file
-	store          *meter.Meter // counts what is asked of the repository's store, once opened
+	cfg            *configFile            // nil without a config file
+	store          *meter.Meter           // counts what is asked of the repository's store, once opened
+	changed        func(flag string) bool // whether a flag was given; nil: none was
+	remoteAttempts int                    // from RemoteRetries once filled; 0: the default
 }
 
 func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
@@ -57,6 +66,8 @@ func (g *globalOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "print more detail")
 	fs.IntVar(&g.Connections, "connections", 0, "packs uploaded or copied at once (default 2 for a directory, 5 for s3 and sftp)")
 	fs.DurationVar(&g.RetryLock, "retry-lock", defaultRetryLock, "wait up to this long for another snap process's conflicting lock (0: fail at once)")
+	fs.DurationVar(&g.RemoteTimeout, "remote-timeout", location.DefaultTimeout, "fail a request to a remote repository when no byte has moved for this long (env SNAP_REMOTE_TIMEOUT)")
+	fs.IntVar(&g.RemoteRetries, "remote-retries", retry.DefaultAttempts-1, "retry a request to a remote repository that failed with a passing fault this many times, with backoff (env SNAP_REMOTE_RETRIES)")
 }
 
 // defaultRetryLock lets a cron backup that meets a running prune, sync or
@@ -76,6 +87,9 @@ func (g *globalOptions) fillFromEnv() error {
 	set(&g.PasswordFile, "SNAP_PASSWORD_FILE")
 	set(&g.CacheDir, "SNAP_CACHE_DIR")
 	set(&g.Config, "SNAP_CONFIG")
+	if err := g.fillRemote(); err != nil {
+		return err
+	}
 	path, explicit := g.Config, g.Config != ""
 	if !explicit {
 		path = defaultConfig
@@ -98,6 +112,34 @@ func (g *globalOptions) fillFromEnv() error {
 		fill(&g.PasswordFile, cfg.PasswordFile)
 	}
 	fill(&g.CacheDir, cfg.CacheDir)
+	return nil
+}
+
+// fillRemote takes --remote-timeout and --remote-retries from the
+// environment when not given as flags, and checks them.
+func (g *globalOptions) fillRemote() error {
+	given := func(f string) bool { return g.changed != nil && g.changed(f) }
+	if v := g.getenv("SNAP_REMOTE_TIMEOUT"); v != "" && !given("remote-timeout") {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return usagef("SNAP_REMOTE_TIMEOUT=%q: not a duration (30s, 2m)", v)
+		}
+		g.RemoteTimeout = d
+	}
+	if v := g.getenv("SNAP_REMOTE_RETRIES"); v != "" && !given("remote-retries") {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return usagef("SNAP_REMOTE_RETRIES=%q: not a number", v)
+		}
+		g.RemoteRetries = n
+	}
+	if g.RemoteTimeout <= 0 {
+		return usagef("--remote-timeout must be positive: a request that hangs must end")
+	}
+	if g.RemoteRetries < 0 {
+		return usagef("--remote-retries must be 0 or more")
+	}
+	g.remoteAttempts = g.RemoteRetries + 1
 	return nil
 }
 

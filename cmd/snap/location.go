@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 
 	"snap/repo/backend"
 	"snap/repo/backend/location"
 	"snap/repo/backend/meter"
+	"snap/repo/backend/retry"
 )
 
 // parseLocation parses a repository location; a bad one is a usage error.
@@ -22,10 +24,12 @@ func parseLocation(what, s string) (location.Location, error) {
 }
 
 // openLocation opens the backend at loc with the config file's settings
-// for its store; create prepares a new repository's place. A store snap
-// does not have yet is a usage error.
+// for its store, a remote one with the retries and timeout of the global
+// flags; create prepares a new repository's place. A store snap does not
+// have yet is a usage error.
 func (g *globalOptions) openLocation(ctx context.Context, what string, loc location.Location, create bool) (backend.Backend, error) {
-	o := location.Options{Create: create}
+	o := location.Options{Create: create, Timeout: g.RemoteTimeout}
+	o.Retry = retry.Policy{MaxAttempts: g.remoteAttempts, Log: g.retryLog()}
 	if g.cfg != nil && g.cfg.S3 != nil {
 		o.S3 = g.cfg.S3.settings()
 	}
@@ -37,6 +41,18 @@ func (g *globalOptions) openLocation(ctx context.Context, what string, loc locat
 		return nil, usagef("%s%v", prefix(what), err)
 	}
 	return be, err
+}
+
+// retryLog reports each retry of a remote request on stderr, unless
+// --quiet: a slow night shows why. The errors name the location and the
+// cause, never credentials.
+func (g *globalOptions) retryLog() func(retry.Event) {
+	var mu sync.Mutex // requests fail on many goroutines
+	return func(e retry.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		warn(g, "%v", e)
+	}
 }
 
 func prefix(what string) string {

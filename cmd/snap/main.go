@@ -131,6 +131,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "snap %s: %v (see 'snap help %s')\n", c.name, err, c.name)
 		return ExitUsage
 	}
+	g.changed = func(f string) bool { return fs.Changed(f) }
 	err := g.fillFromEnv()
 	if err == nil {
 		err = runCmd(ctx, g, fs.Args())

@@ -73,6 +73,11 @@ type Rule struct {
 	// been forwarded instead (the server is then mid-upload).
 	Hook          func()
 	HookAfterBody int64
+	// Pick, when set, makes the rule a chooser: it returns the rule to
+	// apply to a request (nil: none, the next rules are asked), and the
+	// fields above are unused. It is called under the proxy's lock, one
+	// request at a time, so it may keep state.
+	Pick func(*http.Request) *Rule
 
 	seen int // matching requests so far
 }
@@ -211,6 +216,12 @@ func (p *Proxy) fire(r *http.Request) *Rule {
 	defer p.mu.Unlock()
 	var hit *Rule
 	for _, rule := range p.rules {
+		if rule.Pick != nil {
+			if hit = rule.Pick(r); hit != nil {
+				break
+			}
+			continue
+		}
 		if rule.Match != nil && !rule.Match(r) {
 			continue
 		}

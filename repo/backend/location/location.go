@@ -17,7 +17,9 @@
 //
 // Parse only reads the string. Open turns a location into a backend through
 // a table of openers by scheme (registry.go): local, s3 and sftp; a scheme
-// that parses but has no opener gets an UnsupportedError.
+// that parses but has no opener gets an UnsupportedError. Every remote
+// store is wrapped in package retry's retries, with a stall timeout on its
+// connections (Options).
 package location
 
 import (

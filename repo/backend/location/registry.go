@@ -5,20 +5,42 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"snap/repo/backend"
 	"snap/repo/backend/local"
+	"snap/repo/backend/retry"
 	"snap/repo/backend/s3"
 )
 
-// Options say what the caller is about to do with a location.
+// Options say what the caller is about to do with a location, and how
+// patient to be with a remote one.
 type Options struct {
 	// Create prepares the location for a new repository (local: makes the
 	// directory and its parents, mode 0700; s3: makes the bucket when it is
 	// missing).
 	Create bool
+	// Timeout fails a request to a remote store when no byte has moved
+	// for this long (a stall, not a bound on the whole transfer: a big
+	// pack on a slow link takes what it takes); 0: DefaultTimeout. Each
+	// remote opener applies it to its connections.
+	Timeout time.Duration
+	// Retry is how requests to a remote store are retried (package
+	// retry); the zero Policy is its defaults. Local directories are
+	// never retried: their errors do not pass.
+	Retry retry.Policy
 	// S3 configures s3 locations beyond what the location string says.
 	S3 S3Settings
+}
+
+// DefaultTimeout is the stall bound of remote requests.
+const DefaultTimeout = 2 * time.Minute
+
+func (o Options) timeout() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return DefaultTimeout
 }
 
 // S3Settings are the config file's s3 block: where credentials are and
@@ -61,13 +83,27 @@ func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
 // Supported reports whether Open can open locations of loc's scheme.
 func Supported(loc Location) bool { return openers[loc.Scheme()] != nil }
 
-// Open returns the backend at loc.
+// Open returns the backend at loc. A remote store (any scheme but local)
+// comes wrapped in o.Retry's retries, and its opening (which may make a
+// bucket) is retried the same way.
 func Open(ctx context.Context, loc Location, o Options) (backend.Backend, error) {
 	open := openers[loc.Scheme()]
 	if open == nil {
 		return nil, &UnsupportedError{Location: loc}
 	}
-	return open(ctx, loc, o)
+	if loc.Scheme() == "local" {
+		return open(ctx, loc, o)
+	}
+	var be backend.Backend
+	err := o.Retry.Do(ctx, "open "+loc.String(), func() error {
+		var err error
+		be, err = open(ctx, loc, o)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return retry.Wrap(be, o.Retry), nil
 }
 
 func openLocal(_ context.Context, loc Location, o Options) (backend.Backend, error) {
@@ -90,6 +126,7 @@ func openS3(ctx context.Context, loc Location, o Options) (backend.Backend, erro
 		Bucket:   l.Bucket,
 		Prefix:   l.Prefix,
 		Name:     l.String(),
+		Timeout:  o.timeout(),
 
 		AccessKeyFile: o.S3.AccessKeyFile,
 		SecretKeyFile: o.S3.SecretKeyFile,

@@ -8,11 +8,12 @@ import (
 	"github.com/minio/minio-go/v7"
 )
 
-// Error is an answer of the server that refused a request. It carries the
-// verdict package retry reads through Transient: only this package knows
-// S3's status codes and error codes. Failures without an answer (a reset,
-// a refused connection, a stall) are returned as the transport gave them,
-// and judged as network failures.
+// Error is an answer of the server that refused a request (or minio-go's
+// word for a connection closed before one). It carries the verdict package
+// retry reads through Transient: only this package knows S3's status codes
+// and error codes. Other failures without an answer (a reset, a refused
+// connection, a stall) are returned as the transport gave them, and judged
+// as network failures.
 type Error struct {
 	Location string // the --repo string: no credentials
 	Op       string // what was asked: "write data/ab/…", "list index"
@@ -44,6 +45,11 @@ var transientCodes = map[string]bool{
 	"RequestLimitExceeded": true, "RequestThrottled": true, "XMinioServerNotInitialized": true,
 }
 
+// closedByServer is how minio-go words a connection the server closed
+// before answering (it replaces the io.EOF, so the generic network rules
+// cannot see it).
+const closedByServer = "Connection closed by foreign host"
+
 // serverError returns err as an *Error when it is the server's answer (or
 // minio-go's own refusal), with its verdict; nil when the request got no
 // answer. Transient: 408, 429, 500, 502, 503, 504 and Cloudflare's
@@ -54,6 +60,9 @@ var transientCodes = map[string]bool{
 func (s *S3) serverError(what string, err error) *Error {
 	r := minio.ToErrorResponse(err)
 	if r.StatusCode == 0 && r.Code == "" {
+		if strings.Contains(err.Error(), closedByServer) {
+			return &Error{Location: s.name, Op: what, Err: err, transient: true}
+		}
 		return nil
 	}
 	t := transientCodes[r.Code]

@@ -154,7 +154,11 @@ func (s *S3) wrap(what string, err error) error {
 		return fmt.Errorf("%s: %s: %w", s.name, what, backend.ErrNotExist)
 	case r.Code == "XMinioStorageFull", r.Code == "QuotaExceeded", r.Code == "StorageFull",
 		r.StatusCode == http.StatusInsufficientStorage:
-		return fmt.Errorf("%s: %s: %w: %v", s.name, what, backend.ErrNoSpace, err)
+		msg := err.Error()
+		if r.Code != "" && !strings.Contains(msg, r.Code) {
+			msg += " (" + r.Code + ")"
+		}
+		return fmt.Errorf("%s: %s: %w: %s", s.name, what, backend.ErrNoSpace, msg)
 	}
 	if e := s.serverError(what, err); e != nil {
 		return e
