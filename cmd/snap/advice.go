@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"snap/repo/backend"
 	"strings"
 	"time"
 
 	"snap/repo"
+	"snap/repo/backend"
+	"snap/repo/backend/retry"
+	"snap/repo/backend/s3"
 	"snap/sources"
 	"snap/sources/postgres"
 )
@@ -43,6 +45,14 @@ func advice(err error) []string {
 		hint("restore into a directory on a disk with more room")
 	case errors.Is(err, backend.ErrNoSpace):
 		hint("make room: 'snap forget --keep-daily N --prune' removes old snapshots ('snap prune --max-unused unlimited' needs no room to work), or move the repository to a larger disk")
+	}
+	var s3e *s3.Error
+	if errors.As(err, &s3e) && (s3e.Status == 401 || s3e.Status == 403) && !errors.Is(err, backend.ErrNoSpace) && !errors.Is(err, backend.ErrLocked) {
+		hint("check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and that they may use this bucket")
+	}
+	var gu *retry.GaveUpError
+	if errors.As(err, &gu) {
+		hint("the storage kept failing for %s; --remote-retries and --remote-timeout make snap wait longer", gu.Elapsed.Round(time.Second))
 	}
 	switch {
 	case errors.Is(err, backend.ErrLocked):

@@ -13,6 +13,8 @@ import (
 	"snap/crypt"
 	"snap/repo"
 	"snap/repo/backend"
+	"snap/repo/backend/retry"
+	"snap/repo/backend/s3"
 )
 
 // TestAdvice: the library's errors name no flag or command; the command
@@ -42,6 +44,8 @@ func TestAdvice(t *testing.T) {
 		{&backend.LockedError{Location: "s3:http://h/b", File: "data/ab/ab", Version: "v1", Mode: backend.ModeCompliance, Until: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}, []string{"hint: that is Object Lock doing its job"}},
 		{fmt.Errorf("s3:http://h/b: bucket b has %w", backend.ErrNoObjectLock), []string{"hint: 'snap init --object-lock 30d' makes a new bucket"}},
 		{fmt.Errorf("s3:http://h/b as of 2026-12-01T02:00:00Z: %w", backend.ErrReadOnly), []string{"hint: a repository opened --as-of is read-only"}},
+		{wrap(&s3.Error{Status: 403, Code: "SignatureDoesNotMatch", Err: errors.New("denied")}), []string{"hint: check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"}},
+		{wrap(&retry.GaveUpError{Attempts: 9, Elapsed: 90 * time.Second, Err: errors.New("reset")}), []string{"hint: the storage kept failing for 1m30s; --remote-retries and --remote-timeout"}},
 		{errors.New("plain"), nil},
 		{fmt.Errorf("%w: no snapshot", repo.ErrNotFound), nil}, // not a snapshot id
 	}

@@ -351,9 +351,12 @@ func (g *globalOptions) openBackend(ctx context.Context, be backend.Backend, o r
 			return nil, err
 		}
 	} else {
-		// Fail on a missing repository before asking for a passphrase.
+		// Fail on a missing or unreachable repository before asking for
+		// a passphrase (and before a remote one's retries run twice).
 		if _, err := be.Stat(ctx, backend.Handle{Type: backend.ConfigFile}); errors.Is(err, backend.ErrNotExist) {
 			return nil, fmt.Errorf("%w at %s (create one with 'snap init')", repo.ErrNoRepository, g.Repo)
+		} else if err != nil {
+			return nil, err
 		}
 		p, err := g.passphrase("Repository passphrase: ", false)
 		if err != nil {

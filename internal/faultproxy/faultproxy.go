@@ -70,7 +70,8 @@ type Rule struct {
 	Skip, Times int
 	// Hook is called when the rule fires, before its fault; with
 	// HookAfterBody > 0, once that many bytes of the request's body have
-	// been forwarded instead (the server is then mid-upload).
+	// been forwarded instead, or half of a smaller body (the server is
+	// then mid-upload).
 	Hook          func()
 	HookAfterBody int64
 	// Pick, when set, makes the rule a chooser: it returns the rule to
@@ -248,7 +249,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rule.Hook != nil {
 		if rule.HookAfterBody > 0 && r.Body != nil {
-			r.Body = &hookReader{rc: r.Body, left: rule.HookAfterBody, hook: rule.Hook}
+			at := rule.HookAfterBody
+			if r.ContentLength > 0 {
+				at = max(min(at, r.ContentLength/2), 1)
+			}
+			r.Body = &hookReader{rc: r.Body, left: at, hook: rule.Hook}
 		} else {
 			rule.Hook()
 		}
