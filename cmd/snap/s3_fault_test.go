@@ -549,14 +549,17 @@ func TestS3ServerKilled(t *testing.T) {
 			Hook: func() { gw.Kill(); killed.Store(true) }})
 		// The first request after the kill brings the server back before
 		// it is forwarded: snap is retrying by then.
-		var restartErr error
+		restarted := make(chan error, 1)
 		p.Add(&faultproxy.Rule{Match: func(*http.Request) bool { return killed.Load() }, Times: 1,
-			Hook: func() { restartErr = gw.Restart() }})
+			Hook: func() { restarted <- gw.Restart() }})
 		data := randData(80, 40<<20)
 		p.Reset()
 		r := e.ok(bytes.NewReader(data), "backup", "--stdin", "--item", "s")
-		if !killed.Load() || restartErr != nil {
-			t.Fatalf("killed %v, restart: %v", killed.Load(), restartErr)
+		if !killed.Load() {
+			t.Fatal("the server was not killed")
+		}
+		if err := <-restarted; err != nil {
+			t.Fatalf("restart: %v", err)
 		}
 		want := map[string][32]byte{e.snapshots()[0].ID: sha256.Sum256(data)}
 		dumpAll(t, e, want)

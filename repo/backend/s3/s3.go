@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -188,11 +189,15 @@ func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader
 	}
 	body := &exactReader{r: rd, left: rd.Length()}
 	_, err = s.core.Client.PutObject(ctx, s.bucket, key, body, rd.Length(), opts)
+	// net/http may still be sending the body from its own goroutine when
+	// an answer (an error) came first: cut rd loose before the caller
+	// rewinds it for another attempt.
+	readErr := body.detach()
 	if err != nil {
-		if body.err != nil {
+		if readErr != nil {
 			// The reader's own failure, as the caller's retry logic
 			// wants to see it.
-			return fmt.Errorf("%s: write %v: %w", s.name, h, body.err)
+			return fmt.Errorf("%s: write %v: %w", s.name, h, readErr)
 		}
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
@@ -213,12 +218,31 @@ var errLength = errors.New("reader length differs from its Length()")
 // completes and no object appears. It hides r's other methods (Seek,
 // ReaderAt), so minio-go never resends on its own.
 type exactReader struct {
-	r    io.Reader
-	left int64
-	err  error // the first error r or the length check gave
+	mu       sync.Mutex // held while r is read: detach waits for a read to end
+	r        io.Reader
+	left     int64
+	err      error // the first error r or the length check gave
+	detached bool
+}
+
+// errDetached ends a read of a body whose Save has returned.
+var errDetached = errors.New("the upload ended")
+
+// detach makes every later Read fail without touching r, once any Read in
+// progress has ended, and returns r's error, if any.
+func (e *exactReader) detach() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.detached = true
+	return e.err
 }
 
 func (e *exactReader) Read(p []byte) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.detached {
+		return 0, errDetached
+	}
 	if e.err != nil {
 		return 0, e.err
 	}
