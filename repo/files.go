@@ -16,17 +16,6 @@ import (
 // snapshot, lock) is read into memory.
 const maxMetaFile = 256 << 20
 
-func readAllLimit(rd io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(rd, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return b, nil
-}
-
 // readFile reads a whole file of at most maxMetaFile bytes.
 func readFile(ctx context.Context, be backend.Backend, h backend.Handle) ([]byte, error) {
 	rd, err := be.Open(ctx, h, 0, 0)
@@ -45,37 +34,52 @@ func readFile(ctx context.Context, be backend.Backend, h backend.Handle) ([]byte
 }
 
 // readWhole reads a whole file (at most maxPackFile bytes) into buf's
-// storage when it fits, sized by a Stat first: growing a buffer while
-// reading a 16 MiB pack would allocate about twice that.
+// storage, or into a buffer sized for a whole pack: growing a buffer while
+// reading a 16 MiB pack would allocate about twice that. It asks for the
+// file once (no Stat first): on a remote store every request is a round
+// trip and a billed request.
 func readWhole(ctx context.Context, be backend.Backend, h backend.Handle, buf ...[]byte) ([]byte, error) {
-	fi, err := be.Stat(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size > maxPackFile {
-		return nil, &DamagedError{File: h, Err: fmt.Errorf("larger than %d bytes", int64(maxPackFile))}
-	}
-	var b []byte
-	if len(buf) > 0 && int64(cap(buf[0])) >= fi.Size {
-		b = buf[0][:fi.Size]
-	} else {
-		b = make([]byte, fi.Size)
-	}
 	rd, err := be.Open(ctx, h, 0, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer rd.Close()
-	if _, err := io.ReadFull(rd, b); err != nil {
-		return nil, fmt.Errorf("read %v: %w", h, err)
+	var b []byte
+	if len(buf) > 0 {
+		b = buf[0][:0]
 	}
-	// A file that grew since the Stat is read in full anyway: the caller
-	// checks the bytes against the name.
-	rest, err := readAllLimit(rd, maxPackFile-fi.Size)
-	if err != nil {
-		return nil, fmt.Errorf("read %v: %w", h, err)
+	if cap(b) == 0 {
+		b = make([]byte, 0, wholeFileCap(h))
 	}
-	return append(b, rest...), nil
+	for {
+		if len(b) == cap(b) {
+			if int64(len(b)) > maxPackFile {
+				return nil, &DamagedError{File: h, Err: fmt.Errorf("larger than %d bytes", int64(maxPackFile))}
+			}
+			b = append(b, 0)[:len(b)] // grow (rare: larger than expected)
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %v: %w", h, err)
+		}
+	}
+	if int64(len(b)) > maxPackFile {
+		return nil, &DamagedError{File: h, Err: fmt.Errorf("larger than %d bytes", int64(maxPackFile))}
+	}
+	return b, nil
+}
+
+// wholeFileCap is the buffer a whole read of h starts with: a pack is the
+// target size plus at most one chunk and its header; other files are small.
+func wholeFileCap(h backend.Handle) int {
+	if h.Type == backend.PackFile {
+		return DefaultPackSize + 5<<20
+	}
+	return 64 << 10
 }
 
 // listNames returns the names of every file of type t.

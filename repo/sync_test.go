@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"snap/repo/backend/backendtest"
 	"snap/repo/backend/local"
 	"snap/repo/backend/mem"
+	"snap/repo/backend/meter"
 )
 
 func syncTo(f *fixture, dst backend.Backend, o repo.SyncOptions) (*repo.SyncStats, error) {
@@ -215,5 +217,43 @@ func TestSyncDoesNotSpreadDamage(t *testing.T) {
 	st, _ = syncTo(f, dst, repo.SyncOptions{})
 	if st.FilesCopied != 2 || len(listFiles(t, dst, backend.DamagedFile)) != 1 {
 		t.Fatalf("truncated copy not replaced, or the record not copied: %+v", st)
+	}
+}
+
+// verifyingStore is a store whose transport proves uploads (as s3 and
+// sftp say they do).
+type verifyingStore struct{ backend.Backend }
+
+func (verifyingStore) VerifiesUploads() bool { return true }
+
+// TestSyncReadsBackOnlyFromDisks: a directory is read back after each
+// copy (a failing disk shows there); a remote store that proves its
+// uploads is not (the read would double requests and paid egress). The
+// store is found through a wrapper, as the command line wraps it.
+func TestSyncReadsBackOnlyFromDisks(t *testing.T) {
+	f := newFixture(t, nil, testChunker())
+	mixedRepo(t, f)
+	for _, verifies := range []bool{false, true} {
+		var dst backend.Backend = mem.New()
+		if verifies {
+			dst = verifyingStore{dst}
+		}
+		counted := meter.Wrap(dst)
+		if _, err := syncTo(f, counted, repo.SyncOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		opens := meter.Of(counted).Counts().Opens
+		packs := 0
+		for name := range fileSet(t, dst) {
+			if strings.HasPrefix(name, "data/") {
+				packs++
+			}
+		}
+		if verifies && opens >= int64(packs) {
+			t.Errorf("a store that proves uploads was read %d times for %d packs", opens, packs)
+		}
+		if !verifies && opens < int64(packs) {
+			t.Errorf("a directory was read back %d times for %d packs", opens, packs)
+		}
 	}
 }

@@ -175,6 +175,11 @@ func TestS3CheckSubset(t *testing.T) {
 			if extra := res.Store.BytesReceived - res.BytesRead; extra < 0 || extra > 1<<20 {
 				t.Errorf("%v: received %d bytes for %d bytes of %d packs", args, res.Store.BytesReceived, res.BytesRead, res.PacksRead)
 			}
+			// One GET per pack read, no HEAD before it (a billed
+			// request and a round trip each).
+			if res.Store.Stats > 2 {
+				t.Errorf("%v: %d HEAD requests for %d packs read", args, res.Store.Stats, res.PacksRead)
+			}
 			if !keyless {
 				total += res.PacksRead
 				packs = res.Packs
