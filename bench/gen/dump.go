@@ -457,24 +457,5 @@ func genDumps(path1, path2 string, seed uint64, total int64) (dumpStats, error) 
 	}
 	both("--\n-- PostgreSQL database dump complete\n--\n\n")
 
-	for _, w := range []*bufio.Writer{w1, w2} {
-		if err := w.Flush(); err != nil {
-			return st, err
-		}
-	}
-	for _, f := range []*os.File{f1, f2} {
-		if err := f.Close(); err != nil {
-			return st, err
-		}
-	}
-	st1, err := os.Stat(path1)
-	if err != nil {
-		return st, err
-	}
-	st2, err := os.Stat(path2)
-	if err != nil {
-		return st, err
-	}
-	st.bytes1, st.bytes2 = st1.Size(), st2.Size()
-	return st, nil
+	return closeDumps(st, path1, path2, []*bufio.Writer{w1, w2}, []*os.File{f1, f2})
 }
