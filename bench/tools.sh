@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 TOOLS=${BENCH_TOOLS:-/var/tmp/snap-bench-tools}
 RESTIC_VERSION=v0.18.1
+KOPIA_VERSION=0.23.1
 KOPIA_COMMIT=72ec08fd8edb86c67ed27099bf1b955e1f308ffa # tag v0.23.1
 KOPIA_GIT=${KOPIA_GIT:-/work/.mirror/kopia+kopia/repo}
 mkdir -p "$TOOLS/bin"
@@ -50,7 +51,8 @@ if [ ! -x "$kopia" ]; then
 		rm -rf "$src.git"
 	fi
 	echo "tools: building kopia ${KOPIA_COMMIT:0:12} (a few minutes, once)"
-	(cd "$src" && nice -n 5 go build -tags nohtmlui -o "$kopia.tmp" .)
+	(cd "$src" && nice -n 5 go build -tags nohtmlui -o "$kopia.tmp" \
+		-ldflags "-X github.com/kopia/kopia/repo.BuildVersion=$KOPIA_VERSION -X github.com/kopia/kopia/repo.BuildInfo=$KOPIA_COMMIT" .)
 	mv "$kopia.tmp" "$kopia"
 	rm -rf "$src"
 fi

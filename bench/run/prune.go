@@ -37,6 +37,9 @@ type histRepo struct {
 
 const origSuffix = ".orig"
 
+// historyItem names the history's stream in every tool.
+const historyItem = "dump.sql"
+
 // buildHistories backs up every day of the dump history into one
 // repository per tool, for run (0: for all runs). Days are the outer loop,
 // so each day's dump is written once and is in the page cache for every
@@ -49,6 +52,9 @@ func (b *bench) buildHistories(run int) {
 	}
 	fmt.Fprintf(os.Stderr, "building the prune %s: %d daily backups of the dump per tool...\n", where, b.pruneDays)
 	for _, t := range b.tools {
+		if t.forgetPrune == nil {
+			continue
+		}
 		h := &histRepo{repo: filepath.Join(b.work, "repos", t.name+"-history"), cache: filepath.Join(b.work, "cache-"+t.name+"-history"),
 			res: &runResult{Tool: t.name, Run: run, Metrics: map[string]float64{}, Verify: map[string]string{}}}
 		b.history[t.name] = h
@@ -57,14 +63,14 @@ func (b *bench) buildHistories(run int) {
 			h.broken = t.broken
 			continue
 		}
-		s := &session{b: b, t: t, where: where, tag: tag, res: h.res,
+		s := &session{b: b, t: t, where: where, tag: tag, res: h.res, peak: map[string]int64{},
 			env: append(toolEnv(t, h.cache), "TZ=UTC")}
-		for _, p := range []string{h.repo, h.cache, h.repo + origSuffix, h.cache + origSuffix} {
+		for _, p := range []string{h.repo, auxDir(h.repo), h.cache, h.repo + origSuffix, h.cache + origSuffix} {
 			if err := os.RemoveAll(p); err != nil {
 				log.Fatal(err)
 			}
 		}
-		if _, ok := s.exec("history-init", t.initRepo(h.repo), "", ""); !ok {
+		if !s.initRepo("history", h.repo, execOpts{}) {
 			h.broken = "init failed"
 			continue
 		}
@@ -89,7 +95,7 @@ func (b *bench) buildHistories(run int) {
 			if h.broken != "" {
 				continue
 			}
-			step, ok := s.exec(fmt.Sprintf("history-backup-day%02d", day), s.t.backupStdin(h.repo, day, snapTime(day)), dayFile, "")
+			step, ok := s.exec(fmt.Sprintf("history-backup-day%02d", day), s.t.backupStdin(h.repo, historyItem, day, snapTime(day)), execOpts{stdin: dayFile})
 			if !ok {
 				h.broken = fmt.Sprintf("backup of day %d failed", day)
 				continue
@@ -126,7 +132,7 @@ func (b *bench) buildHistories(run int) {
 // removeHistories deletes the history repositories and caches.
 func (b *bench) removeHistories() {
 	for _, h := range b.history {
-		for _, p := range []string{h.repo, h.cache, h.repo + origSuffix, h.cache + origSuffix} {
+		for _, p := range []string{h.repo, auxDir(h.repo), h.cache, h.repo + origSuffix, h.cache + origSuffix} {
 			os.RemoveAll(p)
 		}
 	}
@@ -187,7 +193,7 @@ func (s *session) prunePhase() {
 		if in.label != "" {
 			name += "-" + in.label
 		}
-		st, ok := ps.exec(name, in, "", "")
+		st, ok := ps.exec(name, in, execOpts{})
 		if !ok {
 			return
 		}
@@ -203,7 +209,7 @@ func (s *session) prunePhase() {
 	m[mPruneBefore], m[mPruneAfter], m[mPruneFreed] = float64(before), float64(after), float64(before-after)
 
 	list := filepath.Join(s.b.work, "logs", fmt.Sprintf("%s-%s-prune-snapshots.json", s.t.name, s.tag))
-	if _, ok := ps.exec("prune-snapshots", s.t.snapshots(repo), "", list); ok {
+	if _, ok := ps.exec("prune-snapshots", s.t.snapshots(repo), execOpts{stdout: list}); ok {
 		n, err := countSnapshots(list)
 		if err != nil {
 			s.res.Verify[vPruneKept] = err.Error()
@@ -220,7 +226,7 @@ func (s *session) prunePhase() {
 	}
 
 	out := filepath.Join(s.b.work, fmt.Sprintf("restore-%s-%d-prune.sql", s.t.name, s.run))
-	st, ok := ps.exec("prune-restore", s.t.dumpStream(repo, s.b.pruneDays), "", out)
+	st, ok := ps.exec("prune-restore", s.t.dumpStream(repo, historyItem, s.b.pruneDays, ""), execOpts{stdout: out})
 	if !ok {
 		return
 	}

@@ -14,13 +14,28 @@ import (
 
 // step is one measured command.
 type step struct {
-	Name      string   `json:"name"`
-	Command   []string `json:"command"`
-	Dir       string   `json:"dir,omitempty"`
-	Seconds   float64  `json:"seconds"`
-	MaxRSSKiB int64    `json:"max_rss_kib"`
-	Error     string   `json:"error,omitempty"`
-	Log       string   `json:"log"`
+	Name       string   `json:"name"`
+	Command    []string `json:"command"`
+	Dir        string   `json:"dir,omitempty"`
+	Seconds    float64  `json:"seconds"`
+	UserSecs   float64  `json:"user_seconds"`
+	SystemSecs float64  `json:"system_seconds"`
+	MaxRSSKiB  int64    `json:"max_rss_kib"`
+	// Requests counts the S3 requests the step made, by type (PUT, GET,
+	// LIST, HEAD, DELETE, POST), and the bytes sent and received.
+	Requests map[string]int64 `json:"requests,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	Log      string           `json:"log"`
+}
+
+// cores is the step's CPU utilisation: CPU time (user + system, of the
+// command and every process it waited for) over wall time. 2.0 is both
+// cores of this machine busy the whole time.
+func (st step) cores() float64 {
+	if st.Seconds <= 0 {
+		return 0
+	}
+	return (st.UserSecs + st.SystemSecs) / st.Seconds
 }
 
 // runResult is everything one run of one tool produced.
@@ -33,25 +48,22 @@ type runResult struct {
 	Failures []string           `json:"failures,omitempty"`
 }
 
-// Metric keys, shared by the session that records them and the table.
+// Metric names within a phase; a metric's key is PHASE_NAME (sql_restore_s).
 const (
-	mDumpDay1     = "dump_backup_day1_s"
-	mDumpDay2     = "dump_backup_day2_s"
-	mDumpRepo1    = "dump_repo_day1_bytes"
-	mDumpRepo2    = "dump_repo_day2_bytes"
-	mDumpAdded    = "dump_day2_added_bytes"
-	mDumpRestore  = "dump_restore_s"
-	mTreeDay1     = "tree_backup_day1_s"
-	mTreeDay2     = "tree_backup_day2_s"
-	mTreeRepo1    = "tree_repo_day1_bytes"
-	mTreeRepo2    = "tree_repo_day2_bytes"
-	mTreeAdded    = "tree_day2_added_bytes"
-	mTreeRestore  = "tree_restore_s"
+	mBackup1      = "backup_day1"
+	mBackup2      = "backup_day2"
+	mRestore      = "restore"
+	mRepo1        = "repo_day1_bytes"
+	mRepo2        = "repo_day2_bytes"
+	mAdded        = "day2_added_bytes"
 	mPeakRSS      = "peak_rss_kib"
-	vDumpRestore  = "dump_restore"
-	vTreeRestore  = "tree_restore"
+	sfxSecs       = "_s"
+	sfxCores      = "_cores"
+	vRestore      = "restore"
 	failTailLines = 15
 )
+
+func key(phase, name string) string { return phase + "_" + name }
 
 // session is one run of one tool (or, with run 0, the building of its
 // prune history).
@@ -63,17 +75,21 @@ type session struct {
 	tag   string // "run2" or "history", for log file names
 	env   []string
 	res   *runResult
+	peak  map[string]int64 // max RSS per phase
 }
 
 // toolEnv is the runner's environment minus anything that could point a
-// tool at another repository or password, plus the tool's own settings
-// with its cache in cacheDir.
+// tool at another repository, password or object store, plus the tool's
+// own settings with its cache in cacheDir.
 func toolEnv(t *tool, cacheDir string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "RESTIC_") && !strings.HasPrefix(kv, "BORG_") && !strings.HasPrefix(kv, "SNAP_") {
-			env = append(env, kv)
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "RESTIC_") || strings.HasPrefix(k, "BORG_") || strings.HasPrefix(k, "SNAP_") ||
+			strings.HasPrefix(k, "KOPIA_") || strings.HasPrefix(k, "AWS_") {
+			continue
 		}
+		env = append(env, kv)
 	}
 	return append(env, t.env(cacheDir)...)
 }
@@ -82,7 +98,7 @@ func (b *bench) newSession(t *tool, run int) *session {
 	res := &runResult{Tool: t.name, Run: run, Metrics: map[string]float64{}, Verify: map[string]string{}}
 	b.results = append(b.results, res)
 	return &session{b: b, t: t, run: run, where: fmt.Sprintf("run %d/%d", run, b.runs), tag: fmt.Sprintf("run%d", run),
-		env: toolEnv(t, t.cache(run)), res: res}
+		env: toolEnv(t, t.cache(run)), res: res, peak: map[string]int64{}}
 }
 
 func (s *session) logf(format string, args ...any) {
@@ -100,58 +116,77 @@ func (s *session) fail(stepName, msg, logPath string) {
 	fmt.Fprintln(os.Stderr, f.String())
 }
 
+// execOpts are what a command reads and writes besides its log.
+type execOpts struct {
+	stdin, stdout string   // files, when given
+	env           []string // added to the session's environment
+	reqs          *counter // S3 requests to attribute to the step
+}
+
 // exec runs one command with stdin and stdout taken from files when given
 // (passed as *os.File, so no copying goroutine sits in the measurement) and
 // everything else going to a log file. It returns false on any failure.
-func (s *session) exec(name string, in invocation, stdin, stdout string) (step, bool) {
+func (s *session) exec(name string, in invocation, o execOpts) (step, bool) {
 	logPath := filepath.Join(s.b.work, "logs", fmt.Sprintf("%s-%s-%s.log", s.t.name, s.tag, name))
 	st := step{Name: name, Command: in.args, Dir: in.dir, Log: logPath}
 	defer func() { s.res.Steps = append(s.res.Steps, st) }()
-	lf, err := os.Create(logPath)
-	if err != nil {
+	failed := func(err error) (step, bool) {
 		st.Error = err.Error()
 		s.fail(name, err.Error(), "")
 		return st, false
+	}
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return failed(err)
 	}
 	defer lf.Close()
 	fmt.Fprintf(lf, "$ %s\n", strings.Join(in.args, " "))
 	if in.dir != "" {
 		fmt.Fprintf(lf, "# in %s\n", in.dir)
+		if err := os.MkdirAll(in.dir, 0o755); err != nil {
+			return failed(err)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, in.args[0], in.args[1:]...)
 	cmd.Dir = in.dir
-	cmd.Env = s.env
+	cmd.Env = append(s.env, o.env...)
 	cmd.Stdout = lf
 	cmd.Stderr = lf
 	cmd.WaitDelay = 10 * time.Second
-	if stdin != "" {
-		f, err := os.Open(stdin)
+	if o.stdin != "" {
+		f, err := os.Open(o.stdin)
 		if err != nil {
-			st.Error = err.Error()
-			s.fail(name, err.Error(), "")
-			return st, false
+			return failed(err)
 		}
 		defer f.Close()
 		cmd.Stdin = f
 	}
-	if stdout != "" {
-		f, err := os.Create(stdout)
+	if o.stdout != "" {
+		f, err := os.Create(o.stdout)
 		if err != nil {
-			st.Error = err.Error()
-			s.fail(name, err.Error(), "")
-			return st, false
+			return failed(err)
 		}
 		defer f.Close()
 		cmd.Stdout = f
 	}
 
+	var before map[string]int64
+	if o.reqs != nil {
+		before = o.reqs.snapshot()
+	}
 	start := time.Now()
 	err = cmd.Run()
 	st.Seconds = time.Since(start).Seconds()
+	if o.reqs != nil {
+		st.Requests = diffCounts(o.reqs.snapshot(), before)
+	}
 	if ps := cmd.ProcessState; ps != nil {
+		// wait4's rusage: the command and every descendant it waited
+		// for (a shell pipeline's programs too).
+		st.UserSecs, st.SystemSecs = ps.UserTime().Seconds(), ps.SystemTime().Seconds()
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			st.MaxRSSKiB = ru.Maxrss // KiB on Linux
 		}
@@ -164,60 +199,138 @@ func (s *session) exec(name string, in invocation, stdin, stdout string) (step, 
 		s.fail(name, fmt.Sprintf("%v after %.1fs: %s", err, st.Seconds, strings.Join(in.args, " ")), logPath)
 		return st, false
 	}
-	s.logf("%-18s %8.2fs  rss %6.0f MiB", name, st.Seconds, float64(st.MaxRSSKiB)/1024)
+	s.logf("%-22s %8.2fs  %4.2f cores  rss %6.0f MiB%s", name, st.Seconds, st.cores(), float64(st.MaxRSSKiB)/1024, fmtCounts(st.Requests))
 	return st, true
 }
 
+// record stores a timed step as PHASE_NAME_s and PHASE_NAME_cores (and its
+// S3 request counts), and counts its RSS towards the phase's peak.
+func (s *session) record(phase, name string, st step) {
+	m := s.res.Metrics
+	m[key(phase, name)+sfxSecs] = st.Seconds
+	m[key(phase, name)+sfxCores] = st.cores()
+	for k, v := range st.Requests {
+		m[key(phase, name)+"_req_"+k] = float64(v)
+	}
+	s.peak[phase] = max(s.peak[phase], st.MaxRSSKiB)
+	m[key(phase, mPeakRSS)] = float64(s.peak[phase])
+}
+
+// initRepo runs the tool's init commands (untimed).
+func (s *session) initRepo(phase, repo string, o execOpts) bool {
+	for i, in := range s.t.initRepo(repo) {
+		if _, ok := s.exec(fmt.Sprintf("%s-init%d", phase, i+1), in, o); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// latestID looks up, untimed, the id a restore needs (kopia); "" for the
+// tools that say "latest" themselves.
+func (s *session) latestID(phase, repo string, o execOpts) (string, bool) {
+	if s.t.latest == nil {
+		return "", true
+	}
+	list := filepath.Join(s.b.work, "logs", fmt.Sprintf("%s-%s-%s-list.json", s.t.name, s.tag, phase))
+	o.stdout, o.stdin = list, ""
+	if _, ok := s.exec(phase+"-list", s.t.latest(repo), o); !ok {
+		return "", false
+	}
+	out, err := os.ReadFile(list)
+	if err == nil {
+		var id string
+		if id, err = s.t.latestID(out); err == nil {
+			return id, true
+		}
+	}
+	s.fail(phase+"-list", err.Error(), "")
+	return "", false
+}
+
+// repo is a local repository path for a phase; its aux dir is beside it.
 func (s *session) repo(kind string) string {
 	return filepath.Join(s.b.work, "repos", fmt.Sprintf("%s-%d-%s", s.t.name, s.run, kind))
 }
 
-// dumpPhase: day 1 and day 2 of the SQL dump into one repository from
-// stdin, then the day-2 stream back out to a file.
-func (s *session) dumpPhase() {
-	repo := s.repo("dump")
-	if err := os.RemoveAll(repo); err != nil {
-		s.fail("dump-setup", err.Error(), "")
+func removeRepo(repo string) {
+	os.RemoveAll(repo)
+	os.RemoveAll(auxDir(repo))
+}
+
+// streamRun is one stream phase: a shape's day 1 and day 2 into one
+// repository, then day 2 back out.
+type streamRun struct {
+	phase string // metric prefix: the shape's name, or "s3"
+	shape *streamShape
+	repo  string
+	size  func() (int64, error) // the repository's bytes
+	env   []string
+	reqs  *counter
+}
+
+// streamPhase: day 1 and day 2 of a stream shape into one repository
+// from stdin, then the day-2 stream back out to a file, checked.
+func (s *session) streamPhase(r streamRun) {
+	o := execOpts{env: r.env, reqs: r.reqs}
+	if !s.initRepo(r.phase, r.repo, o) {
 		return
 	}
-	if _, ok := s.exec("dump-init", s.t.initRepo(repo), "", ""); !ok {
-		return
-	}
+	m := s.res.Metrics
 	var size [3]int64
 	for day := 1; day <= 2; day++ {
-		st, ok := s.exec(fmt.Sprintf("dump-backup-day%d", day), s.t.backupStdin(repo, day, time.Time{}), s.b.dumpPath(day), "")
+		name := []string{"", mBackup1, mBackup2}[day]
+		o.stdin = r.shape.path(s.b.work, day)
+		st, ok := s.exec(fmt.Sprintf("%s-backup-day%d", r.phase, day), s.t.backupStdin(r.repo, r.shape.item, day, time.Time{}), o)
 		if !ok {
 			return
 		}
-		s.res.Metrics[[]string{"", mDumpDay1, mDumpDay2}[day]] = st.Seconds
-		n, err := duBytes(repo)
+		s.record(r.phase, name, st)
+		n, err := r.size()
 		if err != nil {
-			s.fail("dump-du", err.Error(), "")
+			s.fail(r.phase+"-du", err.Error(), "")
 			return
 		}
 		size[day] = n
 	}
-	s.res.Metrics[mDumpRepo1] = float64(size[1])
-	s.res.Metrics[mDumpRepo2] = float64(size[2])
-	s.res.Metrics[mDumpAdded] = float64(size[2] - size[1])
+	m[key(r.phase, mRepo1)] = float64(size[1])
+	m[key(r.phase, mRepo2)] = float64(size[2])
+	m[key(r.phase, mAdded)] = float64(size[2] - size[1])
 
-	out := filepath.Join(s.b.work, fmt.Sprintf("restore-%s-%d.sql", s.t.name, s.run))
-	st, ok := s.exec("dump-restore", s.t.dumpStream(repo, 2), "", out)
+	o.stdin = ""
+	id, ok := s.latestID(r.phase, r.repo, o)
 	if !ok {
 		return
 	}
-	s.res.Metrics[mDumpRestore] = st.Seconds
+	out := filepath.Join(s.b.work, fmt.Sprintf("restore-%s-%d-%s", s.t.name, s.run, r.shape.item))
+	o.stdout = out
+	st, ok := s.exec(r.phase+"-restore", s.t.dumpStream(r.repo, r.shape.item, 2, id), o)
+	if !ok {
+		return
+	}
+	s.record(r.phase, mRestore, st)
+	in := s.b.in.Streams[r.shape.name]
+	vkey := key(r.phase, vRestore)
 	sum, n, err := hashFile(out)
 	switch {
 	case err != nil:
-		s.res.Verify[vDumpRestore] = err.Error()
-	case n != s.b.in.Dump2Bytes || sum != s.b.in.dump2Sum:
-		s.res.Verify[vDumpRestore] = fmt.Sprintf("restored %d bytes, sha256 %x; want %d bytes, sha256 %x",
-			n, sum[:8], s.b.in.Dump2Bytes, s.b.in.dump2Sum[:8])
+		s.res.Verify[vkey] = err.Error()
+	case n != in.Bytes2 || sum != in.sum2:
+		s.res.Verify[vkey] = fmt.Sprintf("restored %d bytes, sha256 %x; want %d bytes, sha256 %x", n, sum[:8], in.Bytes2, in.sum2[:8])
 	default:
-		s.res.Verify[vDumpRestore] = "ok"
+		s.res.Verify[vkey] = "ok"
 	}
-	s.verified("dump restore", vDumpRestore, out)
+	s.verified(r.phase+" restore", vkey, out)
+}
+
+// localStream runs a stream shape on a local repository.
+func (s *session) localStream(sh *streamShape) {
+	repo := s.repo(sh.name)
+	removeRepo(repo)
+	s.streamPhase(streamRun{phase: sh.name, shape: sh, repo: repo, size: func() (int64, error) { return duBytes(repo) }})
+	if !s.b.keep {
+		removeRepo(repo)
+	}
 }
 
 // verified reports a verification and removes the restored output if it
@@ -240,6 +353,7 @@ func (s *session) verified(what, key, out string) {
 // file a new inode and defeat restic's and borg's files caches, which
 // compare inodes and ctimes by default.)
 func (s *session) treePhase() {
+	const phase = "tree"
 	w := s.b.work
 	cur := filepath.Join(w, "cur")
 	if err := os.RemoveAll(cur); err != nil {
@@ -252,14 +366,15 @@ func (s *session) treePhase() {
 	}
 	defer os.RemoveAll(cur)
 
-	repo := s.repo("tree")
-	if err := os.RemoveAll(repo); err != nil {
-		s.fail("tree-setup", err.Error(), "")
+	repo := s.repo(phase)
+	removeRepo(repo)
+	if !s.b.keep {
+		defer removeRepo(repo)
+	}
+	if !s.initRepo(phase, repo, execOpts{}) {
 		return
 	}
-	if _, ok := s.exec("tree-init", s.t.initRepo(repo), "", ""); !ok {
-		return
-	}
+	m := s.res.Metrics
 	var size [3]int64
 	for day := 1; day <= 2; day++ {
 		if day == 2 {
@@ -268,11 +383,11 @@ func (s *session) treePhase() {
 				return
 			}
 		}
-		st, ok := s.exec(fmt.Sprintf("tree-backup-day%d", day), s.t.backupTree(repo, day, w, "cur"), "", "")
+		st, ok := s.exec(fmt.Sprintf("tree-backup-day%d", day), s.t.backupTree(repo, day, w, "cur"), execOpts{})
 		if !ok {
 			return
 		}
-		s.res.Metrics[[]string{"", mTreeDay1, mTreeDay2}[day]] = st.Seconds
+		s.record(phase, []string{"", mBackup1, mBackup2}[day], st)
 		n, err := duBytes(repo)
 		if err != nil {
 			s.fail("tree-du", err.Error(), "")
@@ -280,9 +395,9 @@ func (s *session) treePhase() {
 		}
 		size[day] = n
 	}
-	s.res.Metrics[mTreeRepo1] = float64(size[1])
-	s.res.Metrics[mTreeRepo2] = float64(size[2])
-	s.res.Metrics[mTreeAdded] = float64(size[2] - size[1])
+	m[key(phase, mRepo1)] = float64(size[1])
+	m[key(phase, mRepo2)] = float64(size[2])
+	m[key(phase, mAdded)] = float64(size[2] - size[1])
 
 	target := filepath.Join(w, fmt.Sprintf("restore-%s-%d", s.t.name, s.run))
 	if err := os.RemoveAll(target); err != nil {
@@ -293,29 +408,34 @@ func (s *session) treePhase() {
 		s.fail("tree-setup", err.Error(), "")
 		return
 	}
-	st, ok := s.exec("tree-restore", s.t.restoreTree(repo, 2, target), "", "")
+	id, ok := s.latestID(phase, repo, execOpts{})
 	if !ok {
 		return
 	}
-	s.res.Metrics[mTreeRestore] = st.Seconds
+	st, ok := s.exec("tree-restore", s.t.restoreTree(repo, 2, id, target), execOpts{})
+	if !ok {
+		return
+	}
+	s.record(phase, mRestore, st)
 	root := s.b.restoredRoot(target, cur)
 	got, _, err := manifest(root)
+	vkey := key(phase, vRestore)
 	switch {
 	case err != nil:
-		s.res.Verify[vTreeRestore] = err.Error()
+		s.res.Verify[vkey] = err.Error()
 	default:
 		if d := compareManifests(s.b.in.tree2, got); d != "" {
-			s.res.Verify[vTreeRestore] = "in " + root + ": " + d
+			s.res.Verify[vkey] = "in " + root + ": " + d
 		} else {
-			s.res.Verify[vTreeRestore] = "ok"
+			s.res.Verify[vkey] = "ok"
 		}
 	}
-	s.verified("tree restore", vTreeRestore, target)
+	s.verified("tree restore", vkey, target)
 }
 
 // restoredRoot finds where in target the tools put the tree: restic keeps
 // the absolute source path, borg the relative one it was given, and a tool
-// may also restore an item's contents straight into target.
+// may also restore an item's contents straight into target (snap, kopia).
 func (b *bench) restoredRoot(target, src string) string {
 	for _, c := range []string{
 		filepath.Join(target, strings.TrimPrefix(src, string(filepath.Separator))),
@@ -328,21 +448,10 @@ func (b *bench) restoredRoot(target, src string) string {
 	return target
 }
 
-// finish records the peak RSS of the dump and tree phases and removes their
-// repositories and cache.
+// finish removes the run's cache.
 func (s *session) finish() {
-	var peak int64
-	for _, st := range s.res.Steps {
-		peak = max(peak, st.MaxRSSKiB)
-	}
-	if peak > 0 {
-		s.res.Metrics[mPeakRSS] = float64(peak)
-	}
-	if s.b.keep {
-		return
-	}
-	for _, p := range []string{s.repo("dump"), s.repo("tree"), s.t.cache(s.run)} {
-		os.RemoveAll(p)
+	if !s.b.keep {
+		os.RemoveAll(s.t.cache(s.run))
 	}
 }
 
