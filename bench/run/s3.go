@@ -270,10 +270,14 @@ func (s *session) s3Phase() {
 	}
 	bucket := fmt.Sprintf("bench-%s-%d", strings.ToLower(s.t.name), s.run)
 	dir := filepath.Join(srv.root, bucket)
+	loc := "s3:http://" + srv.proxy + "/" + bucket
+	aux := localAux(s.b.work, loc)
 	os.RemoveAll(dir)
+	os.RemoveAll(aux)
 	if !s.b.keep {
 		defer os.RemoveAll(dir)
+		defer os.RemoveAll(aux)
 	}
-	s.streamPhase(streamRun{phase: "s3", shape: s.b.s3Shape, repo: "s3:http://" + srv.proxy + "/" + bucket,
+	s.streamPhase(streamRun{phase: "s3", shape: s.b.s3Shape, repo: loc,
 		size: func() (int64, error) { return duBytes(dir) }, env: srv.env(), reqs: srv.reqs})
 }

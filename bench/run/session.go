@@ -94,7 +94,10 @@ func toolEnv(t *tool, cacheDir string) []string {
 	return append(env, t.env(cacheDir)...)
 }
 
+// newSession starts a run of a tool, with its cache (left over by an
+// interrupted bench, perhaps) removed.
 func (b *bench) newSession(t *tool, run int) *session {
+	os.RemoveAll(t.cache(run))
 	res := &runResult{Tool: t.name, Run: run, Metrics: map[string]float64{}, Verify: map[string]string{}}
 	b.results = append(b.results, res)
 	return &session{b: b, t: t, run: run, where: fmt.Sprintf("run %d/%d", run, b.runs), tag: fmt.Sprintf("run%d", run),
@@ -156,6 +159,8 @@ func (s *session) exec(name string, in invocation, o execOpts) (step, bool) {
 	cmd.Stdout = lf
 	cmd.Stderr = lf
 	cmd.WaitDelay = 10 * time.Second
+	// A runner stopped by a signal takes its command along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if o.stdin != "" {
 		f, err := os.Open(o.stdin)
 		if err != nil {

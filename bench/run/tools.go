@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -74,9 +75,19 @@ func cacheDir(work, pattern string) func(int) string {
 }
 
 // auxDir is where a tool keeps per-repository files that are not the
-// repository (kopia's config, cache and stdin source directories). It is
-// removed with the repository, and not counted in its size.
+// repository (kopia's config, cache and stdin source directories, snap's
+// key file). It is removed with the repository, and not counted in its
+// size.
 func auxDir(repo string) string { return repo + ".aux" }
+
+// localAux is auxDir for a repository that may be an s3: location: that
+// one's lives under WORK/repos.
+func localAux(work, repo string) string {
+	if strings.HasPrefix(repo, "s3:") {
+		return auxDir(filepath.Join(work, "repos", "s3-"+path.Base(repo)))
+	}
+	return auxDir(repo)
+}
 
 // resticTool is restic at bin; name tells versions apart (restic14 is
 // Debian 12's 0.14, restic18 the latest release).
@@ -266,17 +277,11 @@ func kopiaLatest(out []byte) (string, error) {
 
 // snapTool runs snap with a passphrase (like the others here), or with
 // keyFile set, with a key file: the recommended cron setup, which pays no
-// key derivation per command. The key file of an s3: repository lives in
-// the work dir.
+// key derivation per command. The key file is in the repository's aux dir.
 func snapTool(bin, work string, keyFile bool) *tool {
 	cache := cacheDir(work, "cache-snap-%d")
 	notes := "snap: defaults, passphrase (scrypt 2^16 per command)"
-	keyPath := func(repo string) string {
-		if strings.HasPrefix(repo, "s3:") {
-			return filepath.Join(work, "s3-"+filepath.Base(repo)+".key")
-		}
-		return filepath.Join(auxDir(repo), "bench.key")
-	}
+	keyPath := func(repo string) string { return filepath.Join(localAux(work, repo), "bench.key") }
 	if keyFile {
 		notes = "snap: defaults, key file (no key derivation per command)"
 	}
