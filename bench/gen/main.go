@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-// Sizes at full scale: ~300 MB per stream shape and a ~520 MB tree, so
+// Sizes at full scale: ~300 MB per stream shape and a ~490 MB tree, so
 // that make bench (five tools, three runs) ends in under 25 minutes on a
 // 2-core machine.
 const (

@@ -141,8 +141,15 @@ func main() {
 	pruneDays := flag.Int("prune-days", 30, "days in the prune history")
 	pruneKeep := flag.Int("prune-keep", 7, "forget --keep-daily value for the prune phase")
 	pruneFresh := flag.Bool("prune-fresh", false, "rebuild the prune history in every run, not once (repository sizes then vary by run like the other rows)")
+	reportOnly := flag.String("report", "", "print the tables of a finished run from its results.json, and exit")
 	flag.Parse()
 	log.SetFlags(0)
+	if *reportOnly != "" {
+		if err := replay(*reportOnly, os.Stdout); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *work == "" || *runs < 1 || *pruneKeep < 1 || *pruneDays <= *pruneKeep {
 		flag.Usage()
 		os.Exit(2)
@@ -431,22 +438,29 @@ func (b *bench) loadInputs(need []string) error {
 	return nil
 }
 
+// resultsFile is WORK/results.json; -report reads it back.
+type resultsFile struct {
+	Time        time.Time         `json:"time"`
+	Work        string            `json:"work"`
+	Runs        int               `json:"runs"`
+	Shapes      []string          `json:"shapes"`
+	Tools       []string          `json:"tools"`
+	SnapKeyFile bool              `json:"snap_key_file"`
+	PruneFresh  bool              `json:"prune_fresh"`
+	Inputs      inputs            `json:"inputs"`
+	Versions    map[string]string `json:"versions"`
+	Notes       map[string]string `json:"notes"`
+	Results     []*runResult      `json:"results"`
+	History     []*runResult      `json:"prune_history,omitempty"` // building the histories (run 0: shared by all runs)
+}
+
 func (b *bench) writeJSON(path string) error {
 	notes := map[string]string{}
 	for _, t := range b.tools {
 		notes[t.name] = t.notes
 	}
-	out := struct {
-		Time     time.Time         `json:"time"`
-		Work     string            `json:"work"`
-		Runs     int               `json:"runs"`
-		Shapes   []string          `json:"shapes"`
-		Inputs   inputs            `json:"inputs"`
-		Versions map[string]string `json:"versions"`
-		Notes    map[string]string `json:"notes"`
-		Results  []*runResult      `json:"results"`
-		History  []*runResult      `json:"prune_history,omitempty"` // building the histories (run 0: shared by all runs)
-	}{time.Now().UTC(), b.work, b.runs, b.shapeNames(), b.in, b.versions, notes, b.results, b.historyResults}
+	out := resultsFile{time.Now().UTC(), b.work, b.runs, b.shapeNames(), b.toolNames(), b.snapKeyFile, b.pruneFresh,
+		b.in, b.versions, notes, b.results, b.historyResults}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err

@@ -9,11 +9,12 @@ import (
 type unit int
 
 const (
-	rate    unit = iota // input MB / median seconds
-	mbytes              // median bytes, shown in MB
-	seconds             // median seconds
-	mib                 // median KiB, shown in MiB
-	cores               // median CPU seconds per wall second
+	rate     unit = iota // input MB / median seconds
+	mbytes               // median bytes, shown in MB
+	seconds              // median seconds
+	mib                  // median KiB, shown in MiB
+	cores                // median CPU seconds per wall second
+	cpuPerGB             // median CPU seconds (wall × cores of key's step) per GB of input
 )
 
 type metricRow struct {
@@ -49,12 +50,14 @@ func streamRows(phase, shape string) []metricRow {
 	return []metricRow{
 		{"backup day 1 (MB/s)", k(mBackup1) + sfxSecs, rate, streamInputBytes(shape, 1), ""},
 		{"backup day 1 CPU (cores busy)", k(mBackup1) + sfxCores, cores, nil, ""},
+		{"backup day 1 CPU (s per GB)", k(mBackup1), cpuPerGB, streamInputBytes(shape, 1), ""},
 		{"backup day 2 (MB/s)", k(mBackup2) + sfxSecs, rate, streamInputBytes(shape, 2), ""},
 		{"backup day 2 CPU (cores busy)", k(mBackup2) + sfxCores, cores, nil, ""},
 		{"repo after day 1 (MB)", k(mRepo1), mbytes, nil, ""},
 		{"day-2 bytes added (MB)", k(mAdded), mbytes, nil, ""},
 		{"restore (MB/s)", k(mRestore) + sfxSecs, rate, streamInputBytes(shape, 2), k(vRestore)},
 		{"restore CPU (cores busy)", k(mRestore) + sfxCores, cores, nil, ""},
+		{"restore CPU (s per GB)", k(mRestore), cpuPerGB, streamInputBytes(shape, 2), ""},
 		{"peak RSS (MiB)", k(mPeakRSS), mib, nil, ""},
 	}
 }
@@ -64,12 +67,14 @@ func treeRows() []metricRow {
 	return []metricRow{
 		{"backup day 1 (MB/s)", k(mBackup1) + sfxSecs, rate, func(in *inputs) int64 { return in.Tree1Bytes }, ""},
 		{"backup day 1 CPU (cores busy)", k(mBackup1) + sfxCores, cores, nil, ""},
+		{"backup day 1 CPU (s per GB)", k(mBackup1), cpuPerGB, func(in *inputs) int64 { return in.Tree1Bytes }, ""},
 		{"backup day 2 (s)", k(mBackup2) + sfxSecs, seconds, nil, ""},
 		{"backup day 2 CPU (cores busy)", k(mBackup2) + sfxCores, cores, nil, ""},
 		{"repo after day 1 (MB)", k(mRepo1), mbytes, nil, ""},
 		{"day-2 bytes added (MB)", k(mAdded), mbytes, nil, ""},
 		{"restore (MB/s)", k(mRestore) + sfxSecs, rate, func(in *inputs) int64 { return in.Tree2Bytes }, k(vRestore)},
 		{"restore CPU (cores busy)", k(mRestore) + sfxCores, cores, nil, ""},
+		{"restore CPU (s per GB)", k(mRestore), cpuPerGB, func(in *inputs) int64 { return in.Tree2Bytes }, ""},
 		{"peak RSS (MiB)", k(mPeakRSS), mib, nil, ""},
 	}
 }
@@ -112,6 +117,11 @@ func (b *bench) cell(tool string, r metricRow) cell {
 		}
 		runs++
 		v, ok := res.Metrics[r.key]
+		if r.unit == cpuPerGB {
+			secs, ok1 := res.Metrics[r.key+sfxSecs]
+			busy, ok2 := res.Metrics[r.key+sfxCores]
+			v, ok = secs*busy, ok1 && ok2
+		}
 		if !ok {
 			missing++
 			continue
@@ -132,6 +142,8 @@ func (b *bench) cell(tool string, r metricRow) cell {
 	switch r.unit {
 	case rate:
 		v = float64(r.input(&b.in)) / 1e6 / m
+	case cpuPerGB:
+		v = m / (float64(r.input(&b.in)) / 1e9)
 	case mbytes:
 		v = m / 1e6
 	case seconds, cores:
