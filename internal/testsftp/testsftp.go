@@ -298,3 +298,75 @@ func descendants(pid int) []int {
 	walk(pid)
 	return out
 }
+
+// Wrapper is a program that stands in for ssh (as SNAP_SSH_COMMAND or
+// sftp.Config.Command names it): each run records its process id and its
+// environment, then execs what it wraps, keeping the id. Tests kill or stop
+// that process, and read what environment ssh was given.
+type Wrapper struct {
+	Path    string // the program
+	Command string // SNAP_SSH_COMMAND: Path and its options
+	dir     string
+}
+
+// Wrapper wraps the real ssh, with s's client config.
+func (s *Server) Wrapper(t testing.TB) *Wrapper {
+	t.Helper()
+	w := newWrapper(t, `exec ssh "$@"`)
+	w.Command = w.Path + " -F " + s.SSHConfig
+	return w
+}
+
+// SetEnv sets SNAP_SSH_COMMAND to w for the test's duration.
+func (w *Wrapper) SetEnv(t testing.TB) { t.Setenv("SNAP_SSH_COMMAND", w.Command) }
+
+// LocalServer stands in for ssh and the server at once: it ignores ssh's
+// arguments and runs OpenSSH's sftp-server on this machine, as the user
+// running the tests. Its process is the SFTP server itself, so stopping
+// it (SIGSTOP) is a server that hangs while the connection stays up.
+func LocalServer(t testing.TB) *Wrapper {
+	t.Helper()
+	const server = "/usr/lib/openssh/sftp-server"
+	if _, err := os.Stat(server); err != nil {
+		testreq.Missing(t, "%s is not installed (apt-get install openssh-server)", server)
+	}
+	return newWrapper(t, "exec "+server)
+}
+
+func newWrapper(t testing.TB, run string) *Wrapper {
+	t.Helper()
+	w := &Wrapper{dir: t.TempDir()}
+	w.Path = filepath.Join(w.dir, "ssh-wrapper")
+	w.Command = w.Path
+	// Written to a temporary name and renamed: a reader never sees half.
+	script := fmt.Sprintf("#!/bin/sh\nd='%s'\necho $$ > \"$d/pid.tmp\" && mv \"$d/pid.tmp\" \"$d/pid\"\n"+
+		"cat /proc/$$/environ > \"$d/env.tmp\" && mv \"$d/env.tmp\" \"$d/env\"\n%s\n", w.dir, run)
+	if err := os.WriteFile(w.Path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Pid is the process id of the last run (ssh's once it execs).
+func (w *Wrapper) Pid(t testing.TB) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.dir, "pid"))
+	if err != nil {
+		t.Fatalf("the ssh wrapper never ran: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// Env is the environment of the last run, KEY=VALUE entries.
+func (w *Wrapper) Env(t testing.TB) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.dir, "env"))
+	if err != nil {
+		t.Fatalf("the ssh wrapper never ran: %v", err)
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+}

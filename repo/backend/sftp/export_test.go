@@ -10,3 +10,17 @@ func (s *SFTP) SSHPid() int {
 	}
 	return s.conn.cmd.Process.Pid
 }
+
+// KillSSH kills the running ssh (SIGKILL) and waits until it has exited,
+// as a connection dropped between two calls; it returns the process id.
+func (s *SFTP) KillSSH() int {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return 0
+	}
+	c.kill()
+	<-c.exited
+	return c.cmd.Process.Pid
+}

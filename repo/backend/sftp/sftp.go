@@ -28,10 +28,18 @@
 //
 // One ssh process serves every call, however many goroutines make them
 // (SFTP multiplexes requests). When it dies (the network dropped, the
-// server restarted) the next call starts a new one; a call that met the
-// dying connection tries once more on a new one when that is safe (every
-// call but Remove, and List before it called fn). Retrying beyond that is
-// a wrapper's job.
+// server restarted, the stall bound ended it) the calls that met it fail
+// with a *LostError, which is transient, and the next call starts a new
+// ssh. This package does not retry: package retry's wrapper, which
+// location.Open puts around every remote store, owns the policy; a Save cut
+// off leaves its .tmp-* file, which the next connection removes.
+//
+// Config.Timeout bounds how long a dead or hung server can hold a call:
+// ssh's ConnectTimeout, its keepalives (ServerAliveInterval ×
+// ServerAliveCountMax), and a stall bound on the SFTP exchange itself
+// (answers awaited and no byte moved: watch.go).
+//
+// ssh gets snap's environment without its secrets (env.go).
 package sftp
 
 import (
@@ -48,6 +56,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 
@@ -65,6 +74,28 @@ type Config struct {
 	Command []string
 	// Name is how errors name the location (the --repo string).
 	Name string
+	// Timeout bounds a connect, a silent server and a stalled answer (see
+	// the package doc); 0: DefaultTimeout.
+	Timeout time.Duration
+	// Now is the clock of the stall bound; nil: time.Now.
+	Now func() time.Time
+}
+
+// DefaultTimeout is Config.Timeout's default.
+const DefaultTimeout = 2 * time.Minute
+
+func (c Config) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (c Config) now() func() time.Time {
+	if c.Now != nil {
+		return c.Now
+	}
+	return time.Now
 }
 
 func (c Config) target() string {
@@ -93,6 +124,9 @@ type SFTP struct {
 
 	mu   sync.Mutex
 	conn *conn // nil after Close, or before the first reconnect
+	// orphans are the temporary files of Saves cut off with their
+	// connection: the next connection removes them.
+	orphans []string
 }
 
 var (
@@ -126,26 +160,29 @@ func Open(ctx context.Context, cfg Config, create bool) (*SFTP, error) {
 }
 
 func (s *SFTP) create(ctx context.Context) error {
-	return s.do(ctx, func(cl *sftp.Client) error {
-		if _, err := cl.Stat(s.root); errors.Is(err, fs.ErrNotExist) {
-			if err := cl.MkdirAll(s.root); err != nil {
-				return s.wrap("create "+s.root, err)
-			}
-			// Only this user reads a new repository (mode 0700, as
-			// local); an existing folder keeps its mode.
-			if err := cl.Chmod(s.root, 0o700); err != nil {
-				return s.wrap("chmod "+s.root, err)
-			}
-		} else if err != nil {
-			return s.wrap("stat "+s.root, err)
+	c, err := s.get(ctx)
+	if err != nil {
+		return err
+	}
+	cl := c.client
+	if _, err := cl.Stat(s.root); errors.Is(err, fs.ErrNotExist) {
+		if err := cl.MkdirAll(s.root); err != nil {
+			return s.fail(c, "create "+s.root, err)
 		}
-		for _, t := range []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile} {
-			if err := s.mkdir(cl, path.Join(s.root, string(t))); err != nil {
-				return s.wrap("create "+string(t), err)
-			}
+		// Only this user reads a new repository (mode 0700, as local); an
+		// existing folder keeps its mode.
+		if err := cl.Chmod(s.root, 0o700); err != nil {
+			return s.fail(c, "chmod "+s.root, err)
 		}
-		return nil
-	})
+	} else if err != nil {
+		return s.fail(c, "stat "+s.root, err)
+	}
+	for _, t := range []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile} {
+		if err := s.mkdir(cl, path.Join(s.root, string(t))); err != nil {
+			return s.fail(c, "create "+string(t), err)
+		}
+	}
+	return nil
 }
 
 // Close ends the ssh process. Calls after Close connect again.
@@ -179,6 +216,10 @@ func (s *SFTP) get(ctx context.Context) (*conn, error) {
 		return nil, err
 	}
 	s.conn = c
+	for _, p := range s.orphans {
+		_ = c.client.Remove(p) // gone already if its rename made it
+	}
+	s.orphans = nil
 	return c, nil
 }
 
@@ -194,24 +235,39 @@ func (s *SFTP) drop(c *conn) {
 	go c.close()
 }
 
-// do runs op on the connection; when op fails because the connection was
-// lost, it runs op once more on a new one. op must be safe to repeat and
-// return errors already wrapped by s.wrap (which keeps a lost connection
-// recognisable).
-func (s *SFTP) do(ctx context.Context, op func(*sftp.Client) error) error {
+// orphan notes a temporary file left by a Save whose connection was lost.
+func (s *SFTP) orphan(tmp string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.orphans) < maxOrphans {
+		s.orphans = append(s.orphans, tmp)
+	}
+}
+
+// maxOrphans bounds the list; beyond it, a .tmp-* file stays (List skips
+// it).
+const maxOrphans = 1000
+
+// do runs op on the live connection, and reports its error as fail does.
+func (s *SFTP) do(ctx context.Context, what string, op func(*sftp.Client) error) error {
 	c, err := s.get(ctx)
 	if err != nil {
 		return err
 	}
-	err = op(c.client)
-	if err == nil || !c.lostErr(err) || ctx.Err() != nil {
+	return s.fail(c, what, op(c.client))
+}
+
+// fail is the error of the call what on c: a *LostError when c was lost
+// (and c is dropped, so the next call starts a new ssh), else wrap's.
+func (s *SFTP) fail(c *conn, what string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	s.drop(c)
-	if c, err = s.get(ctx); err != nil {
-		return err
+	if c.lostErr(err) {
+		s.drop(c)
+		return c.lostError(s.name, what, err)
 	}
-	return lost(c, op(c.client))
+	return s.wrap(what, err)
 }
 
 func (s *SFTP) dir(t backend.FileType, name string) string {
@@ -243,8 +299,7 @@ const (
 )
 
 // wrap names the location and what was asked, and maps SFTP's errors onto
-// the backend's sentinels. The error keeps its cause in the chain, so a
-// lost connection is still recognisable through it.
+// the backend's sentinels.
 func (s *SFTP) wrap(what string, err error) error {
 	if err == nil {
 		return nil
@@ -260,18 +315,6 @@ func (s *SFTP) wrap(what string, err error) error {
 		return fmt.Errorf("%s: %s: %w: %w", s.name, what, backend.ErrNoSpace, err)
 	}
 	return fmt.Errorf("%s: %s: %w", s.name, what, err)
-}
-
-// lost adds to err, when it is c's lost connection, what ssh said as it
-// ended ("Timeout, server not responding", "Connection reset").
-func lost(c *conn, err error) error {
-	if !c.lostErr(err) {
-		return err
-	}
-	if said := sshSaid(c.stderr.String()); said != "" {
-		return fmt.Errorf("%w (ssh said: %s)", err, said)
-	}
-	return err
 }
 
 // noSpace turns a bare failure while writing size bytes into dir into
@@ -303,8 +346,7 @@ const chunkSize = 1 << 20
 var errLength = errors.New("reader length differs from its Length()")
 
 // Save implements backend.Backend: a temporary file in the same folder,
-// fsynced and renamed into place. A Save that met a lost connection is sent
-// again, whole, on a new one.
+// fsynced and renamed into place.
 func (s *SFTP) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -317,26 +359,18 @@ func (s *SFTP) Save(ctx context.Context, h backend.Handle, rd backend.RewindRead
 	if err != nil {
 		return err
 	}
-	tmp, err := s.save(ctx, c.client, h, p, rd)
-	if err == nil || !c.lostErr(err) || ctx.Err() != nil {
-		return err
+	tmp, err := s.save(ctx, c, h, p, rd)
+	if _, ok := errors.AsType[*LostError](err); ok {
+		s.orphan(tmp)
 	}
-	s.drop(c)
-	if rerr := rd.Rewind(); rerr != nil {
-		return err
-	}
-	if c, err = s.get(ctx); err != nil {
-		return err
-	}
-	_ = c.client.Remove(tmp) // the first try's, if it reached the server
-	_, err = s.save(ctx, c.client, h, p, rd)
-	return lost(c, err)
+	return err
 }
 
 // save writes rd to a new temporary file beside p and renames it to p. It
 // returns the temporary name, which is gone unless the connection was
 // lost.
-func (s *SFTP) save(ctx context.Context, cl *sftp.Client, h backend.Handle, p string, rd backend.RewindReader) (tmp string, err error) {
+func (s *SFTP) save(ctx context.Context, c *conn, h backend.Handle, p string, rd backend.RewindReader) (tmp string, err error) {
+	cl := c.client
 	dir := path.Dir(p)
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
@@ -354,7 +388,7 @@ func (s *SFTP) save(ctx context.Context, cl *sftp.Client, h backend.Handle, p st
 		if errors.Is(err, fs.ErrNotExist) {
 			err = fmt.Errorf("no folder %s: %v", dir, err)
 		}
-		return tmp, s.wrap("write "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
+		return tmp, s.fail(c, "write "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
 	}
 	defer func() {
 		if err != nil {
@@ -366,21 +400,21 @@ func (s *SFTP) save(ctx context.Context, cl *sftp.Client, h backend.Handle, p st
 		if errors.Is(err, errLength) || ctx.Err() != nil {
 			return tmp, err
 		}
-		return tmp, s.wrap("write "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
+		return tmp, s.fail(c, "write "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
 	}
 	if data, ok := cl.HasExtension("fsync@openssh.com"); ok && data == "1" {
 		if err := f.Sync(); err != nil {
-			return tmp, s.wrap("fsync "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
+			return tmp, s.fail(c, "fsync "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
 		}
 	}
 	if err := f.Close(); err != nil {
-		return tmp, s.wrap("close "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
+		return tmp, s.fail(c, "close "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
 	}
 	if err := ctx.Err(); err != nil {
 		return tmp, err
 	}
 	if err := s.rename(cl, tmp, p); err != nil {
-		return tmp, s.wrap("rename "+h.String(), err)
+		return tmp, s.fail(c, "rename "+h.String(), err)
 	}
 	return tmp, nil
 }
@@ -469,7 +503,7 @@ func (s *SFTP) Open(ctx context.Context, h backend.Handle, off, length int64) (i
 	if off < 0 || length < 0 {
 		return nil, fmt.Errorf("open %v: negative offset %d or length %d", h, off, length)
 	}
-	f, err := s.open(ctx, h)
+	c, f, err := s.open(ctx, h)
 	if err != nil {
 		return nil, err
 	}
@@ -480,24 +514,26 @@ func (s *SFTP) Open(ctx context.Context, h backend.Handle, off, length int64) (i
 	// concurrent ReadAt: small reads would otherwise each wait a round
 	// trip.
 	size := int(min(length, chunkSize))
-	return &reader{ctx: ctx, r: bufio.NewReaderSize(io.NewSectionReader(f, off, length), size), f: f, s: s, h: h}, nil
+	return &reader{ctx: ctx, r: bufio.NewReaderSize(io.NewSectionReader(f, off, length), size), f: f, s: s, c: c, h: h}, nil
 }
 
-func (s *SFTP) open(ctx context.Context, h backend.Handle) (*sftp.File, error) {
+func (s *SFTP) open(ctx context.Context, h backend.Handle) (*conn, *sftp.File, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p, err := s.path(h)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var f *sftp.File
-	err = s.do(ctx, func(cl *sftp.Client) error {
-		var err error
-		f, err = cl.Open(p)
-		return s.wrap("open "+h.String(), err)
-	})
-	return f, err
+	c, err := s.get(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := c.client.Open(p)
+	if err != nil {
+		return nil, nil, s.fail(c, "open "+h.String(), err)
+	}
+	return c, f, nil
 }
 
 // reader stops once ctx is done, as a remote store's response body would,
@@ -507,6 +543,7 @@ type reader struct {
 	r   io.Reader
 	f   *sftp.File
 	s   *SFTP
+	c   *conn
 	h   backend.Handle
 }
 
@@ -519,7 +556,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		if cerr := r.ctx.Err(); cerr != nil {
 			return n, cerr
 		}
-		return n, r.s.wrap("read "+r.h.String(), err)
+		return n, r.s.fail(r.c, "read "+r.h.String(), err)
 	}
 	return n, err
 }
@@ -528,24 +565,25 @@ func (r *reader) Close() error { return r.f.Close() }
 
 // OpenFile opens a file for random access (see backend.ReaderAtOpener).
 func (s *SFTP) OpenFile(ctx context.Context, h backend.Handle) (backend.ReaderAtCloser, error) {
-	f, err := s.open(ctx, h)
+	c, f, err := s.open(ctx, h)
 	if err != nil {
 		return nil, err // not a typed nil inside the interface
 	}
-	return &fileAt{f: f, s: s, h: h}, nil
+	return &fileAt{f: f, s: s, c: c, h: h}, nil
 }
 
 // fileAt names the location in ReadAt's errors.
 type fileAt struct {
 	f *sftp.File
 	s *SFTP
+	c *conn
 	h backend.Handle
 }
 
 func (f *fileAt) ReadAt(p []byte, off int64) (int, error) {
 	n, err := f.f.ReadAt(p, off)
 	if err != nil && err != io.EOF {
-		return n, f.s.wrap("read "+f.h.String(), err)
+		return n, f.s.fail(f.c, "read "+f.h.String(), err)
 	}
 	return n, err
 }
@@ -562,10 +600,10 @@ func (s *SFTP) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, er
 		return backend.FileInfo{}, err
 	}
 	var fi os.FileInfo
-	err = s.do(ctx, func(cl *sftp.Client) error {
+	err = s.do(ctx, "stat "+h.String(), func(cl *sftp.Client) error {
 		var err error
 		fi, err = cl.Stat(p)
-		return s.wrap("stat "+h.String(), err)
+		return err
 	})
 	if err != nil {
 		return backend.FileInfo{}, err
@@ -591,23 +629,24 @@ func (s *SFTP) List(ctx context.Context, t backend.FileType, fn func(backend.Fil
 		}
 		return ctx.Err()
 	}
+	// A folder that is not there lists nothing.
+	readDir := func(d string) ([]os.FileInfo, error) {
+		var ents []os.FileInfo
+		err := s.do(ctx, "list "+string(t), func(cl *sftp.Client) error {
+			var err error
+			if ents, err = cl.ReadDirContext(ctx, d); errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		})
+		return ents, err
+	}
 	base := path.Join(s.root, string(t))
-	called := false
-	var dirs []string
-	// Reading the folder list is safe to repeat; once fn has been called,
-	// a lost connection ends the listing with an error.
-	err := s.do(ctx, func(cl *sftp.Client) error {
-		dirs = []string{base}
-		if t != backend.PackFile {
-			return nil
-		}
-		ents, err := cl.ReadDirContext(ctx, base)
-		if errors.Is(err, fs.ErrNotExist) {
-			dirs = nil
-			return nil
-		}
+	dirs := []string{base}
+	if t == backend.PackFile {
+		ents, err := readDir(base)
 		if err != nil {
-			return s.wrap("list "+string(t), err)
+			return err
 		}
 		dirs = dirs[:0]
 		for _, e := range ents {
@@ -615,31 +654,10 @@ func (s *SFTP) List(ctx context.Context, t backend.FileType, fn func(backend.Fil
 				dirs = append(dirs, path.Join(base, e.Name()))
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	for _, d := range dirs {
-		var ents []os.FileInfo
-		op := func(cl *sftp.Client) error {
-			var err error
-			ents, err = cl.ReadDirContext(ctx, d)
-			if errors.Is(err, fs.ErrNotExist) {
-				ents = nil
-				return nil
-			}
-			return s.wrap("list "+string(t), err)
-		}
-		if called {
-			c, err := s.get(ctx)
-			if err == nil {
-				err = op(c.client)
-			}
-			if err != nil {
-				return err
-			}
-		} else if err := s.do(ctx, op); err != nil {
+		ents, err := readDir(d)
+		if err != nil {
 			return err
 		}
 		for _, e := range ents {
@@ -649,7 +667,6 @@ func (s *SFTP) List(ctx context.Context, t backend.FileType, fn func(backend.Fil
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			called = true
 			if err := fn(backend.FileInfo{Name: e.Name(), Size: e.Size()}); err != nil {
 				return err
 			}
@@ -660,9 +677,7 @@ func (s *SFTP) List(ctx context.Context, t backend.FileType, fn func(backend.Fil
 	return ctx.Err()
 }
 
-// Remove implements backend.Backend. It is not repeated on a new
-// connection: the first try may have removed the file, and the second
-// would report it missing.
+// Remove implements backend.Backend.
 func (s *SFTP) Remove(ctx context.Context, h backend.Handle) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -671,9 +686,5 @@ func (s *SFTP) Remove(ctx context.Context, h backend.Handle) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.get(ctx)
-	if err != nil {
-		return err
-	}
-	return lost(c, s.wrap("remove "+h.String(), c.client.Remove(p)))
+	return s.do(ctx, "remove "+h.String(), func(cl *sftp.Client) error { return cl.Remove(p) })
 }

@@ -11,11 +11,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"snap/internal/testreq"
 	"snap/internal/testsftp"
 	"snap/repo/backend"
 	"snap/repo/backend/backendtest"
+	"snap/repo/backend/retry"
 	"snap/repo/backend/sftp"
 )
 
@@ -141,6 +143,9 @@ func TestHostKeyMismatch(t *testing.T) {
 	if !errors.Is(err, sftp.ErrHostKey) || !errors.As(err, &ce) {
 		t.Fatalf("open with a wrong host key: %v, want ErrHostKey", err)
 	}
+	if retry.Transient(err) {
+		t.Error("a refused host key is retried")
+	}
 	msg := err.Error()
 	for _, want := range []string{cfg.Name, srv.KnownHostsName(), "differs from the one in known_hosts", "ssh-keygen -R", "Host key verification failed", wrong} {
 		if !strings.Contains(msg, want) {
@@ -155,6 +160,9 @@ func TestHostKeyMismatch(t *testing.T) {
 	_, err = sftp.Open(context.Background(), cfg, false)
 	if !errors.Is(err, sftp.ErrHostKey) || !strings.Contains(err.Error(), "not in known_hosts") {
 		t.Fatalf("open with no known host key: %v", err)
+	}
+	if retry.Transient(err) {
+		t.Error("an unknown host key is retried")
 	}
 	if _, serr := os.Stat(empty); serr == nil {
 		t.Fatal("ssh added the unknown key to known_hosts")
@@ -174,14 +182,17 @@ func TestLoginRefused(t *testing.T) {
 		Command: []string{"ssh", "-F", other.SSHConfig, "-o", "UserKnownHostsFile=" + srv.KnownHosts},
 	}
 	_, err := sftp.Open(context.Background(), cfg, false)
-	if !errors.Is(err, sftp.ErrLogin) || errors.Is(err, sftp.ErrHostKey) || !strings.Contains(err.Error(), "Permission denied") {
+	if !errors.Is(err, sftp.ErrLogin) || errors.Is(err, sftp.ErrHostKey) || !strings.Contains(err.Error(), "Permission denied") || retry.Transient(err) {
 		t.Fatalf("open with an unknown user key: %v", err)
 	}
 	t.Logf("login refused: %v", err)
 }
 
-// TestReconnect: when ssh dies between calls, and in the middle of a
-// Save, the next call (and that Save) run on a new connection.
+// TestReconnect: a lost connection fails the calls that met it with a
+// transient error (retrying is package retry's job, not the backend's),
+// and the next call runs on a new ssh: after ssh died between calls, in
+// the middle of a Save (whose temporary file the next connection removes)
+// and under an open reader.
 func TestReconnect(t *testing.T) {
 	srv := testsftp.Start(t)
 	ctx := context.Background()
@@ -191,10 +202,7 @@ func TestReconnect(t *testing.T) {
 	if err := be.Save(ctx, h, backend.NewByteReader([]byte("before"))); err != nil {
 		t.Fatal(err)
 	}
-	pid := be.SSHPid()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	pid := be.KillSSH()
 	if fi, err := be.Stat(ctx, h); err != nil || fi.Size != 6 {
 		t.Fatalf("stat after ssh died: %+v %v", fi, err)
 	}
@@ -202,7 +210,8 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("no new ssh: pid %d, was %d", be.SSHPid(), pid)
 	}
 
-	// Killed while a Save is sending: the Save sends again, whole.
+	// Killed while a Save is sending: the Save fails, transient; the
+	// same Save again (as the retry wrapper does) works on a new ssh.
 	data := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16)
 	rd := &killingReader{ByteReader: backend.NewByteReader(data), at: 1 << 20, kill: func() {
 		if err := syscall.Kill(be.SSHPid(), syscall.SIGKILL); err != nil {
@@ -210,19 +219,28 @@ func TestReconnect(t *testing.T) {
 		}
 	}}
 	big := backend.Handle{Type: backend.PackFile, Name: "cd" + strings.Repeat("0", 62)}
-	if err := be.Save(ctx, big, rd); err != nil {
-		t.Fatalf("save while ssh died: %v", err)
-	}
+	pid = be.SSHPid()
+	err := be.Save(ctx, big, rd)
+	lostErr(t, "save while ssh died", err)
 	if !rd.killed {
 		t.Fatal("the reader never killed ssh")
+	}
+	if err := rd.Rewind(); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Save(ctx, big, rd); err != nil {
+		t.Fatalf("save after ssh died: %v", err)
+	}
+	if be.SSHPid() == pid {
+		t.Fatal("the save after ssh died ran on the dead one")
 	}
 	got, err := readAll(be, big)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after a save that reconnected: %d bytes (%v), want %d", len(got), err, len(data))
 	}
 
-	// Killed while a reader is open: that read fails (not as "not
-	// found"), the next Open works.
+	// Killed while a reader is open: that read fails, transient; the
+	// next Open works.
 	r, err := be.Open(ctx, big, 0, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -232,10 +250,7 @@ func TestReconnect(t *testing.T) {
 	}
 	_, err = io.Copy(io.Discard, r)
 	r.Close()
-	if err == nil || errors.Is(err, backend.ErrNotExist) {
-		t.Fatalf("read from a killed connection: %v", err)
-	}
-	t.Logf("read on a killed connection: %v", err)
+	lostErr(t, "read from a killed connection", err)
 	if got, err := readAll(be, big); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("open after ssh died: %d bytes, %v", len(got), err)
 	}
@@ -245,6 +260,17 @@ func TestReconnect(t *testing.T) {
 	}
 	// No temporary file is left, the killed Save's included.
 	noTemp(t, root)
+}
+
+// lostErr fails t unless err is a lost connection: transient for package
+// retry, not "not there".
+func lostErr(t *testing.T, what string, err error) {
+	t.Helper()
+	var le *sftp.LostError
+	if !errors.As(err, &le) || !retry.Transient(err) || errors.Is(err, backend.ErrNotExist) {
+		t.Fatalf("%s: %v, want a transient *LostError", what, err)
+	}
+	t.Logf("%s: %v", what, err)
 }
 
 func noTemp(t *testing.T, root string) {
@@ -308,8 +334,8 @@ func TestNoSpace(t *testing.T) {
 	be := open(t, srv, root, true)
 	big := backend.Handle{Type: backend.PackFile, Name: "ab" + strings.Repeat("1", 62)}
 	err := be.Save(ctx, big, backend.NewByteReader(make([]byte, 3<<20)))
-	if !errors.Is(err, backend.ErrNoSpace) {
-		t.Fatalf("save of 3 MiB onto 1 MiB: %v, want ErrNoSpace", err)
+	if !errors.Is(err, backend.ErrNoSpace) || retry.Transient(err) {
+		t.Fatalf("save of 3 MiB onto 1 MiB: %v, want ErrNoSpace (permanent)", err)
 	}
 	t.Logf("full: %v", err)
 	if _, err := be.Stat(ctx, big); !errors.Is(err, backend.ErrNotExist) {
@@ -323,8 +349,8 @@ func TestNoSpace(t *testing.T) {
 }
 
 // TestServerRestart: the server killed (kill -9 of sshd and its sessions)
-// fails calls while it is down, with errors that are not "not found", and
-// the first call after it is back works on a new connection.
+// fails calls while it is down, with transient errors that are not "not
+// found", and the first call after it is back works on a new connection.
 func TestServerRestart(t *testing.T) {
 	srv := testsftp.Start(t)
 	ctx := context.Background()
@@ -334,13 +360,94 @@ func TestServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Kill()
-	if _, err := be.Stat(ctx, h); err == nil || errors.Is(err, backend.ErrNotExist) || !strings.Contains(err.Error(), "nothing answers on that port") {
-		t.Fatalf("stat with the server down: %v", err)
-	} else {
-		t.Logf("server down: %v", err)
+	// The call that meets the dead connection fails as lost; the next
+	// one finds nothing to connect to. Both are worth retrying.
+	_, err := be.Stat(ctx, h)
+	if errors.As(err, new(*sftp.LostError)) {
+		lostErr(t, "stat as the server died", err)
+		_, err = be.Stat(ctx, h)
 	}
+	if err == nil || errors.Is(err, backend.ErrNotExist) || !strings.Contains(err.Error(), "nothing answers on that port") || !retry.Transient(err) {
+		t.Fatalf("stat with the server down: %v", err)
+	}
+	t.Logf("server down: %v", err)
 	srv.Restart(t)
 	if got, err := readAll(be, h); err != nil || string(got) != "index" {
 		t.Fatalf("read after the restart: %q, %v", got, err)
+	}
+}
+
+// TestStall: a server that hangs while the connection stays up (its SFTP
+// server stopped with SIGSTOP: no answer, no error) is given up after
+// Config.Timeout without a byte moving, as a transient lost connection;
+// the next call runs on a new one. (That an idle connection is never
+// ended: TestWatch.)
+func TestStall(t *testing.T) {
+	w := testsftp.LocalServer(t)
+	ctx := context.Background()
+	root := filepath.Join(t.TempDir(), "repo")
+	be, err := sftp.Open(ctx, sftp.Config{User: "u", Host: "local", Path: root, Command: []string{w.Path}, Timeout: 300 * time.Millisecond}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	h := backend.Handle{Type: backend.KeyFile, Name: "k1"}
+	if err := be.Save(ctx, h, backend.NewByteReader([]byte("key"))); err != nil {
+		t.Fatal(err)
+	}
+	pid := w.Pid(t)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	_, err = be.Stat(ctx, h)
+	lostErr(t, "stat of a stopped server", err)
+	var le *sftp.LostError
+	if errors.As(err, &le); le.Stalled != 300*time.Millisecond || !strings.Contains(err.Error(), "no answer from the server for 300ms") {
+		t.Fatalf("stalled %v: %v", le.Stalled, err)
+	}
+	if fi, err := be.Stat(ctx, h); err != nil || fi.Size != 3 || w.Pid(t) == pid {
+		t.Fatalf("stat after the stall: %+v %v (server %d, was %d)", fi, err, w.Pid(t), pid)
+	}
+}
+
+// TestEnvWithoutSecrets: ssh, and whatever SNAP_SSH_COMMAND names, gets
+// the environment without snap's passwords and S3 credentials, or any
+// variable named like a secret; what ssh needs stays.
+func TestEnvWithoutSecrets(t *testing.T) {
+	srv := testsftp.Start(t)
+	w := srv.Wrapper(t)
+	secrets := map[string]string{
+		"SNAP_PASSWORD": "pw-0001", "SNAP_NEW_PASSWORD": "pw-0002", "SNAP_TO_PASSWORD": "pw-0003",
+		"AWS_SECRET_ACCESS_KEY": "aws-0004", "AWS_SESSION_TOKEN": "aws-0005", "AWS_ACCESS_KEY_ID": "aws-0006",
+		"GITHUB_TOKEN": "tok-0007", "my_api_secret": "sec-0008",
+	}
+	for k, v := range secrets {
+		t.Setenv(k, v)
+	}
+	keep := map[string]string{"SSH_AUTH_SOCK": "/run/agent.sock", "AWS_PROFILE": "offsite", "LANG": "C.UTF-8"}
+	for k, v := range keep {
+		t.Setenv(k, v)
+	}
+	w.SetEnv(t)
+	be, err := sftp.Open(context.Background(), sftp.Config{User: srv.User, Host: srv.Host, Port: srv.Port, Path: t.TempDir()}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	env := strings.Join(w.Env(t), "\n")
+	for k, v := range secrets {
+		if strings.Contains(env, v) || strings.Contains(env, k+"=") {
+			t.Errorf("ssh got %s", k)
+		}
+	}
+	for k, v := range keep {
+		if !strings.Contains(env, k+"="+v) {
+			t.Errorf("ssh lacks %s=%s", k, v)
+		}
+	}
+	for _, k := range []string{"PATH", "HOME"} {
+		if os.Getenv(k) != "" && !strings.Contains(env, k+"="+os.Getenv(k)) {
+			t.Errorf("ssh lacks %s", k)
+		}
 	}
 }

@@ -5,16 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/pkg/sftp"
 )
@@ -43,12 +42,17 @@ var forced = []string{
 
 // defaults come after the user's options, so SNAP_SSH_COMMAND can change
 // them (ssh_config cannot: the command line wins over it). They bound how
-// long a dead server can hold snap: 30 s to connect, and a connection
-// silent for 4 × 15 s is given up.
-var defaults = []string{
-	"-o", "ConnectTimeout=30",
-	"-o", "ServerAliveInterval=15",
-	"-o", "ServerAliveCountMax=4",
+// long a dead server can hold snap by the timeout: to connect (TCP, the
+// handshake and key exchange), and how long a silent server is borne
+// (ServerAliveCountMax keepalives of ServerAliveInterval unanswered).
+func defaults(timeout time.Duration) []string {
+	secs := max(1, int((timeout+time.Second-1)/time.Second))
+	count := min(4, secs)
+	return []string{
+		"-o", "ConnectTimeout=" + strconv.Itoa(secs),
+		"-o", "ServerAliveInterval=" + strconv.Itoa(secs/count),
+		"-o", "ServerAliveCountMax=" + strconv.Itoa(count),
+	}
 }
 
 // sshArgs returns the program and arguments that start the SFTP subsystem
@@ -68,7 +72,7 @@ func sshArgs(cfg Config) ([]string, error) {
 	}
 	args := append([]string{cmd[0]}, forced...)
 	args = append(args, cmd[1:]...)
-	args = append(args, defaults...)
+	args = append(args, defaults(cfg.timeout())...)
 	if cfg.Port != 0 {
 		args = append(args, "-p", strconv.Itoa(cfg.Port))
 	}
@@ -150,6 +154,9 @@ type conn struct {
 	exited chan struct{} // closed once ssh has exited
 	lost   chan struct{} // closed once the SFTP session has ended
 	once   sync.Once
+
+	watch   watch
+	stalled atomic.Int64 // the stall bound, once it ended ssh
 }
 
 // dial starts ssh and the SFTP session. It gives up when ctx ends, killing
@@ -177,8 +184,10 @@ func dial(ctx context.Context, cfg Config) (*conn, error) {
 		stderr: &tail{},
 		exited: make(chan struct{}),
 		lost:   make(chan struct{}),
+		watch:  watch{now: cfg.now()},
 	}
 	c.cmd.Stdin, c.cmd.Stdout, c.cmd.Stderr = inR, outW, c.stderr
+	c.cmd.Env = sshEnv(os.Environ())
 	// Its own process group: Ctrl-C in the terminal goes to snap, which
 	// still needs the connection to remove its lock.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -194,6 +203,7 @@ func dial(ctx context.Context, cfg Config) (*conn, error) {
 		_ = c.cmd.Wait()
 		close(c.exited)
 	}()
+	go c.guard(cfg.timeout())
 
 	type result struct {
 		client *sftp.Client
@@ -201,7 +211,7 @@ func dial(ctx context.Context, cfg Config) (*conn, error) {
 	}
 	started := make(chan result, 1)
 	go func() {
-		cl, err := sftp.NewClientPipe(outR, inW, sftp.UseConcurrentWrites(true))
+		cl, err := sftp.NewClientPipe(&watchedReader{r: outR, wt: &c.watch}, &watchedWriter{w: inW, wt: &c.watch}, sftp.UseConcurrentWrites(true))
 		started <- result{cl, err}
 	}()
 	var r result
@@ -218,7 +228,7 @@ func dial(ctx context.Context, cfg Config) (*conn, error) {
 		// why, then report its words.
 		inW.Close()
 		c.close()
-		return nil, connectError(cfg, c.stderr.String(), c.cmd.ProcessState, r.err)
+		return nil, connectError(cfg, c.stderr.String(), c.cmd.ProcessState, c.stalledFor(), r.err)
 	}
 	c.client = r.client
 	go func() {
@@ -227,6 +237,28 @@ func dial(ctx context.Context, cfg Config) (*conn, error) {
 	}()
 	return c, nil
 }
+
+// guard ends ssh when answers are awaited and nothing moved for timeout
+// (watch.go); it returns once ssh has exited.
+func (c *conn) guard(timeout time.Duration) {
+	t := time.NewTicker(max(timeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-c.exited:
+			return
+		case <-t.C:
+			if c.watch.stalled(c.watch.now(), timeout) {
+				c.stalled.Store(int64(timeout))
+				c.kill()
+				return
+			}
+		}
+	}
+}
+
+// stalledFor is the stall bound when it ended ssh, else 0.
+func (c *conn) stalledFor() time.Duration { return time.Duration(c.stalled.Load()) }
 
 // dead reports whether ssh has exited or the session ended.
 func (c *conn) dead() bool {
@@ -278,127 +310,24 @@ func (c *conn) close() {
 }
 
 // lostErr reports whether err means the connection is gone (ssh died, the
-// network dropped), so a new one may succeed where this one failed.
+// network dropped, the stall bound ended it), so a new one may succeed
+// where this one failed. An answer of the server is never that, even if
+// the connection died after it came.
 func (c *conn) lostErr(err error) bool {
-	return err != nil && (errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.ErrClosedPipe) || c.dead())
+	if err == nil {
+		return false
+	}
+	var se *sftp.StatusError
+	if errors.As(err, &se) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return false
+	}
+	return errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.ErrClosedPipe) || c.dead()
 }
 
-// ErrHostKey is wrapped by a ConnectError when ssh refused the server's
-// host key: it differs from the one in known_hosts, or none is known.
-var ErrHostKey = errors.New("ssh refused the server's host key")
-
-// ErrLogin is wrapped by a ConnectError when the server refused the login.
-var ErrLogin = errors.New("the server refused the login")
-
-// ConnectError says why ssh could not start an SFTP session, in ssh's own
-// words and what to do about it.
-type ConnectError struct {
-	Name   string // the location
-	Target string // USER@HOST[:PORT]
-	Reason string // what went wrong and what to do
-	Stderr string // what ssh wrote to its stderr (the end of it)
-	Err    error  // ErrHostKey, ErrLogin, or what failed
-}
-
-func (e *ConnectError) Error() string {
-	msg := fmt.Sprintf("%s: ssh to %s: ", e.Name, e.Target)
-	if e.Reason != "" {
-		msg += e.Reason
-	} else {
-		msg += e.Err.Error()
-	}
-	if said := sshSaid(e.Stderr); said != "" {
-		msg += " (ssh said: " + said + ")"
-	}
-	return msg
-}
-
-func (e *ConnectError) Unwrap() error { return e.Err }
-
-// boilerplate are the lines of ssh's changed-host-key banner that the
-// ConnectError says better; the fingerprint and the offending line stay.
-var boilerplate = []string{
-	"IT IS POSSIBLE THAT SOMEONE", "Someone could be eavesdropping", "It is also possible that a host key",
-	"Please contact your system administrator", "Add correct host key in", "remove with:", "ssh-keygen -f ",
-}
-
-// sshSaid is ssh's message on one line, without the banner around a
-// changed host key.
-func sshSaid(stderr string) string {
-	var lines []string
-	for _, l := range strings.Split(stderr, "\n") {
-		l = strings.TrimSpace(printable(l))
-		if l == "" || strings.HasPrefix(l, "@") || slices.ContainsFunc(boilerplate, func(b string) bool { return strings.HasPrefix(l, b) }) {
-			continue
-		}
-		if n := len(lines); n > 0 && strings.HasSuffix(lines[n-1], " is") {
-			lines[n-1] += " " + l // "...sent by the remote host is" SHA256:...
-			continue
-		}
-		lines = append(lines, l)
-	}
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	return strings.Join(lines, " | ")
-}
-
-// printable replaces control characters: a server's banner and its
-// subsystem's stderr reach ssh's stderr, and must not drive the terminal
-// an error is printed on.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\r' {
-			return ' '
-		}
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return '?'
-		}
-		return r
-	}, s)
-}
-
-// connectError turns a failed start into an error that names the cause:
-// ssh's stderr tells a refused host key and a refused login apart from the
-// rest.
-func connectError(cfg Config, stderr string, st *os.ProcessState, err error) error {
-	e := &ConnectError{Name: cfg.name(), Target: cfg.target(), Stderr: stderr, Err: err}
-	// sftp, not ssh: it works on accounts that allow nothing else.
-	byHand := "sftp " + cfg.User + "@" + cfg.Host
-	if cfg.Port != 0 {
-		byHand = "sftp -P " + strconv.Itoa(cfg.Port) + " " + cfg.User + "@" + cfg.Host
-	}
-	known := cfg.Host
-	if cfg.Port != 0 && cfg.Port != 22 {
-		known = "[" + cfg.Host + "]:" + strconv.Itoa(cfg.Port)
-	}
-	switch {
-	case strings.Contains(stderr, "REMOTE HOST IDENTIFICATION HAS CHANGED") || strings.Contains(stderr, "has changed and you have requested strict checking"):
-		e.Err = ErrHostKey
-		e.Reason = fmt.Sprintf("the host key of %s differs from the one in known_hosts, so ssh refused to connect: "+
-			"the server was reinstalled, or someone is in between. Check the new key's fingerprint with the server's administrator; "+
-			"if it is right, remove the old key with 'ssh-keygen -R \"%s\"' and connect once by hand ('%s') to accept the new one", known, known, byHand)
-	case strings.Contains(stderr, "Host key verification failed") || strings.Contains(stderr, "host key is known for"):
-		e.Err = ErrHostKey
-		e.Reason = fmt.Sprintf("the host key of %s is not in known_hosts, and snap never asks: "+
-			"connect once by hand ('%s'), check the fingerprint ssh shows, and accept it", known, byHand)
-	case strings.Contains(stderr, "Permission denied"):
-		e.Err = ErrLogin
-		e.Reason = fmt.Sprintf("the server refused the login as %s: put your public key in the server's authorized_keys (ssh-copy-id), "+
-			"or name the key in ~/.ssh/config (IdentityFile); snap runs ssh in batch mode, so a key with a passphrase needs ssh-agent", cfg.User)
-	case strings.Contains(stderr, "Connection refused"):
-		e.Reason = "nothing answers on that port: is sshd running there, and is the port right?"
-	case strings.Contains(stderr, "Could not resolve hostname"):
-		e.Reason = "the host name does not resolve"
-	case strings.Contains(stderr, "timed out"):
-		e.Reason = "no answer in time (a firewall, a wrong address, the server down?)"
-	case strings.Contains(stderr, "subsystem request failed"):
-		e.Reason = "the server has no SFTP subsystem (sshd_config: Subsystem sftp internal-sftp)"
-	case st != nil && st.Exited():
-		e.Reason = fmt.Sprintf("ssh exited with status %d before the SFTP session started", st.ExitCode())
-	default:
-		e.Reason = fmt.Sprintf("no SFTP session: %v", err)
-	}
-	return e
+// lostError is err, a lost connection's, as the call what on location
+// name reports it, with what ssh said as it ended ("Timeout, server not
+// responding", "Connection reset").
+func (c *conn) lostError(name, what string, err error) *LostError {
+	return &LostError{Name: name, Op: what, Said: sshSaid(c.stderr.String()), Stalled: c.stalledFor(), Err: err}
 }

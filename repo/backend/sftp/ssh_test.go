@@ -54,7 +54,7 @@ func TestSSHArgs(t *testing.T) {
 		t.Fatalf("ssh -G: %v", err)
 	}
 	for _, want := range []string{"batchmode yes", "serveraliveinterval 99", "serveralivecountmax 4", "forwardagent no",
-		"clearallforwardings yes", "port 2222", "user backup", "connecttimeout 30"} {
+		"clearallforwardings yes", "port 2222", "user backup", "connecttimeout 120"} {
 		if !slices.Contains(strings.Split(string(out), "\n"), want) {
 			t.Errorf("ssh -G lacks %q", want)
 		}
@@ -85,4 +85,14 @@ func FuzzSSHSaid(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSSHEnv(t *testing.T) {
+	in := []string{"HOME=/root", "PATH=/usr/bin", "SSH_AUTH_SOCK=/a", "SNAP_PASSWORD=x", "SNAP_NEW_PASSWORD=y",
+		"SNAP_PASSWORD_FILE=/k", "AWS_SECRET_ACCESS_KEY=s", "AWS_SESSION_TOKEN=t", "AWS_ACCESS_KEY_ID=i", "AWS_PROFILE=p",
+		"Db_Passwd=z", "APP_SECRET=q", "NPM_TOKEN=n", "KRB5CCNAME=/tmp/krb", "SNAP_KEY_FILE=/key", "EMPTY=", "ODD"}
+	want := []string{"HOME=/root", "PATH=/usr/bin", "SSH_AUTH_SOCK=/a", "AWS_PROFILE=p", "KRB5CCNAME=/tmp/krb", "SNAP_KEY_FILE=/key", "EMPTY=", "ODD"}
+	if got := sshEnv(in); !slices.Equal(got, want) {
+		t.Fatalf("sshEnv = %q, want %q", got, want)
+	}
 }
