@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -37,8 +38,10 @@ func (e *LostError) Error() string {
 	msg := fmt.Sprintf("%s: %s: ", e.Name, e.Op)
 	if e.Stalled > 0 {
 		msg += fmt.Sprintf("no answer from the server for %s, so snap ended the connection", e.Stalled)
-	} else if errors.Is(e.Err, sftp.ErrSSHFxConnectionLost) {
-		msg += "the connection was lost" // its own words are "connection lost"
+	} else if errors.Is(e.Err, sftp.ErrSSHFxConnectionLost) || errors.Is(e.Err, syscall.EPIPE) {
+		// Their own words ("connection lost", "write |1: broken pipe")
+		// add nothing; ssh's, after them, may.
+		msg += "the connection was lost"
 	} else {
 		msg += fmt.Sprintf("the connection was lost: %v", e.Err)
 	}

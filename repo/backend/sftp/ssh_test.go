@@ -1,10 +1,12 @@
 package sftp
 
 import (
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -94,5 +96,32 @@ func TestSSHEnv(t *testing.T) {
 	want := []string{"HOME=/root", "PATH=/usr/bin", "SSH_AUTH_SOCK=/a", "AWS_PROFILE=p", "KRB5CCNAME=/tmp/krb", "SNAP_KEY_FILE=/key", "EMPTY=", "ODD"}
 	if got := sshEnv(in); !slices.Equal(got, want) {
 		t.Fatalf("sshEnv = %q, want %q", got, want)
+	}
+}
+
+// TestConnectErrorVerdict: a connect that did not reach an answering
+// server may work later; one the server refused will not.
+func TestConnectErrorVerdict(t *testing.T) {
+	cfg := Config{User: "u", Host: "box.example", Port: 23, Path: "/p"}
+	for stderr, transient := range map[string]bool{
+		"ssh: connect to host box.example port 23: Connection refused":                      true,
+		"ssh: connect to host box.example port 23: Connection timed out":                    true,
+		"kex_exchange_identification: Connection closed by remote host":                     true,
+		"kex_exchange_identification: read: Connection reset by peer":                       true,
+		"ssh: connect to host box.example port 23: No route to host":                        true,
+		"ssh: Could not resolve hostname box.example: Temporary failure in name resolution": true,
+		"ssh: Could not resolve hostname box.example: Name or service not known":            false,
+		"Host key verification failed.":                                                     false,
+		"u@box.example: Permission denied (publickey).":                                     false,
+		"subsystem request failed on channel 0":                                             false,
+		"something nobody foresaw":                                                          false,
+	} {
+		err := connectError(cfg, stderr, nil, 0, io.EOF)
+		if got := err.(*ConnectError).Transient(); got != transient {
+			t.Errorf("%q: transient %v, want %v (%v)", stderr, got, transient, err)
+		}
+	}
+	if err := connectError(cfg, "", nil, time.Minute, io.EOF); !err.(*ConnectError).Transient() || !strings.Contains(err.Error(), "1m0s") {
+		t.Errorf("stalled connect: %v", err)
 	}
 }
