@@ -12,12 +12,6 @@ import (
 	"snap/repo/format"
 )
 
-// Blob plaintext starts with one byte naming its compression.
-const (
-	compNone byte = 0
-	compZstd byte = 1
-)
-
 // ErrBlobNotFound means the index has no such blob.
 var ErrBlobNotFound = errors.New("blob not in the index")
 
@@ -169,28 +163,9 @@ func (r *Repository) openBlob(h backend.Handle, b format.Blob, s *crypt.Sealer, 
 	if err != nil {
 		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}
 	}
-	if len(plain) == 0 {
-		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: empty", b.ID.Short())}
-	}
-	switch plain[0] {
-	case compNone:
-		dst = append(dst[:0], plain[1:]...)
-	case compZstd:
-		if b.PlainLen > format.MaxBlobLength {
-			return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: plaintext length %d too large", b.ID.Short(), b.PlainLen)}
-		}
-		if uint64(cap(dst)) < b.PlainLen {
-			dst = make([]byte, 0, b.PlainLen)
-		}
-		dst, err = r.zdec.DecodeAll(plain[1:], dst[:0])
-		if err != nil {
-			return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: decompress: %v", b.ID.Short(), err)}
-		}
-	default:
-		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: unknown compression %d", b.ID.Short(), plain[0])}
-	}
-	if uint64(len(dst)) != b.PlainLen {
-		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %d bytes, index says %d", b.ID.Short(), len(dst), b.PlainLen)}
+	dst, err = r.dec.Decode(dst, plain, b.PlainLen)
+	if err != nil {
+		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}
 	}
 	return dst, nil
 }

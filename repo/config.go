@@ -10,11 +10,10 @@ import (
 	"fmt"
 
 	"filippo.io/age"
-	"github.com/klauspost/compress/zstd"
-
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/compress"
 	"snap/repo/format"
 )
 
@@ -44,8 +43,9 @@ type Config struct {
 	PackSize  int
 	IDKey     crypt.Key
 	Recipient *age.X25519Recipient
-	// Level is the zstd level writers use: "fastest", "default" or
-	// "better". Readers do not need it.
+	// Level is the compression writers use, one of compress.Levels.
+	// Readers do not need it, so a config naming a level this build does
+	// not know opens, and only writing fails.
 	Level string
 	// ObjectLock, when set, locks every file writers put in an S3 bucket
 	// (objectlock.go); nil for repositories without it.
@@ -53,15 +53,11 @@ type Config struct {
 }
 
 // DefaultLevel was chosen by measurement (docs/format.md "Blobs").
-const DefaultLevel = "default"
+const DefaultLevel = compress.Auto
 
-var zstdLevels = map[string]zstd.EncoderLevel{
-	"fastest": zstd.SpeedFastest,
-	"default": zstd.SpeedDefault,
-	"better":  zstd.SpeedBetterCompression,
-}
-
-func (c *Config) zstdLevel() zstd.EncoderLevel { return zstdLevels[c.Level] }
+// validLevel is what a reader accepts as a level: any short name, so that
+// a level added later does not lock older readers out.
+func validLevel(s string) bool { return s != "" && len(s) <= 32 }
 
 // DefaultPackSize is the target pack size (docs/format.md "Packs").
 const DefaultPackSize = 16 << 20
@@ -131,7 +127,7 @@ func openConfig(f *configFile, meta *crypt.Sealer) (*Config, error) {
 	if err := s.Chunker.Validate(); err != nil {
 		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: err}
 	}
-	if len(s.IDKey) != crypt.KeySize || s.PackSize < 1<<20 || s.PackSize > 256<<20 || s.Compression != "zstd" || zstdLevels[s.Level] == 0 {
+	if len(s.IDKey) != crypt.KeySize || s.PackSize < 1<<20 || s.PackSize > 256<<20 || s.Compression != "zstd" || !validLevel(s.Level) {
 		return nil, &DamagedError{File: backend.Handle{Type: backend.ConfigFile}, Err: errors.New("bad sealed settings")}
 	}
 	copy(cfg.IDKey[:], s.IDKey)

@@ -93,7 +93,7 @@ func FuzzOpenConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if cfg.Chunker.Validate() != nil || cfg.Recipient == nil || zstdLevels[cfg.Level] == 0 {
+		if cfg.Chunker.Validate() != nil || cfg.Recipient == nil || !validLevel(cfg.Level) {
 			t.Fatalf("accepted %+v", cfg)
 		}
 		cf, err := peekConfig(marshalConfig(cfg, meta))

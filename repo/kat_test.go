@@ -24,11 +24,11 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/klauspost/compress/zstd"
 
 	"snap/crypt"
 	"snap/repo/backend"
 	"snap/repo/backend/local"
+	"snap/repo/compress"
 	"snap/repo/format"
 )
 
@@ -39,7 +39,7 @@ func same(a, b any) bool { return fmt.Sprintf("%+v", a) == fmt.Sprintf("%+v", b)
 // TestKnownCompression pins the first byte of a blob's plaintext, which
 // names its compression. The codecs' known answers are in repo/format.
 func TestKnownCompression(t *testing.T) {
-	if got := fmt.Sprint(compNone, compZstd); got != "0 1" {
+	if got := fmt.Sprint(compress.None, compress.Zstd); got != "0 1" {
 		t.Errorf("got %q, pinned %q", got, "0 1")
 	}
 }
@@ -141,13 +141,13 @@ func TestKnownPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := zstd.NewReader(nil)
+	dec, err := compress.NewDecoder(format.MaxBlobLength)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dec.Close()
 	r := &Repository{meta: crypt.NewSealer(katMetaKey), master: &crypt.Master{RepoID: katRepoID, MetaKey: katMetaKey, DataIdentity: id},
-		keys: map[crypt.ID]*crypt.Sealer{}, zdec: dec}
+		keys: map[crypt.ID]*crypt.Sealer{}, dec: dec}
 	keys, blobs, err := r.parsePack(pack)
 	if err != nil {
 		t.Fatal(err)
@@ -191,9 +191,9 @@ func TestKnownPack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantPayload := append([]byte{compNone}, plains[i]...)
+		wantPayload := append([]byte{compress.None}, plains[i]...)
 		if i == 0 {
-			wantPayload = []byte{compZstd, 0x28, 0xb5, 0x2f, 0xfd} // zstd frame magic
+			wantPayload = []byte{compress.Zstd, 0x28, 0xb5, 0x2f, 0xfd} // zstd frame magic
 		}
 		if !bytes.HasPrefix(payload, wantPayload) {
 			t.Errorf("blob %d payload starts %x", i, payload[:min(8, len(payload))])

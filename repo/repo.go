@@ -12,12 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"snap/cache"
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/compress"
 	"snap/repo/format"
 )
 
@@ -64,7 +63,7 @@ type Repository struct {
 	keysMu sync.Mutex
 	keys   map[crypt.ID]*crypt.Sealer // unwrapped session keys by hash of the wrapped bytes
 
-	zdec *zstd.Decoder
+	dec *compress.Decoder
 
 	packsMu sync.Mutex
 	packs   map[string]*openPack // open packs for reading
@@ -108,8 +107,8 @@ func Init(ctx context.Context, be backend.Backend, o InitOptions) (*crypt.Master
 	if cfg.Level == "" {
 		cfg.Level = DefaultLevel
 	}
-	if zstdLevels[cfg.Level] == 0 {
-		return nil, fmt.Errorf("unknown compression level %q: use fastest, default or better", cfg.Level)
+	if !compress.Known(cfg.Level) {
+		return nil, fmt.Errorf("%w %q: use one of %v", compress.ErrUnknownLevel, cfg.Level, compress.Levels)
 	}
 	if cfg.PackSize == 0 {
 		cfg.PackSize = DefaultPackSize
@@ -154,11 +153,11 @@ func Open(ctx context.Context, be backend.Backend, m *crypt.Master, o Options) (
 		o.Now = time.Now
 	}
 	applyObjectLock(be, cfg.ObjectLock, o.Now)
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(format.MaxBlobLength))
+	dec, err := compress.NewDecoder(format.MaxBlobLength)
 	if err != nil {
 		return nil, err
 	}
-	r := &Repository{be: be, cfg: cfg, master: m, meta: meta, opts: o, keys: map[crypt.ID]*crypt.Sealer{}, zdec: dec, packs: map[string]*openPack{}}
+	r := &Repository{be: be, cfg: cfg, master: m, meta: meta, opts: o, keys: map[crypt.ID]*crypt.Sealer{}, dec: dec, packs: map[string]*openPack{}}
 	return r, nil
 }
 
@@ -178,7 +177,7 @@ func (r *Repository) Close() error {
 	}
 	r.packs = map[string]*openPack{}
 	r.packsMu.Unlock()
-	r.zdec.Close()
+	r.dec.Close()
 	return err
 }
 

@@ -346,7 +346,7 @@ func TestMakeV1Fixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	be := local.New(repoDir)
-	m, err := repo.Init(ctx, be, repo.InitOptions{Chunker: fixtureParams(), PackSize: 1 << 20, Level: repo.DefaultLevel})
+	m, err := repo.Init(ctx, be, repo.InitOptions{Chunker: fixtureParams(), PackSize: 1 << 20, Level: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -591,7 +591,7 @@ func checkFixtureConfig(t *testing.T, r *repo.Repository) {
 	want := fixtureParams()
 	if c.ID != fixtureRepoID || c.Chunker.Algorithm != "gear-v1" || !bytes.Equal(c.Chunker.Seed, want.Seed) ||
 		c.Chunker.Min != want.Min || c.Chunker.Max != want.Max || c.Chunker.AvgBits != want.AvgBits ||
-		c.PackSize != 1<<20 || c.Level != repo.DefaultLevel {
+		c.PackSize != 1<<20 || c.Level != "default" {
 		t.Errorf("config %+v", c)
 	}
 }

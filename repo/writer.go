@@ -10,12 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/klauspost/compress/zstd"
-
 	"snap/cache"
 	"snap/chunk"
 	"snap/crypt"
 	"snap/repo/backend"
+	"snap/repo/compress"
 	"snap/repo/format"
 )
 
@@ -36,7 +35,7 @@ type Writer struct {
 	idx     *cache.Cache
 	session *crypt.Sealer
 	wrapped []byte
-	enc     *zstd.Encoder
+	enc     *compress.Encoder
 	hashers sync.Pool
 
 	ctx    context.Context
@@ -93,7 +92,7 @@ func (r *Repository) NewWriter(ctx context.Context) (*Writer, error) {
 		return nil, err
 	}
 	n := r.workers()
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(r.cfg.zstdLevel()), zstd.WithEncoderConcurrency(n), zstd.WithEncoderCRC(false))
+	enc, err := compress.NewEncoder(r.cfg.Level, n)
 	if err != nil {
 		return nil, err
 	}
@@ -244,12 +243,7 @@ func (w *Writer) work() {
 
 // seal compresses and seals one blob and appends it to the current pack.
 func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
-	comp = append(comp[:0], compZstd)
-	comp = w.enc.EncodeAll(j.data, comp)
-	if len(comp) >= len(j.data)+1 {
-		comp = append(comp[:0], compNone)
-		comp = append(comp, j.data...)
-	}
+	comp = w.enc.Append(comp[:0], j.data)
 	s := w.session
 	if j.typ == format.TypeRefs {
 		s = w.r.meta

@@ -65,7 +65,7 @@ Examples:
   snap init --repo s3:https://s3.example.com/backups/n8n --object-lock 30d --object-lock-mode compliance`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var o initOptions
-			fs.StringVar(&o.Compression, "compression", repo.DefaultLevel, "zstd level for new data: fastest, default or better")
+			fs.StringVar(&o.Compression, "compression", repo.DefaultLevel, "compression of new data: auto (zstd fastest; stored as is when that saves under 1/32), fastest, default or better")
 			fs.UintVar(&o.ChunkMin, "chunk-min-size", chunk.DefaultMin, "minimum chunk size in bytes (fixed for the repository's life)")
 			fs.UintVar(&o.ChunkMax, "chunk-max-size", chunk.DefaultMax, "maximum chunk size in bytes")
 			fs.IntVar(&o.ChunkBits, "chunk-average-bits", chunk.DefaultAvgBits, "average chunk size past the minimum, as a power of two")
