@@ -4,20 +4,22 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"snap/internal/shapes"
 )
 
-// shapes are the kinds of data BenchmarkLevels compares the levels on:
+// benchShapes are the kinds of data BenchmarkLevels compares the levels on:
 // 24 MiB each, cut as a stream is (split) or one blob per file (tree).
-var shapes = []struct {
+var benchShapes = []struct {
 	name  string
 	parts func() [][]byte
 }{
-	{"json", func() [][]byte { return split(jsonRows(1, 24<<20)) }},
-	{"text", func() [][]byte { return split(textDump(1, 24<<20)) }},
-	{"random", func() [][]byte { return split(random(1, 24<<20)) }},
-	{"gzip", func() [][]byte { return split(gzipped(1, 24<<20)) }},
-	{"mixed", func() [][]byte { return split(mixed(1, 24<<20)) }},
-	{"tree", func() [][]byte { return treeFiles(1, 24<<20) }},
+	{"json", func() [][]byte { return shapes.Split(shapes.JSONRows(1, 24<<20)) }},
+	{"text", func() [][]byte { return shapes.Split(shapes.TextDump(1, 24<<20)) }},
+	{"random", func() [][]byte { return shapes.Split(shapes.Random(1, 24<<20)) }},
+	{"gzip", func() [][]byte { return shapes.Split(shapes.Gzipped(1, 24<<20)) }},
+	{"mixed", func() [][]byte { return shapes.Split(shapes.Mixed(1, 24<<20)) }},
+	{"tree", func() [][]byte { return shapes.TreeFiles(1, 24<<20) }},
 }
 
 // BenchmarkLevels compresses each shape at each level on one goroutine
@@ -28,7 +30,7 @@ var shapes = []struct {
 // SNAP_BENCH_FILES (paths, colon-separated) adds a shape per file, cut
 // like a stream: e.g. the bench workload's dump.
 func BenchmarkLevels(b *testing.B) {
-	all := shapes
+	all := benchShapes
 	for _, path := range filepath.SplitList(os.Getenv("SNAP_BENCH_FILES")) {
 		all = append(all, struct {
 			name  string
@@ -38,7 +40,7 @@ func BenchmarkLevels(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			return split(data)
+			return shapes.Split(data)
 		}})
 	}
 	for _, s := range all {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"snap/internal/shapes"
 )
 
 // barely is incompressible data with 2 KiB of every 128 KiB zeroed: zstd
 // saves about 1.5%, less than auto asks for.
 func barely(seed uint64, n int) []byte {
-	b := random(seed, n)
+	b := shapes.Random(seed, n)
 	for i := 0; i+128<<10 <= n; i += 128 << 10 {
 		clear(b[i : i+2<<10])
 	}
@@ -23,8 +25,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 	defer dec.Close()
 	inputs := map[string][]byte{
-		"empty": {}, "one": {'x'}, "json": jsonRows(1, 1<<20), "text": textDump(2, 300<<10),
-		"random": random(3, 1<<20), "gzip": gzipped(4, 200<<10), "barely": barely(5, 1<<20), "mixed": mixed(6, 3<<20),
+		"empty": {}, "one": {'x'}, "json": shapes.JSONRows(1, 1<<20), "text": shapes.TextDump(2, 300<<10),
+		"random": shapes.Random(3, 1<<20), "gzip": shapes.Gzipped(4, 200<<10), "barely": barely(5, 1<<20), "mixed": shapes.Mixed(6, 3<<20),
 	}
 	for _, level := range Levels {
 		enc, err := NewEncoder(level, 2)
@@ -61,10 +63,10 @@ func TestAutoStoresWhatDoesNotPay(t *testing.T) {
 		in        []byte
 		auto, fix byte
 	}{
-		{"json", jsonRows(1, 1<<20), Zstd, Zstd},
-		{"text", textDump(1, 1<<20), Zstd, Zstd},
-		{"random", random(1, 1<<20), None, None},
-		{"gzip", gzipped(1, 1<<20), None, None},
+		{"json", shapes.JSONRows(1, 1<<20), Zstd, Zstd},
+		{"text", shapes.TextDump(1, 1<<20), Zstd, Zstd},
+		{"random", shapes.Random(1, 1<<20), None, None},
+		{"gzip", shapes.Gzipped(1, 1<<20), None, None},
 		{"barely", barely(1, 1<<20), None, Zstd},
 		{"small text", []byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), Zstd, Zstd},
 	} {
@@ -91,7 +93,7 @@ func TestDecodeRejects(t *testing.T) {
 	defer dec.Close()
 	enc, _ := NewEncoder(Fastest, 1)
 	defer enc.Close()
-	text := textDump(1, 100<<10)
+	text := shapes.TextDump(1, 100<<10)
 	z := enc.Append(nil, text)
 	for name, tc := range map[string]struct {
 		p []byte
@@ -115,7 +117,7 @@ func TestDecodeRejects(t *testing.T) {
 // decoder of bytes must still never panic or return the wrong length.
 func FuzzDecode(f *testing.F) {
 	enc, _ := NewEncoder(Fastest, 1)
-	f.Add(enc.Append(nil, textDump(1, 4096)), uint64(4096))
+	f.Add(enc.Append(nil, shapes.TextDump(1, 4096)), uint64(4096))
 	f.Add([]byte{None, 'a', 'b'}, uint64(2))
 	dec, _ := NewDecoder(1 << 20)
 	f.Fuzz(func(t *testing.T, p []byte, n uint64) {

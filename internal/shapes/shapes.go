@@ -1,4 +1,7 @@
-package compress
+// Package shapes generates the kinds of data snap backs up, for tests and
+// benchmarks: JSON-heavy and text-heavy dumps, incompressible and mixed
+// streams, the files of a tree. Every generator is deterministic.
+package shapes
 
 import (
 	"bytes"
@@ -7,10 +10,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 )
-
-// The shapes below stand for what snap backs up: each generator is
-// deterministic and small, so benchmarks and tests can make several MiB of
-// each on the fly.
 
 var words = func() []string {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -55,10 +54,10 @@ func (g *shapeGen) uuid(b []byte) []byte {
 	return g.hex(append(b, '-'), 12)
 }
 
-// jsonRows is an n8n execution_data-like COPY block: each row a JSON
+// JSONRows is an n8n execution_data-like COPY block: each row a JSON
 // document of node outputs full of random ids, floats and counters. It
 // compresses to about 40%.
-func jsonRows(seed uint64, n int) []byte {
+func JSONRows(seed uint64, n int) []byte {
 	g := newShapeGen(seed)
 	b := make([]byte, 0, n+4096)
 	b = append(b, "COPY public.execution_data (\"executionId\", \"workflowData\", data) FROM stdin;\n"...)
@@ -100,9 +99,9 @@ func jsonRows(seed uint64, n int) []byte {
 	return b[:n]
 }
 
-// textDump is a plain-SQL dump of text-heavy tables: timestamps, words
+// TextDump is a plain-SQL dump of text-heavy tables: timestamps, words
 // from a fixed vocabulary, statuses. It compresses about 4–5×.
-func textDump(seed uint64, n int) []byte {
+func TextDump(seed uint64, n int) []byte {
 	g := newShapeGen(seed)
 	statuses := []string{"active", "pending", "shipped", "cancelled", "archived"}
 	b := make([]byte, 0, n+4096)
@@ -133,8 +132,8 @@ func textDump(seed uint64, n int) []byte {
 	return b[:n]
 }
 
-// random is incompressible: already-compressed or encrypted data.
-func random(seed uint64, n int) []byte {
+// Random is incompressible: already-compressed or encrypted data.
+func Random(seed uint64, n int) []byte {
 	r := rand.New(rand.NewChaCha8([32]byte{byte(seed)}))
 	b := make([]byte, n)
 	for i := 0; i+8 <= n; i += 8 {
@@ -143,23 +142,23 @@ func random(seed uint64, n int) []byte {
 	return b
 }
 
-// mixed alternates 1 MiB of incompressible data with 1 MiB of text, as in
+// Mixed alternates 1 MiB of incompressible data with 1 MiB of text, as in
 // a volume that holds media next to logs.
-func mixed(seed uint64, n int) []byte {
+func Mixed(seed uint64, n int) []byte {
 	b := make([]byte, 0, n)
 	for i := 0; len(b) < n; i++ {
 		if i%2 == 0 {
-			b = append(b, random(seed+uint64(i), 1<<20)...)
+			b = append(b, Random(seed+uint64(i), 1<<20)...)
 		} else {
-			b = append(b, textDump(seed+uint64(i), 1<<20)...)
+			b = append(b, TextDump(seed+uint64(i), 1<<20)...)
 		}
 	}
 	return b[:n]
 }
 
-// treeFiles are the files of a source tree or a volume: 1–60 KiB of text
+// TreeFiles are the files of a source tree or a volume: 1–60 KiB of text
 // each, every file one blob.
-func treeFiles(seed uint64, total int) [][]byte {
+func TreeFiles(seed uint64, total int) [][]byte {
 	g := newShapeGen(seed)
 	var out [][]byte
 	for n := 0; n < total; {
@@ -167,9 +166,9 @@ func treeFiles(seed uint64, total int) [][]byte {
 		var f []byte
 		switch g.r.IntN(3) {
 		case 0:
-			f = textDump(g.r.Uint64(), size)
+			f = TextDump(g.r.Uint64(), size)
 		case 1:
-			f = jsonRows(g.r.Uint64(), size)
+			f = JSONRows(g.r.Uint64(), size)
 		default:
 			f = []byte{}
 			for len(f) < size {
@@ -191,8 +190,8 @@ func treeFiles(seed uint64, total int) [][]byte {
 	return out
 }
 
-// split cuts b into pieces of about a stream chunk's mean size (768 KiB).
-func split(b []byte) [][]byte {
+// Split cuts b into pieces of about a stream chunk's mean size (768 KiB).
+func Split(b []byte) [][]byte {
 	var out [][]byte
 	for len(b) > 0 {
 		n := min(len(b), 768<<10)
@@ -202,13 +201,13 @@ func split(b []byte) [][]byte {
 	return out
 }
 
-// gzipped is text compressed with gzip: already-compressed data as it is
+// Gzipped is text compressed with gzip: already-compressed data as it is
 // found in backups (archives, compressed dumps).
-func gzipped(seed uint64, n int) []byte {
+func Gzipped(seed uint64, n int) []byte {
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	for i := uint64(0); buf.Len() < n; i++ {
-		zw.Write(textDump(seed+i, 4<<20))
+		zw.Write(TextDump(seed+i, 4<<20))
 		zw.Flush()
 	}
 	zw.Close()
