@@ -27,7 +27,7 @@ func testChunker() *chunk.Params {
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	be     backend.Backend
 	master *crypt.Master
 	cache  string
@@ -37,7 +37,7 @@ type fixture struct {
 	realClock bool
 }
 
-func newFixture(t *testing.T, be backend.Backend, params *chunk.Params) *fixture {
+func newFixture(t testing.TB, be backend.Backend, params *chunk.Params) *fixture {
 	t.Helper()
 	if be == nil {
 		be = local.New(t.TempDir())
