@@ -72,6 +72,7 @@ func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entr
 		}
 	}
 	stored, err := r.readPack(ctx, h, e)
+	defer r.putStored(stored)
 	if err != nil {
 		// A missing or short pack is damage; any other read error (a
 		// disk that went away, too many open files) may pass, and must
@@ -86,13 +87,32 @@ func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entr
 		}
 		return nil, fmt.Errorf("read %v, blob %v: %w", h, e.ID.Short(), err)
 	}
-	return r.openBlob(h, e.Blob, s, stored, dst)
+	// Opened in place: a restore's blobs cost one buffer each, recycled.
+	plain, err := s.OpenInPlace(stored, format.BlobAD(e.Type, e.ID))
+	if err != nil {
+		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", e.ID.Short(), err)}
+	}
+	return r.decodeBlob(h, e.Blob, plain, dst)
+}
+
+// storedBuf returns a recycled buffer of n bytes for a blob's stored bytes.
+func (r *Repository) storedBuf(n uint64) []byte {
+	if b, ok := r.storedBufs.Get().(*[]byte); ok && uint64(cap(*b)) >= n {
+		return (*b)[:n]
+	}
+	return make([]byte, n)
+}
+
+func (r *Repository) putStored(b []byte) {
+	if b != nil {
+		r.storedBufs.Put(&b)
+	}
 }
 
 // readPack reads a blob's stored bytes, through a cache of open packs when
 // the backend supports random access.
 func (r *Repository) readPack(ctx context.Context, h backend.Handle, e cache.Entry) ([]byte, error) {
-	stored := make([]byte, e.Length)
+	stored := r.storedBuf(e.Length)
 	if op, ok := r.be.(backend.ReaderAtOpener); ok {
 		f, release, err := r.packFile(ctx, op, h)
 		if err != nil {
@@ -163,7 +183,12 @@ func (r *Repository) openBlob(h backend.Handle, b format.Blob, s *crypt.Sealer, 
 	if err != nil {
 		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}
 	}
-	dst, err = r.dec.Decode(dst, plain, b.PlainLen)
+	return r.decodeBlob(h, b, plain, dst)
+}
+
+// decodeBlob decompresses an opened payload into dst[:0].
+func (r *Repository) decodeBlob(h backend.Handle, b format.Blob, plain, dst []byte) ([]byte, error) {
+	dst, err := r.dec.Decode(dst, plain, b.PlainLen)
 	if err != nil {
 		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", b.ID.Short(), err)}
 	}

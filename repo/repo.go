@@ -65,8 +65,9 @@ type Repository struct {
 
 	dec *compress.Decoder
 
-	packsMu sync.Mutex
-	packs   map[string]*openPack // open packs for reading
+	packsMu    sync.Mutex
+	packs      map[string]*openPack // open packs for reading
+	storedBufs sync.Pool            // recycled buffers of blobs being read (*[]byte)
 
 	damagedIndex map[string]error // index files left out (SkipDamagedIndex)
 

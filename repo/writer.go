@@ -22,14 +22,16 @@ import (
 // plaintext length of every new blob as it is sealed.
 var onSeal func(typ format.BlobType, plainLen int)
 
-// Writer is one backup run's upload side: it deduplicates, compresses and
-// seals blobs on a worker pool, fills packs and uploads them in the
-// background, and at Flush writes the index file for the run's packs. A run
-// has one random session key, wrapped to the data recipient and stored in
-// every pack's key table; it is never written anywhere in the clear.
+// Writer is one backup run's upload side: it names (for streams),
+// deduplicates, compresses and seals blobs on a worker pool, fills packs
+// and uploads them in the background, and at Flush writes the index file
+// for the run's packs. A run has one random session key, wrapped to the
+// data recipient and stored in every pack's key table; it is never written
+// anywhere in the clear.
 //
-// Save methods are safe for concurrent use. Memory is bounded by the job
-// queue, the pack buffers and the upload queue, not by the data size.
+// Save methods are safe for concurrent use. Memory is bounded by the byte
+// budget of queued blobs, the pack buffers and the upload queue, not by
+// the data size.
 type Writer struct {
 	r       *Repository
 	idx     *cache.Cache
@@ -42,6 +44,7 @@ type Writer struct {
 	cancel context.CancelCauseFunc
 
 	jobs    chan blobJob
+	budget  *byteBudget // bytes of blobs queued or being sealed
 	workers sync.WaitGroup
 	pending sync.WaitGroup
 
@@ -51,10 +54,11 @@ type Writer struct {
 	packs      []format.Pack // uploaded, not yet in an index file
 	indexBlobs int           // blobs of packs
 
-	uploads  chan *packBuf
-	uploader sync.WaitGroup
-	packMem  chan []byte // recycled pack buffers
-	bufs     sync.Pool   // recycled chunk buffers (*[]byte)
+	uploads    chan *packBuf
+	uploader   sync.WaitGroup
+	packMem    chan []byte // recycled pack buffers
+	bufs       sync.Pool   // recycled chunk buffers (*[]byte)
+	streamBufs sync.Pool   // recycled stream chunk buffers (*[]byte)
 
 	stats WriterStats
 }
@@ -73,6 +77,34 @@ type blobJob struct {
 	id      crypt.ID
 	data    []byte
 	release func()
+	cost    int64 // taken from the budget until the job is done
+
+	// A stream's chunk comes unnamed: the worker hashes it, records its
+	// id at seq in ids, and stores it only if it is new.
+	ids *streamIDs
+	seq int
+}
+
+// streamIDs collects one stream's chunk ids, in stream order, from the
+// workers that name them.
+type streamIDs struct {
+	mu   sync.Mutex
+	ids  []crypt.ID
+	done sync.WaitGroup // chunks not yet named
+}
+
+func (s *streamIDs) add() int {
+	s.done.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids = append(s.ids, crypt.ID{})
+	return len(s.ids) - 1
+}
+
+func (s *streamIDs) set(seq int, id crypt.ID) {
+	s.mu.Lock()
+	s.ids[seq] = id
+	s.mu.Unlock()
 }
 
 type packBuf struct {
@@ -101,6 +133,7 @@ func (r *Repository) NewWriter(ctx context.Context) (*Writer, error) {
 		r: r, idx: idx, session: crypt.NewSealer(key), wrapped: wrapped, enc: enc,
 		ctx: ctx, cancel: cancel,
 		jobs:    make(chan blobJob, n),
+		budget:  newByteBudget(queueBudget(r.cfg.Chunker, n)),
 		known:   map[crypt.ID]int64{},
 		uploads: make(chan *packBuf, 1),
 		packMem: make(chan []byte, r.connections()+2),
@@ -122,6 +155,14 @@ func (r *Repository) connections() int {
 		return r.opts.Connections
 	}
 	return 2
+}
+
+// queueBudget is how many bytes of blobs may wait for or be in a worker:
+// enough for about four mean chunks per worker, never under 32 MiB (with
+// the pack buffers that bounds a run's memory, docs/architecture.md).
+func queueBudget(p chunk.Params, workers int) int64 {
+	mean := int64(p.Min) + 1<<p.AvgBits
+	return max(32<<20, 4*int64(workers)*mean)
 }
 
 func (r *Repository) workers() int {
@@ -165,8 +206,8 @@ func (w *Writer) Known(id crypt.ID) bool {
 }
 
 // Save stores a blob with the given id unless it is already stored. release
-// (may be nil) is called once data is no longer needed. It blocks when the
-// workers are busy, which is what bounds memory.
+// (may be nil) is called once data is no longer needed. It blocks while the
+// queue's byte budget is spent, which is what bounds memory.
 func (w *Writer) Save(typ format.BlobType, id crypt.ID, data []byte, release func()) error {
 	if err := w.Err(); err != nil {
 		if release != nil {
@@ -174,33 +215,63 @@ func (w *Writer) Save(typ format.BlobType, id crypt.ID, data []byte, release fun
 		}
 		return err
 	}
+	if !w.claimNew(id, len(data)) {
+		if release != nil {
+			release()
+		}
+		return nil
+	}
+	return w.queue(blobJob{typ: typ, id: id, data: data, release: release, cost: int64(len(data))})
+}
+
+// claimNew reports whether this run is to store blob id: it is neither in
+// an undamaged pack nor saved by this run before. It then counts as saved.
+func (w *Writer) claimNew(id crypt.ID, n int) bool {
 	w.mu.Lock()
 	_, ok := w.known[id]
-	if !ok {
-		ok = w.idx.HasUndamaged(id)
-		if !ok {
-			w.known[id] = int64(len(data))
-		}
-	}
 	w.mu.Unlock()
-	if ok {
-		if release != nil {
-			release()
-		}
-		return nil
+	if ok || w.idx.HasUndamaged(id) {
+		return false
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.known[id]; ok {
+		return false // another worker claimed it meanwhile
+	}
+	w.known[id] = int64(n)
+	w.stats.BytesQueued.Add(int64(n))
+	return true
+}
+
+// queue hands j to the workers once the budget has room for it.
+func (w *Writer) queue(j blobJob) error {
 	w.pending.Add(1)
-	w.stats.BytesQueued.Add(int64(len(data)))
+	if err := w.budget.acquire(w.ctx, j.cost); err != nil {
+		j.cost = 0
+		w.done(j)
+		return err
+	}
 	select {
-	case w.jobs <- blobJob{typ: typ, id: id, data: data, release: release}:
+	case w.jobs <- j:
 		return nil
 	case <-w.ctx.Done():
-		w.pending.Done()
-		if release != nil {
-			release()
-		}
+		w.done(j)
 		return context.Cause(w.ctx)
 	}
+}
+
+// done ends a job: its data released, its budget returned.
+func (w *Writer) done(j blobJob) {
+	if j.release != nil {
+		j.release()
+	}
+	if j.cost > 0 {
+		w.budget.release(j.cost)
+	}
+	if j.ids != nil {
+		j.ids.done.Done()
+	}
+	w.pending.Done()
 }
 
 // Claim returns the plaintext bytes of the blobs among ids that this run
@@ -229,15 +300,21 @@ func (w *Writer) SaveBlob(typ format.BlobType, data []byte) (crypt.ID, error) {
 
 func (w *Writer) work() {
 	defer w.workers.Done()
+	h := w.r.cfg.IDKey.NewHasher()
 	var comp, sealed []byte
 	for j := range w.jobs {
 		if w.ctx.Err() == nil {
-			comp, sealed = w.seal(j, comp, sealed)
+			store := true
+			if j.ids != nil {
+				j.id = h.ID(j.data)
+				j.ids.set(j.seq, j.id)
+				store = w.claimNew(j.id, len(j.data))
+			}
+			if store {
+				comp, sealed = w.seal(j, comp, sealed)
+			}
 		}
-		if j.release != nil {
-			j.release()
-		}
-		w.pending.Done()
+		w.done(j)
 	}
 }
 
@@ -409,40 +486,47 @@ type StreamResult struct {
 	Size   int64
 }
 
-// SaveStream chunks rd and saves each chunk. The chunker and hash run in the
-// caller's goroutine; compression and sealing run on the workers.
+// SaveStream chunks rd and saves each chunk. Only the chunker runs in the
+// caller's goroutine (cutting is sequential); the workers hash, dedup,
+// compress and seal chunks in parallel, and the ids come back in stream
+// order. Chunks in flight are bounded by the writer's byte budget.
 func (w *Writer) SaveStream(rd io.Reader) (StreamResult, error) {
 	var res StreamResult
 	p := w.r.cfg.Chunker
-	n := w.r.workers()*2 + 2
-	bufs := make(chan []byte, n)
-	for range n {
-		bufs <- make([]byte, 0, p.Max) // a chunk never grows it
-	}
 	c := chunk.New(rd, p)
-	h := w.r.cfg.IDKey.NewHasher()
+	st := &streamIDs{}
 	for {
-		var buf []byte
-		select {
-		case buf = <-bufs:
-		case <-w.ctx.Done():
-			return res, context.Cause(w.ctx)
-		}
+		buf := w.streamBuffer(p)
 		data, err := c.Next(buf)
-		if err == io.EOF {
-			break
-		}
 		if err != nil {
+			w.streamBufs.Put(&buf)
+			if err == io.EOF {
+				break
+			}
 			return res, &SourceError{Err: err}
 		}
-		id := h.ID(data)
-		res.Chunks = append(res.Chunks, id)
 		res.Size += int64(len(data))
-		if err := w.Save(format.TypeData, id, data, func() { bufs <- data[:0] }); err != nil {
+		j := blobJob{typ: format.TypeData, data: data, cost: int64(cap(data)), ids: st, seq: st.add(),
+			release: func() { w.streamBufs.Put(&data) }}
+		if err := w.queue(j); err != nil {
 			return res, err
 		}
 	}
+	st.done.Wait()
+	if err := w.Err(); err != nil {
+		return res, err
+	}
+	res.Chunks = st.ids
 	return res, nil
+}
+
+// streamBuffer returns a recycled chunk buffer, or a new one big enough for
+// most chunks (the chunker grows it for the others).
+func (w *Writer) streamBuffer(p chunk.Params) []byte {
+	if b, ok := w.streamBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, min(int(p.Max), int(p.Min)+2<<p.AvgBits))
 }
 
 // SaveRefs stores an id list as refs blobs and returns their ids in order.
