@@ -72,7 +72,11 @@ func CopySnapshot(ctx context.Context, src *Repository, s *Snapshot, dst *Reposi
 			err = fmt.Errorf("copied %d bytes, the snapshot says %d", size, it.Size)
 		}
 		if err == nil {
-			it.Refs, err = w.SaveRefs(ids)
+			if it.Kind == KindTree {
+				it.Refs, err = w.SaveTreeRefs(ids)
+			} else {
+				it.Refs, err = w.SaveRefs(ids)
+			}
 		}
 		if err != nil {
 			w.Abort()

@@ -18,9 +18,9 @@ import (
 	"snap/repo/format"
 )
 
-// onSeal, set only by tests (export_test.go), is told the type and
-// plaintext length of every new blob as it is sealed.
-var onSeal func(typ format.BlobType, plainLen int)
+// onSeal, set only by tests (export_test.go), is told the type, plaintext
+// length and stored length of every new blob as it is sealed.
+var onSeal func(typ format.BlobType, plainLen, storedLen int)
 
 // Writer is one backup run's upload side: it names (for streams),
 // deduplicates, compresses and seals blobs on a worker pool, fills packs
@@ -327,7 +327,7 @@ func (w *Writer) seal(j blobJob, comp, sealed []byte) ([]byte, []byte) {
 	}
 	sealed = s.Seal(sealed[:0], comp, format.BlobAD(j.typ, j.id))
 	if onSeal != nil {
-		onSeal(j.typ, len(j.data))
+		onSeal(j.typ, len(j.data), len(sealed))
 	}
 	w.stats.BlobsNew.Add(1)
 	w.stats.BytesNew.Add(int64(len(j.data)))
@@ -529,10 +529,21 @@ func (w *Writer) streamBuffer(p chunk.Params) []byte {
 	return make([]byte, 0, min(int(p.Max), int(p.Min)+2<<p.AvgBits))
 }
 
-// SaveRefs stores an id list as refs blobs and returns their ids in order.
+// SaveRefs stores a stream item's id list as refs blobs and returns their
+// ids in order.
 func (w *Writer) SaveRefs(ids []crypt.ID) ([]crypt.ID, error) {
+	return w.saveRefs(format.SplitRefs(ids))
+}
+
+// SaveTreeRefs stores a tree item's id list as refs blobs and returns their
+// ids in order.
+func (w *Writer) SaveTreeRefs(ids []crypt.ID) ([]crypt.ID, error) {
+	return w.saveRefs(format.SplitTreeRefs(ids))
+}
+
+func (w *Writer) saveRefs(blobs [][]byte) ([]crypt.ID, error) {
 	var out []crypt.ID
-	for _, plain := range format.SplitRefs(ids) {
+	for _, plain := range blobs {
 		id, err := w.SaveBlob(format.TypeRefs, plain)
 		if err != nil {
 			return nil, err

@@ -14,7 +14,7 @@ import (
 func TestWriterSealsEachBlobOnce(t *testing.T) {
 	var mu sync.Mutex
 	sealed := map[format.BlobType][]int{}
-	defer repo.SetOnSeal(func(typ format.BlobType, n int) {
+	defer repo.SetOnSeal(func(typ format.BlobType, n, _ int) {
 		mu.Lock()
 		defer mu.Unlock()
 		sealed[typ] = append(sealed[typ], n)

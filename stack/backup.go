@@ -259,7 +259,7 @@ func pipeStream(ctx context.Context, w *repo.Writer, src sources.Streamer) (repo
 
 func treeItem(w *repo.Writer, it repo.Item, tres repo.TreeResult, fc *repo.FilesCache) (repo.Item, *repo.FilesCache, error) {
 	var err error
-	if it.Refs, err = w.SaveRefs(tres.Refs); err != nil {
+	if it.Refs, err = w.SaveTreeRefs(tres.Refs); err != nil {
 		return it, nil, err
 	}
 	root := tres.Root

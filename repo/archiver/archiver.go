@@ -51,11 +51,32 @@ func (e *SourceError) Unwrap() error { return e.Err }
 
 // TreeResult is what SaveTree stored.
 type TreeResult struct {
-	Root  crypt.ID
-	Refs  []crypt.ID // every blob the item needs, once each, in walk order
+	Root crypt.ID
+	// Refs is every blob the item needs, once each: the files' chunks in
+	// walk order, then the tree blobs in walk order, the root last
+	// (docs/format.md "Reference lists").
+	Refs  []crypt.ID
 	Size  int64
 	Files int64
 	Dirs  int64
+}
+
+// refList is what a subtree needs: its files' chunks and its tree blobs,
+// each in walk order. They are kept apart because they change apart: an
+// edited file changes one chunk id, but the tree id of its directory and
+// of every directory above it. With the tree ids together at the end of
+// the item's list, they rewrite its last refs blobs only, and the refs
+// blobs of the chunk ids of unchanged files stay as they were.
+type refList struct{ data, trees []crypt.ID }
+
+func (l *refList) add(o refList) {
+	l.data = append(l.data, o.data...)
+	l.trees = append(l.trees, o.trees...)
+}
+
+// list is the item's reference list: chunks, then trees, each id once.
+func (l refList) list() []crypt.ID {
+	return uniqueIDs(append(l.data, l.trees...))
 }
 
 // archiver walks host paths into tree blobs. Files of one directory are read
@@ -85,7 +106,7 @@ func SaveTree(w Saver, o Options, paths []string, fc *FilesCache, pre *PreStat) 
 	p := o.Chunker
 	a.chunks.New = func() any { return chunk.New(nil, p) }
 	var nodes []format.Node
-	var refs [][]crypt.ID
+	var refs []refList
 	seen := map[string]string{}
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
@@ -114,7 +135,7 @@ func SaveTree(w Saver, o Options, paths []string, fc *FilesCache, pre *PreStat) 
 			if err := a.file(abs, fi, &n); err != nil {
 				return TreeResult{}, err
 			}
-			sub = n.Content
+			sub = refList{data: n.Content}
 		}
 		nodes = append(nodes, n)
 		refs = append(refs, sub)
@@ -125,22 +146,22 @@ func SaveTree(w Saver, o Options, paths []string, fc *FilesCache, pre *PreStat) 
 	}
 	sort.Slice(order, func(i, j int) bool { return nodes[order[i]].Name < nodes[order[j]].Name })
 	sorted := make([]format.Node, len(nodes))
-	var all []crypt.ID
+	var all refList
 	for i, k := range order {
 		sorted[i] = nodes[k]
-		all = append(all, refs[k]...)
+		all.add(refs[k])
 	}
 	root, err := a.w.SaveBlob(format.TypeTree, format.MarshalTree(sorted))
 	if err != nil {
 		return TreeResult{}, err
 	}
-	all = append(all, root)
-	return TreeResult{Root: root, Refs: uniqueIDs(all), Size: a.size, Files: a.files, Dirs: a.dirs}, nil
+	all.trees = append(all.trees, root)
+	return TreeResult{Root: root, Refs: all.list(), Size: a.size, Files: a.files, Dirs: a.dirs}, nil
 }
 
-// uniqueIDs keeps the first occurrence of each id. The walk order is
-// deterministic, so an unchanged part of a tree gives the same list and the
-// same refs blobs (docs/format.md "Reference lists").
+// uniqueIDs keeps the first occurrence of each id. The order is
+// deterministic, so an unchanged part of a tree gives the same stretch of
+// the list and the same refs blobs (docs/format.md "Reference lists").
 func uniqueIDs(ids []crypt.ID) []crypt.ID {
 	seen := make(map[crypt.ID]struct{}, len(ids))
 	out := ids[:0]
@@ -154,8 +175,8 @@ func uniqueIDs(ids []crypt.ID) []crypt.ID {
 }
 
 // node builds the node for one path; rel is its item-relative path. For a
-// directory it also returns the ids its subtree needs, in walk order.
-func (a *archiver) node(abs, rel string, fi os.FileInfo) (format.Node, []crypt.ID, error) {
+// directory it also returns the ids its subtree needs.
+func (a *archiver) node(abs, rel string, fi os.FileInfo) (format.Node, refList, error) {
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	n := format.Node{Name: filepath.Base(rel), Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime()}
 	if fi.Mode()&os.ModeSetuid != 0 {
@@ -182,7 +203,7 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (format.Node, []crypt.I
 			a.mu.Unlock()
 			if ok {
 				n.Type, n.Target = format.NodeHardlink, first
-				return n, nil, nil
+				return n, refList{}, nil
 			}
 		}
 		n.Type = format.NodeFile
@@ -190,7 +211,7 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (format.Node, []crypt.I
 		n.Type = format.NodeDir
 		id, sub, err := a.dir(abs, rel)
 		if err != nil {
-			return n, nil, err
+			return n, refList{}, err
 		}
 		n.Subtree = id
 		return n, sub, nil
@@ -198,7 +219,7 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (format.Node, []crypt.I
 		n.Type = format.NodeSymlink
 		t, err := os.Readlink(abs)
 		if err != nil {
-			return n, nil, &SourceError{Err: err}
+			return n, refList{}, &SourceError{Err: err}
 		}
 		n.Target = t
 	case m&os.ModeNamedPipe != 0:
@@ -214,20 +235,20 @@ func (a *archiver) node(abs, rel string, fi os.FileInfo) (format.Node, []crypt.I
 			n.DevMajor, n.DevMinor = uint32((st.Rdev>>8)&0xfff|(st.Rdev>>32)&^0xfff), uint32(st.Rdev&0xff|(st.Rdev>>12)&^0xff)
 		}
 	default:
-		return n, nil, &SourceError{Err: fmt.Errorf("%s: unsupported file type %v", abs, m.Type())}
+		return n, refList{}, &SourceError{Err: fmt.Errorf("%s: unsupported file type %v", abs, m.Type())}
 	}
-	return n, nil, nil
+	return n, refList{}, nil
 }
 
 // dir saves one directory and returns its tree id and the ids its
 // subtree needs: each entry's in name order, then the directory's own tree.
-func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
+func (a *archiver) dir(abs, rel string) (crypt.ID, refList, error) {
 	names, infos, err := a.list(abs)
 	if err != nil {
-		return crypt.ID{}, nil, err
+		return crypt.ID{}, refList{}, err
 	}
 	nodes := make([]format.Node, len(names))
-	subs := make([][]crypt.ID, len(names))
+	subs := make([]refList, len(names))
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	var firstErr error
@@ -262,23 +283,24 @@ func (a *archiver) dir(abs, rel string) (crypt.ID, []crypt.ID, error) {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return crypt.ID{}, nil, firstErr
+		return crypt.ID{}, refList{}, firstErr
 	}
 	a.mu.Lock()
 	a.dirs++
 	a.mu.Unlock()
-	var ids []crypt.ID
+	var ids refList
 	for i := range nodes {
 		if nodes[i].Type == format.NodeFile {
-			ids = append(ids, nodes[i].Content...)
+			ids.data = append(ids.data, nodes[i].Content...)
 		}
-		ids = append(ids, subs[i]...)
+		ids.add(subs[i])
 	}
 	id, err := a.w.SaveBlob(format.TypeTree, format.MarshalTree(nodes))
 	if err != nil {
-		return id, nil, err
+		return id, refList{}, err
 	}
-	return id, append(ids, id), nil
+	ids.trees = append(ids.trees, id)
+	return id, ids, nil
 }
 
 // list returns a directory's sorted names and their lstat results, from

@@ -113,15 +113,24 @@ func (m *memStore) LoadOrdered(ctx context.Context, ids []crypt.ID, fn func(cryp
 	return nil
 }
 
-// checkRefs: the refs list names every stored blob once, the root last.
+// checkRefs: the refs list names every stored blob once, the chunks
+// before the trees, the root last.
 func (m *memStore) checkRefs(t *testing.T, res archiver.TreeResult) {
 	t.Helper()
 	seen := map[crypt.ID]bool{}
+	trees := false
 	for _, id := range res.Refs {
 		if seen[id] {
 			t.Fatalf("refs list %v twice", id.Short())
 		}
 		seen[id] = true
+		m.mu.Lock()
+		typ := m.types[id]
+		m.mu.Unlock()
+		if trees && typ != format.TypeTree {
+			t.Fatalf("refs list chunk %v after a tree", id.Short())
+		}
+		trees = typ == format.TypeTree
 	}
 	if len(seen) != len(m.blobs) {
 		t.Fatalf("refs list %d blobs, %d stored", len(seen), len(m.blobs))

@@ -87,12 +87,12 @@ func SaveTar(w Saver, o Options, rd io.Reader) (TreeResult, error) {
 			return res, &SourceError{Err: err}
 		}
 	}
-	var refs []crypt.ID
+	var refs refList
 	id, err := saveTarDir(w, root, &refs, &res)
 	if err != nil {
 		return res, err
 	}
-	res.Root, res.Refs = id, uniqueIDs(append(refs, id))
+	res.Root, res.Refs = id, refs.list()
 	res.Dirs-- // the synthetic root is not a directory of the source
 	return res, nil
 }
@@ -175,7 +175,7 @@ func saveTarFile(w Saver, rd io.Reader, size int64, min uint) ([]crypt.ID, int64
 }
 
 // saveTarDir stores a directory bottom-up, appending refs in walk order.
-func saveTarDir(w Saver, d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt.ID, error) {
+func saveTarDir(w Saver, d *tarDir, refs *refList, res *TreeResult) (crypt.ID, error) {
 	names := make([]string, 0, len(d.children))
 	for name := range d.children {
 		names = append(names, name)
@@ -192,7 +192,7 @@ func saveTarDir(w Saver, d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt.ID
 			}
 			n.Subtree = id
 		} else if n.Type == format.NodeFile {
-			*refs = append(*refs, n.Content...)
+			refs.data = append(refs.data, n.Content...)
 		}
 		nodes = append(nodes, n)
 	}
@@ -200,7 +200,7 @@ func saveTarDir(w Saver, d *tarDir, refs *[]crypt.ID, res *TreeResult) (crypt.ID
 	if err != nil {
 		return id, err
 	}
-	*refs = append(*refs, id)
+	refs.trees = append(refs.trees, id)
 	res.Dirs++
 	return id, nil
 }

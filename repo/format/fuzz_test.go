@@ -132,19 +132,21 @@ func FuzzParseRefs(f *testing.F) {
 		if !bytes.Equal(joined, b) {
 			t.Fatal("refs do not round-trip")
 		}
-		pieces := SplitRefs(ids)
-		if !bytes.Equal(bytes.Join(pieces, nil), b) {
-			t.Fatal("refs blobs do not concatenate to the list")
-		}
-		for i, p := range pieces {
-			got, err := ParseRefs(p)
-			if err != nil || len(got) == 0 {
-				t.Fatalf("refs blob %d: %d ids, %v", i, len(got), err)
+		for mod, split := range map[uint16]func([]crypt.ID) [][]byte{refsCutMod: SplitRefs, treeRefsCutMod: SplitTreeRefs} {
+			pieces := split(ids)
+			if !bytes.Equal(bytes.Join(pieces, nil), b) {
+				t.Fatal("refs blobs do not concatenate to the list")
 			}
-			for j, id := range got {
-				cut := refsCut(id, j+1)
-				if last := j == len(got)-1; cut != last && !(last && i == len(pieces)-1) {
-					t.Fatalf("refs blob %d: id %d cut %v", i, j, cut)
+			for i, p := range pieces {
+				got, err := ParseRefs(p)
+				if err != nil || len(got) == 0 {
+					t.Fatalf("refs blob %d: %d ids, %v", i, len(got), err)
+				}
+				for j, id := range got {
+					cut := refsCut(id, j+1, mod)
+					if last := j == len(got)-1; cut != last && !(last && i == len(pieces)-1) {
+						t.Fatalf("mod %d: refs blob %d: id %d cut %v", mod, i, j, cut)
+					}
 				}
 			}
 		}

@@ -126,21 +126,24 @@ func TestKnownTree(t *testing.T) {
 }
 
 // TestKnownRefs pins where reference lists are cut: after an id whose
-// first two bytes, big-endian, are 0 mod 128, and after 2048 ids.
+// first two bytes, big-endian, are 0 mod 128 (a stream's list) or 0 mod 16
+// (a tree's), and after 2048 ids.
 func TestKnownRefs(t *testing.T) {
 	idWith := func(a, b byte, n int) crypt.ID { id := katID(fmt.Sprint(n)); id[0], id[1] = a, b; return id }
 	for _, tc := range []struct {
-		ids  []crypt.ID
-		want string // ids per refs blob
+		ids   []crypt.ID
+		want  string // ids per refs blob
+		split func([]crypt.ID) [][]byte
 	}{
-		{[]crypt.ID{idWith(0x12, 0x34, 0), idWith(0x00, 0x80, 1), idWith(0x01, 0x00, 2), idWith(0x00, 0x40, 3), idWith(0xff, 0x80, 4), idWith(0x7f, 0xff, 5)}, "[2 1 2 1]"},
+		{[]crypt.ID{idWith(0x12, 0x34, 0), idWith(0x00, 0x80, 1), idWith(0x01, 0x00, 2), idWith(0x00, 0x40, 3), idWith(0xff, 0x80, 4), idWith(0x7f, 0xff, 5)}, "[2 1 2 1]", SplitRefs},
+		{[]crypt.ID{idWith(0x12, 0x34, 0), idWith(0x00, 0x80, 1), idWith(0x01, 0x00, 2), idWith(0x00, 0x40, 3), idWith(0xff, 0x81, 4), idWith(0x7f, 0xf0, 5)}, "[2 1 1 2]", SplitTreeRefs},
 		{func() []crypt.ID {
 			ids := make([]crypt.ID, 5000)
 			for i := range ids {
 				ids[i] = idWith(0xff, 0x01, i)
 			}
 			return ids
-		}(), "[2048 2048 904]"},
+		}(), "[2048 2048 904]", SplitRefs},
 		{func() []crypt.ID {
 			h := katIDKey.NewHasher()
 			ids := make([]crypt.ID, 1000)
@@ -148,9 +151,17 @@ func TestKnownRefs(t *testing.T) {
 				ids[i] = h.ID(fmt.Appendf(nil, "chunk %d", i))
 			}
 			return ids
-		}(), "[29 246 133 48 454 90]"},
+		}(), "[29 246 133 48 454 90]", SplitRefs},
+		{func() []crypt.ID {
+			h := katIDKey.NewHasher()
+			ids := make([]crypt.ID, 100)
+			for i := range ids {
+				ids[i] = h.ID(fmt.Appendf(nil, "chunk %d", i))
+			}
+			return ids
+		}(), "[18 11 20 13 13 10 5 10]", SplitTreeRefs},
 	} {
-		pieces := SplitRefs(tc.ids)
+		pieces := tc.split(tc.ids)
 		var sizes []int
 		var all []crypt.ID
 		for _, p := range pieces {
