@@ -246,7 +246,11 @@ func (w *Writer) claimNew(id crypt.ID, n int) bool {
 // queue hands j to the workers once the budget has room for it.
 func (w *Writer) queue(j blobJob) error {
 	w.pending.Add(1)
-	if err := w.budget.acquire(w.ctx, j.cost); err != nil {
+	err := w.Err()
+	if err == nil {
+		err = w.budget.acquire(w.ctx, j.cost)
+	}
+	if err != nil {
 		j.cost = 0
 		w.done(j)
 		return err
