@@ -32,7 +32,10 @@ func (r *Repository) loadOrdered(ctx context.Context, ids []crypt.ID, fn func(cr
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n := r.workers()
+	// Loads wait on the store as much as on the CPU: a remote store
+	// answers each read after a round trip, so as many reads are in
+	// flight as the store has connections (and at least one per core).
+	n := max(r.workers(), r.connections())
 	order := make(chan *loadFuture, n*2)
 	tasks := make(chan *loadFuture)
 	var pool sync.Pool
