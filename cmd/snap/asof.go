@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-
-	"snap/repo/backend"
 )
 
 // --as-of TIME: read the repository as it was at TIME from the object
@@ -60,21 +57,13 @@ func addAsOfFlag(fs *pflag.FlagSet, t *time.Time) {
 	fs.Var(asOfFlag{t}, "as-of", "read the repository as it was at TIME, from the bucket's object versions (an s3: repository in a versioned bucket): "+asOfForms)
 }
 
-// versionedBackend is what --as-of needs of a store (package s3).
-type versionedBackend interface {
-	AsOfView(ctx context.Context, t time.Time) (backend.Backend, error)
-}
-
-// asOfView returns the read-only view of be at g.asOf.
-func (g *globalOptions) asOfView(ctx context.Context, be backend.Backend) (backend.Backend, error) {
+// checkAsOf refuses an --as-of in the future (location.Open makes the
+// view: package location, Options.AsOf).
+func (g *globalOptions) checkAsOf() error {
 	if t := g.asOf; t.After(now()) {
-		return nil, usagef("--as-of %s is in the future", t.Format(time.RFC3339))
+		return usagef("--as-of %s is in the future", t.Format(time.RFC3339))
 	}
-	vb, ok := backend.As[versionedBackend](be)
-	if !ok {
-		return nil, usagef("--as-of reads earlier versions of the repository's files, which only an s3: repository in a versioned bucket keeps; %s has none", g.Repo)
-	}
-	return vb.AsOfView(ctx, g.asOf)
+	return nil
 }
 
 // privateState gives a repository opened --as-of a cache and a record of

@@ -28,7 +28,12 @@ func parseLocation(what, s string) (location.Location, error) {
 // flags; create prepares a new repository's place. A store snap does not
 // have yet is a usage error.
 func (g *globalOptions) openLocation(ctx context.Context, what string, loc location.Location, create bool) (backend.Backend, error) {
-	o := location.Options{Create: create, Timeout: g.RemoteTimeout}
+	return g.openStore(ctx, what, loc, location.Options{Create: create})
+}
+
+// openStore is openLocation with more of location.Options (AsOf).
+func (g *globalOptions) openStore(ctx context.Context, what string, loc location.Location, o location.Options) (backend.Backend, error) {
+	o.Timeout = g.RemoteTimeout
 	o.Retry = retry.Policy{MaxAttempts: g.remoteAttempts, Log: g.retryLog()}
 	if g.cfg != nil && g.cfg.S3 != nil {
 		o.S3 = g.cfg.S3.settings()
@@ -90,15 +95,15 @@ func (g *globalOptions) repoBackend(ctx context.Context) (backend.Backend, error
 	if err != nil {
 		return nil, err
 	}
-	be, err := g.openLocation(ctx, "", loc, false)
-	if err != nil {
+	if err := g.checkAsOf(); err != nil {
 		return nil, err
 	}
-	if !g.asOf.IsZero() {
-		if be, err = g.asOfView(ctx, be); err != nil {
-			return nil, err
-		}
-		be = meter.Wrap(be)
+	be, err := g.openStore(ctx, "", loc, location.Options{AsOf: g.asOf})
+	if errors.Is(err, location.ErrNoVersions) {
+		return nil, usagef("--as-of reads earlier versions of the repository's files, which only an s3: repository in a versioned bucket keeps; %s has none", g.Repo)
+	}
+	if err != nil {
+		return nil, err
 	}
 	g.store = meter.Of(be)
 	return be, nil

@@ -1,15 +1,41 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 )
 
 // What a store with S3 Object Lock and versioning offers beyond Backend.
-// The repository declares the interfaces it uses where it uses them
-// (repo/objectlock.go); these are the values they pass. docs/format.md,
-// "Object Lock", says what the repository does with them.
+// The repository declares the parts it uses where it uses them
+// (repo/objectlock.go, cmd/snap); these are the values they pass.
+// docs/format.md, "Object Lock", says what the repository does with them.
+
+// LockingStore is the whole set (package s3). Wrappers (retry, meter)
+// pass it on when the store they wrap has it, so that these requests are
+// retried and counted like the others: backend.As finds a wrapper's own
+// methods before the store's.
+type LockingStore interface {
+	Backend
+	// StoreID names the bucket and prefix: what the repository's record
+	// of lock dates is kept by.
+	StoreID() string
+	// LockWrites makes later writes of the types l locks carry a lock.
+	LockWrites(l ObjectLock)
+	// PrepareObjectLock makes the bucket with Object Lock when it is
+	// missing, and refuses one without versioning or Object Lock.
+	PrepareObjectLock(ctx context.Context) error
+	// Retention returns one version's lock ("": the current version).
+	Retention(ctx context.Context, h Handle, version string) (Retention, error)
+	// ExtendRetention moves the current version's lock to until.
+	ExtendRetention(ctx context.Context, h Handle, until time.Time) error
+	// Versions calls fn for every version of every repository file.
+	Versions(ctx context.Context, fn func(Version) error) error
+	// RemoveVersion deletes one version for good; a *LockedError when its
+	// lock still holds it.
+	RemoveVersion(ctx context.Context, v Version) error
+}
 
 // Retention modes of S3 Object Lock: in governance mode a user with the
 // s3:BypassGovernanceRetention permission may still delete or shorten; in
@@ -27,6 +53,10 @@ type ObjectLock struct {
 	// Types are the file types locked; others (lock files, which are
 	// rewritten every few minutes and needed by no restore) are not.
 	Types []FileType
+	// Written, if set, is told of each write of a locked file that
+	// succeeded, with the retain-until date it carries (the repository's
+	// record of lock dates). It may be called from many goroutines.
+	Written func(h Handle, until time.Time)
 }
 
 // Locks reports whether files of type t are locked.

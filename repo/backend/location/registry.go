@@ -31,6 +31,11 @@ type Options struct {
 	Retry retry.Policy
 	// S3 configures s3 locations beyond what the location string says.
 	S3 S3Settings
+	// AsOf, when not zero, opens the repository as it was at that time:
+	// a read-only view made from the object versions of its bucket (an
+	// s3 location in a versioned bucket), in the same retries as the
+	// store. A store that keeps no versions gives ErrNoVersions.
+	AsOf time.Time
 }
 
 // DefaultTimeout is the stall bound of remote requests.
@@ -80,18 +85,30 @@ func (e *UnsupportedError) Error() string {
 
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
 
+// ErrNoVersions means Options.AsOf was given for a store that keeps no
+// earlier versions of files (only s3 does).
+var ErrNoVersions = errors.New("the store keeps no earlier versions of files")
+
+// viewer is a store that shows the repository as it was (package s3).
+type viewer interface {
+	AsOfView(ctx context.Context, t time.Time) (backend.Backend, error)
+}
+
 // Supported reports whether Open can open locations of loc's scheme.
 func Supported(loc Location) bool { return openers[loc.Scheme()] != nil }
 
 // Open returns the backend at loc. A remote store (any scheme but local)
 // comes wrapped in o.Retry's retries, and its opening (which may make a
-// bucket) is retried the same way.
+// bucket, or list every version for o.AsOf) is retried the same way.
 func Open(ctx context.Context, loc Location, o Options) (backend.Backend, error) {
 	open := openers[loc.Scheme()]
 	if open == nil {
 		return nil, &UnsupportedError{Location: loc}
 	}
 	if loc.Scheme() == "local" {
+		if !o.AsOf.IsZero() {
+			return nil, fmt.Errorf("%s: %w", loc, ErrNoVersions)
+		}
 		return open(ctx, loc, o)
 	}
 	var be backend.Backend
@@ -102,6 +119,20 @@ func Open(ctx context.Context, loc Location, o Options) (backend.Backend, error)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !o.AsOf.IsZero() {
+		v, ok := be.(viewer)
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", loc, ErrNoVersions)
+		}
+		err = o.Retry.Do(ctx, "list the versions of "+loc.String(), func() error {
+			var err error
+			be, err = v.AsOfView(ctx, o.AsOf)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return retry.Wrap(be, o.Retry), nil
 }

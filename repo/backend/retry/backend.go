@@ -26,20 +26,49 @@ import (
 //     takes "not there" as done.
 //   - An error from fn, from the reader Save reads, or of a done context is
 //     never retried.
+//
+// The optional interfaces of the store that are requests of their own
+// (backend.ReaderAtOpener, backend.LockingStore) are passed on, retried
+// the same way (lock.go); other optional interfaces are found under the
+// wrapper through Unwrap (backend.As), unretried.
 type Backend struct {
 	be backend.Backend
 	p  Policy
 }
 
 // Wrap returns be with p's retries. The result is a backend.ReaderAtOpener
-// when be is one.
+// when be is one, and a backend.LockingStore when be is one.
 func Wrap(be backend.Backend, p Policy) backend.Backend {
 	b := &Backend{be: be, p: p}
-	if ra, ok := be.(backend.ReaderAtOpener); ok {
-		return &readerAtBackend{Backend: b, ra: ra}
+	ra, isRA := be.(backend.ReaderAtOpener)
+	ls, isLS := be.(backend.LockingStore)
+	switch {
+	case isRA && isLS:
+		return &readerAtLockingBackend{b, readerAt{b, ra}, locking{b, ls}}
+	case isRA:
+		return &readerAtBackend{b, readerAt{b, ra}}
+	case isLS:
+		return &lockingBackend{b, locking{b, ls}}
 	}
 	return b
 }
+
+// The wrapper's types, one per set of optional interfaces passed on.
+type (
+	readerAtBackend struct {
+		*Backend
+		readerAt
+	}
+	lockingBackend struct {
+		*Backend
+		locking
+	}
+	readerAtLockingBackend struct {
+		*Backend
+		readerAt
+		locking
+	}
+)
 
 // Unwrap returns the backend under the retries, for the optional
 // interfaces of a store that the wrapper does not pass on.
@@ -181,15 +210,16 @@ func (r *resumer) Close() error {
 	return r.rc.Close()
 }
 
-// readerAtBackend is a Backend over a store that keeps files open.
-type readerAtBackend struct {
+// readerAt passes on backend.ReaderAtOpener: a store that keeps files
+// open.
+type readerAt struct {
 	*Backend
 	ra backend.ReaderAtOpener
 }
 
 // OpenFile implements backend.ReaderAtOpener: the open is retried, and so
 // is a ReadAt that fails, on the file opened again.
-func (b *readerAtBackend) OpenFile(ctx context.Context, h backend.Handle) (backend.ReaderAtCloser, error) {
+func (b readerAt) OpenFile(ctx context.Context, h backend.Handle) (backend.ReaderAtCloser, error) {
 	var f backend.ReaderAtCloser
 	err := b.p.Do(ctx, "open "+h.String(), func() error {
 		var err error
@@ -205,7 +235,7 @@ func (b *readerAtBackend) OpenFile(ctx context.Context, h backend.Handle) (backe
 // reopener is an open file that is opened again when a read of it fails
 // with a transient error (a dropped SFTP session leaves its handles dead).
 type reopener struct {
-	b  *readerAtBackend
+	b  readerAt
 	h  backend.Handle
 	mu sync.Mutex
 	f  backend.ReaderAtCloser

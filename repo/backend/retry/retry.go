@@ -2,8 +2,8 @@
 // repository: a backend.Backend wrapper that tries a failed request again,
 // with exponential backoff and jitter, when the failure can pass (a 503, a
 // reset connection, a stall), and fails at once when it cannot (wrong
-// credentials, a missing bucket, a full quota, a missing file, a canceled
-// context). Attempts and the time spent retrying are both bounded.
+// credentials, a missing bucket, a full quota, a missing file, a version
+// its Object Lock holds, a canceled context). Attempts and the time spent retrying are both bounded.
 //
 // Which errors are which is the stores' knowledge, not this package's: an
 // error may say so itself through a Transient() bool method (package s3
@@ -219,12 +219,13 @@ func withCtx(cerr, err error) error {
 // has one (a Transient() bool method anywhere in its chain), else true only
 // for network failures (a connection reset, refused, aborted or closed
 // early, a timeout or stall, a temporary DNS failure). A done context, a
-// missing file and a full store are never transient; neither is an error
-// nobody recognises, so a fault not foreseen fails at once with its own
-// message rather than after minutes of retries.
+// missing file, a full store and a refusal by an object's lock are never
+// transient; neither is an error nobody recognises, so a fault not
+// foreseen fails at once with its own message rather than after minutes
+// of retries.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, backend.ErrNotExist) || errors.Is(err, backend.ErrNoSpace) {
+		errors.Is(err, backend.ErrNotExist) || errors.Is(err, backend.ErrNoSpace) || errors.Is(err, backend.ErrLocked) {
 		return false
 	}
 	var v interface{ Transient() bool }

@@ -79,15 +79,16 @@ func (s *S3) lockFor(ctx context.Context, h backend.Handle) (*backend.ObjectLock
 	return l, nil
 }
 
-// lockPut adds h's retention to a PUT's options (see LockWrites).
-func (s *S3) lockPut(ctx context.Context, h backend.Handle, opts *minio.PutObjectOptions) error {
+// lockPut adds h's retention to a PUT's options (see LockWrites) and
+// returns the lock, nil for none.
+func (s *S3) lockPut(ctx context.Context, h backend.Handle, opts *minio.PutObjectOptions) (*backend.ObjectLock, error) {
 	l, err := s.lockFor(ctx, h)
 	if err != nil || l == nil {
-		return err
+		return nil, err
 	}
 	opts.Mode = minioMode(l.Mode)
 	opts.RetainUntilDate = retainUntil(l.Now().Add(l.Period))
-	return nil
+	return l, nil
 }
 
 // retainUntil rounds up to the second S3 stores dates in, so a lock is
@@ -104,6 +105,13 @@ func minioMode(mode string) minio.RetentionMode {
 		return minio.Compliance
 	}
 	return minio.Governance
+}
+
+// StoreID names the bucket and prefix on the endpoint: the repository
+// keeps its record of lock dates by it. The scheme is left out (the same
+// bucket over http or https).
+func (s *S3) StoreID() string {
+	return "s3:" + s.core.Client.EndpointURL().Host + "/" + s.bucket + "/" + s.prefix
 }
 
 // PrepareObjectLock readies the bucket for a repository under Object Lock
@@ -227,22 +235,11 @@ func (s *S3) retention(ctx context.Context, key, version string) (backend.Retent
 }
 
 // httpClient sends the presigned retention reads through the client's
-// own transport (a self-hosted server's CA file), else minio-go's default.
+// own transport: a self-hosted server's CA file, and connections bounded
+// by progress (stall.go), never by a whole-request timeout.
 func (s *S3) httpClient() *http.Client {
-	rt := s.rt
-	if rt == nil {
-		rt = defaultTransport
-	}
-	return &http.Client{Transport: rt, Timeout: 2 * time.Minute}
+	return &http.Client{Transport: s.rt}
 }
-
-var defaultTransport = func() http.RoundTripper {
-	tr, err := minio.DefaultTransport(true)
-	if err != nil {
-		return http.DefaultTransport
-	}
-	return tr
-}()
 
 // ExtendRetention moves the current version of h's retain-until date to
 // until, in the mode LockWrites set. The caller never moves it back:
@@ -291,7 +288,12 @@ func (s *S3) RemoveVersion(ctx context.Context, v backend.Version) error {
 		// date is taken as held by it (never the error's wording), even
 		// when this host's clock says the date has passed: the store's
 		// clock decides.
-		if r, rerr := s.retention(ctx, key, v.ID); rerr == nil && !r.Until.IsZero() {
+		r, rerr := s.retention(ctx, key, v.ID)
+		if rerr != nil {
+			// Its verdict decides: a passing failure retries the whole.
+			return fmt.Errorf("remove %v version %s was refused (%v), and its lock could not be read: %w", v.Handle, v.ID, minio.ToErrorResponse(err).Code, rerr)
+		}
+		if !r.Until.IsZero() {
 			return &backend.LockedError{Location: s.name, File: v.Handle.String(), Version: v.ID, Mode: r.Mode, Until: r.Until}
 		}
 	}

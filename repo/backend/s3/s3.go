@@ -67,7 +67,7 @@ type Config struct {
 	Addressing    string // AddressingPath (default), AddressingVirtual or AddressingAuto
 	CAFile        string // PEM CA bundle for a self-hosted server (else AWS_CA_BUNDLE)
 	// Timeout fails a request when no byte has moved for this long;
-	// 0: DefaultTimeout.
+	// 0: never (package location always sets its own default).
 	Timeout time.Duration
 }
 
@@ -78,7 +78,7 @@ type S3 struct {
 	prefix string // "" or ending in a slash
 	name   string
 	lk     lockState         // Object Lock of writes (lock.go)
-	rt     http.RoundTripper // the client's transport (nil: minio-go's default), for lock.go's own requests
+	rt     http.RoundTripper // the client's transport, for lock.go's own requests
 }
 
 var _ backend.Backend = (*S3)(nil)
@@ -184,7 +184,8 @@ func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader
 		// three more requests per pack.
 		DisableMultipart: rd.Length() <= maxSinglePut,
 	}
-	if err := s.lockPut(ctx, h, &opts); err != nil {
+	lock, err := s.lockPut(ctx, h, &opts)
+	if err != nil {
 		return err
 	}
 	body := &exactReader{r: rd, left: rd.Length()}
@@ -203,6 +204,9 @@ func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader
 			return cerr
 		}
 		return s.wrap("write "+h.String(), err)
+	}
+	if lock != nil && lock.Written != nil {
+		lock.Written(h, opts.RetainUntilDate)
 	}
 	return nil
 }

@@ -9,17 +9,19 @@ import (
 	"snap/internal/stallconn"
 )
 
-// DefaultTimeout is the stall bound when Config.Timeout is 0.
-const DefaultTimeout = 2 * time.Minute
-
 // bound makes each of rt's connections fail when no byte has moved for
 // timeout (package stallconn): however big a body, a pack upload on a slow
 // link is never cut off, and a server that hangs is given up on. The
 // retrying is package retry's, above the backend (minio-go's is off).
-// dial, when not nil, replaces the network dialer (tests).
+// dial, when not nil, replaces the network dialer (tests). A timeout of 0
+// bounds nothing (package location, which opens stores for snap, always
+// gives one).
 func bound(rt *http.Transport, timeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		if dial != nil {
+			rt.DialContext = dial
+		}
+		return
 	}
 	if dial == nil {
 		rt.DialContext = stallconn.Dialer{Timeout: timeout}.DialContext
