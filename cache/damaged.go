@@ -41,12 +41,19 @@ type Damage struct {
 const damageLogWait = 10 * time.Second
 
 func openDamageLog(path string, readOnly bool) (*bolt.DB, error) {
+	// An unreadable log starts anew: what it held, the repository's
+	// records mostly hold too.
+	return openStateFile(path, readOnly, damageLogWait)
+}
+
+// openStateFile opens one of the small bbolt files of this host's state
+// beside the index cache, for a moment: waiting up to wait for another
+// process, and starting an unreadable one anew.
+func openStateFile(path string, readOnly bool, wait time.Duration) (*bolt.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
 	}
-	opts := &bolt.Options{Timeout: damageLogWait, ReadOnly: readOnly}
-	// An unreadable log starts anew: what it held, the repository's
-	// records mostly hold too.
+	opts := &bolt.Options{Timeout: wait, ReadOnly: readOnly}
 	db, err := openOrReset(path, opts)
 	if errors.Is(err, ErrBusy) {
 		return nil, err

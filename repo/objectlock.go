@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"snap/cache"
 	"snap/repo/backend"
 )
 
@@ -14,7 +15,9 @@ import (
 // has object_lock keeps every file a restore needs locked in its S3
 // bucket: each is written with a retain-until date (now + the period, in
 // the config's mode), and forget/prune and snap run move the dates of what
-// kept snapshots still need forward before they run out. Nobody holding
+// kept snapshots still need forward before they run out (asking the store
+// only about files whose date this host's record, lockdates.go, does not
+// show far enough ahead). Nobody holding
 // the host's credentials can then delete or overwrite those versions
 // before their date: a delete only adds a delete marker, an overwrite a
 // new version, and the repository as it was is still readable (the s3
@@ -52,8 +55,10 @@ var lockedTypes = []backend.FileType{backend.ConfigFile, backend.KeyFile, backen
 
 // lockStore is a store that locks what it writes (package s3 on a bucket
 // with Object Lock), found through wrappers (backend.As): a wrapper must
-// implement backend.Wrapper, or writes go unlocked.
+// pass it on (backend.LockingStore) or implement backend.Wrapper, or
+// writes go unlocked.
 type lockStore interface {
+	StoreID() string
 	LockWrites(backend.ObjectLock)
 	Retention(ctx context.Context, h backend.Handle, version string) (backend.Retention, error)
 	ExtendRetention(ctx context.Context, h backend.Handle, until time.Time) error
@@ -65,8 +70,9 @@ type versionStore interface {
 	RemoveVersion(ctx context.Context, v backend.Version) error
 }
 
-// applyObjectLock makes be lock what it writes, if it can and l is set.
-func applyObjectLock(be backend.Backend, l *ObjectLock, now func() time.Time) bool {
+// applyObjectLock makes be lock what it writes, if it can and l is set;
+// written, if not nil, is told of each locked write (lockRecord.noted).
+func applyObjectLock(be backend.Backend, l *ObjectLock, now func() time.Time, written func(backend.Handle, time.Time)) bool {
 	ls, ok := backend.As[lockStore](be)
 	if !ok || l == nil {
 		return false
@@ -74,13 +80,16 @@ func applyObjectLock(be backend.Backend, l *ObjectLock, now func() time.Time) bo
 	if now == nil {
 		now = time.Now
 	}
-	ls.LockWrites(backend.ObjectLock{Mode: l.Mode, Period: l.Period(), Now: now, Types: lockedTypes})
+	ls.LockWrites(backend.ObjectLock{Mode: l.Mode, Period: l.Period(), Now: now, Types: lockedTypes, Written: written})
 	return true
 }
 
 // LockStats say what an extension of object locks found and did.
 type LockStats struct {
-	Checked  int `json:"objects_checked"`
+	Checked int `json:"objects_checked"`
+	// Asked were read from the store: the others' dates this host's
+	// record showed far enough ahead.
+	Asked    int `json:"locks_read"`
 	Extended int `json:"locks_extended"`
 	// Until is the earliest retain-until date of the files the kept
 	// snapshots need, after extending: none of them can be deleted
@@ -90,9 +99,11 @@ type LockStats struct {
 
 // ExtendLocks moves the locks of every file the snapshots need forward
 // (see extendLocks). It returns nil stats for a repository without Object
-// Lock or on a store that cannot lock (a local copy). The caller holds a
-// lock on the repository (a prune must not delete meanwhile what this
-// extends, which is harmless, but the marking must be consistent).
+// Lock or on a store that cannot lock (a local copy). Blobs missing from
+// every pack do not stop it: what is there is extended, then the damage
+// is reported. The caller holds a lock on the repository (a prune must
+// not delete meanwhile what this extends, which is harmless, but the
+// marking must be consistent).
 func (r *Repository) ExtendLocks(ctx context.Context) (*LockStats, error) {
 	ls, ok := r.lockStore()
 	if !ok {
@@ -110,10 +121,11 @@ func (r *Repository) ExtendLocks(ctx context.Context) (*LockStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(sc.missing) > 0 {
-		return nil, &MissingBlobsError{Blobs: sc.missing, Users: r.usersOf(ctx, snaps, sc.missing, 5)}
+	st, err := r.extendLocks(ctx, ls, sc)
+	if err == nil && len(sc.missing) > 0 {
+		err = &MissingBlobsError{Blobs: sc.missing, Users: r.usersOf(ctx, snaps, sc.missing, 5)}
 	}
-	return r.extendLocks(ctx, ls, sc)
+	return st, err
 }
 
 // OpExtendLocks is the lock operation of a lone ExtendLocks (snap run).
@@ -122,13 +134,15 @@ const OpExtendLocks = "extend-locks"
 // lockWorkers bounds concurrent retention requests.
 const lockWorkers = 8
 
-// extendLocks reads the lock of every file the scan found needed (the
-// config, key slots, the snapshots, the packs holding a needed blob that
-// stay as they are, the index files listing them) and moves it to now + period when
-// less than half the period is left. So what kept snapshots need is always
-// locked for at least half the period after the last run that extended,
-// and each file's lock is rewritten about once per half period. Packs
-// nothing needs keep their dates and can be deleted once those pass.
+// extendLocks moves forward the lock of every file the scan found needed:
+// the config, key slots, the snapshots, every pack holding a blob they
+// need (or a damaged pack kept for its copies) whatever prune plans for
+// it, and every index file listing one of those. A pack prune will
+// repack and an index file it will replace are extended too: if the
+// prune stops before it deletes them, they are still what the snapshots
+// read (a prune that runs to its end leaves them with a date the next
+// prunes let pass). Extending a file whose date is far enough ahead
+// costs nothing (extendHandles).
 func (r *Repository) extendLocks(ctx context.Context, ls lockStore, sc *repoScan) (*LockStats, error) {
 	need := []backend.Handle{{Type: backend.ConfigFile}}
 	keys, err := listNames(ctx, r.be, backend.KeyFile)
@@ -141,31 +155,41 @@ func (r *Repository) extendLocks(ctx context.Context, ls lockStore, sc *repoScan
 	for _, s := range sc.snaps {
 		need = append(need, backend.Handle{Type: backend.SnapshotFile, Name: s.ID.String()})
 	}
-	// Index files that list a needed pack, unless prune replaces them
-	// (it writes new ones, locked afresh, for what stays).
-	listsNeeded, replaced := map[int32]bool{}, map[int32]bool{}
+	var packs []*packInfo
 	for _, p := range sc.packs {
-		for _, f := range p.files {
-			if p.action != packKeep {
-				replaced[f] = true
-			} else if p.live > 0 {
-				listsNeeded[f] = true
-			}
-		}
-		if p.live > 0 && p.action == packKeep {
-			need = append(need, backend.Handle{Type: backend.PackFile, Name: p.id.String()})
+		if p.live > 0 || p.lastCopies {
+			packs = append(packs, p)
 		}
 	}
-	for i, f := range sc.files {
-		if listsNeeded[int32(i)] && !replaced[int32(i)] {
-			need = append(need, backend.Handle{Type: backend.IndexFile, Name: f})
-		}
-	}
+	need = append(need, packHandles(sc, packs)...)
 	return r.extendHandles(ctx, ls, need)
 }
 
-// extendHandles moves the lock of each of need forward when less than half
-// the period is left (see extendLocks).
+// packHandles are packs and the index files listing them, each once.
+func packHandles(sc *repoScan, packs []*packInfo) []backend.Handle {
+	var out []backend.Handle
+	lists := map[int32]bool{}
+	for _, p := range packs {
+		out = append(out, backend.Handle{Type: backend.PackFile, Name: p.id.String()})
+		for _, f := range p.files {
+			lists[f] = true
+		}
+	}
+	for i, f := range sc.files {
+		if lists[int32(i)] {
+			out = append(out, backend.Handle{Type: backend.IndexFile, Name: f})
+		}
+	}
+	return out
+}
+
+// extendHandles moves the lock of each of need to now + period when less
+// than half the period is left. So what kept snapshots need is always
+// locked for at least half the period after the last run that extended,
+// and each file's lock is rewritten about once per half period. A file
+// whose date this host's record (lockRecord) shows past the threshold is
+// not asked about; the others are read from the store first (never
+// shortened: S3 refuses that), and what was read or set is recorded.
 func (r *Repository) extendHandles(ctx context.Context, ls lockStore, need []backend.Handle) (*LockStats, error) {
 	l := r.cfg.ObjectLock
 	now := r.opts.Now()
@@ -173,7 +197,28 @@ func (r *Repository) extendHandles(ctx context.Context, ls lockStore, need []bac
 	var mu sync.Mutex
 	threshold := now.Add(l.Period() / 2)
 	until := now.Add(l.Period())
+	rec := r.lockRecord(ls)
+	known := rec.read().Current
+	learnt := cache.LockDates{Current: map[string]time.Time{}}
+	count := func(got time.Time, asked, extended bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		st.Checked++
+		if asked {
+			st.Asked++
+		}
+		if extended {
+			st.Extended++
+		}
+		if st.Until.IsZero() || got.Before(st.Until) {
+			st.Until = got
+		}
+	}
 	err := forEachParallel(ctx, need, lockWorkers, func(h backend.Handle) error {
+		if d, ok := known[h.String()]; ok && !d.Before(threshold) {
+			count(d, false, false)
+			return nil
+		}
 		ret, err := ls.Retention(ctx, h, "")
 		if errors.Is(err, backend.ErrNotExist) {
 			return nil // removed meanwhile (a snapshot forgotten by another host)
@@ -181,7 +226,7 @@ func (r *Repository) extendHandles(ctx context.Context, ls lockStore, need []bac
 		if err != nil {
 			return err
 		}
-		got := ret.Until
+		got, extended := ret.Until, false
 		if got.Before(threshold) {
 			if err := ls.ExtendRetention(ctx, h, until); err != nil {
 				if errors.Is(err, backend.ErrNotExist) {
@@ -189,23 +234,43 @@ func (r *Repository) extendHandles(ctx context.Context, ls lockStore, need []bac
 				}
 				return err
 			}
-			got = until
+			got, extended = until, true
 		}
 		mu.Lock()
-		defer mu.Unlock()
-		st.Checked++
-		if !got.Equal(ret.Until) {
-			st.Extended++
-		}
-		if st.Until.IsZero() || got.Before(st.Until) {
-			st.Until = got
-		}
+		learnt.Current[h.String()] = got
+		mu.Unlock()
+		count(got, true, extended)
 		return nil
 	})
+	// What was learnt is kept even when a request failed.
+	rec.save(learnt, now)
 	if err != nil {
 		return st, fmt.Errorf("extending object locks: %w", err)
 	}
 	return st, nil
+}
+
+// lockRecord is the record of lock dates in the store ls: the one made at
+// Open for the repository's own store, else (a store opened otherwise) a
+// new one.
+func (r *Repository) lockRecord(ls lockStore) *lockRecord {
+	if r.locks != nil && r.locks.store == ls.StoreID() {
+		return r.locks
+	}
+	return r.newLockRecord(ls)
+}
+
+// add counts what a second extension in the same run did.
+func (st *LockStats) add(o *LockStats) {
+	if st == nil || o == nil {
+		return
+	}
+	st.Checked += o.Checked
+	st.Asked += o.Asked
+	st.Extended += o.Extended
+	if !o.Until.IsZero() && (st.Until.IsZero() || o.Until.Before(st.Until)) {
+		st.Until = o.Until
+	}
 }
 
 // VersionStats say what a prune did with earlier versions of files in a
@@ -230,12 +295,22 @@ type VersionStats struct {
 // still holds. Current versions are never touched: it changes nothing
 // the repository reads, only how far back AsOf can see (never within the
 // lock's window).
+//
+// Each earlier version is simply deleted: the store refuses one its lock
+// still holds and says until when (a *backend.LockedError), which this
+// host's record keeps, so later prunes send no request for it until that
+// date has passed. The record never causes a delete, only spares one.
 func (r *Repository) reapVersions(ctx context.Context) (*VersionStats, error) {
 	vs, ok := backend.As[versionStore](r.be)
 	if !ok {
 		return nil, nil
 	}
-	ls, _ := backend.As[lockStore](r.be)
+	var rec *lockRecord
+	known := map[string]time.Time{}
+	if ls, ok := backend.As[lockStore](r.be); ok {
+		rec = r.lockRecord(ls)
+		known = rec.read().Versions
+	}
 	byFile := map[backend.Handle][]backend.Version{}
 	var order []backend.Handle
 	err := vs.Versions(ctx, func(v backend.Version) error {
@@ -250,6 +325,8 @@ func (r *Repository) reapVersions(ctx context.Context) (*VersionStats, error) {
 	}
 	now := r.opts.Now()
 	st := &VersionStats{}
+	learnt := cache.LockDates{Versions: map[string]time.Time{}}
+	defer func() { rec.save(learnt, now) }()
 	for _, h := range order {
 		left := 0 // data versions still there
 		var markers []backend.Version
@@ -262,14 +339,9 @@ func (r *Repository) reapVersions(ctx context.Context) (*VersionStats, error) {
 				left++
 				continue
 			}
-			var ret backend.Retention
-			if ls != nil {
-				if ret, err = ls.Retention(ctx, h, v.ID); err != nil && !errors.Is(err, backend.ErrNotExist) {
-					return st, err
-				}
-			}
-			if ret.Until.After(now) {
-				st.addLocked(v, ret.Until)
+			key := cache.VersionKey(h.String(), v.ID)
+			if d, ok := known[key]; ok && d.After(now) {
+				st.addLocked(v, d)
 				left++
 				continue
 			}
@@ -278,6 +350,9 @@ func (r *Repository) reapVersions(ctx context.Context) (*VersionStats, error) {
 			switch {
 			case errors.As(err, &le):
 				st.addLocked(v, le.Until)
+				if !le.Until.IsZero() {
+					learnt.Versions[key] = le.Until
+				}
 				left++
 				continue
 			case errors.Is(err, backend.ErrNotExist):

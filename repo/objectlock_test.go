@@ -22,6 +22,8 @@ type lockRecorder struct {
 	locks []backend.ObjectLock
 }
 
+func (l *lockRecorder) StoreID() string { return "mem" }
+
 func (l *lockRecorder) LockWrites(o backend.ObjectLock) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

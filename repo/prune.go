@@ -17,15 +17,17 @@ import (
 // It runs in two phases so that it never blocks a backup for long:
 //
 //  1. Under a shared lock (backups keep running): mark every blob the
-//     snapshots need, decide per pack, and copy the needed blobs of packs
-//     worth repacking into new packs. Nothing is deleted or indexed, so a
-//     crash leaves only unindexed packs, which the next prune removes.
+//     snapshots need (under Object Lock, extend the lock of every file
+//     holding or listing one: objectlock.go), decide per pack, and copy the
+//     needed blobs of packs worth repacking into new packs. Nothing is
+//     deleted or indexed, so a crash leaves only unindexed packs, which the
+//     next prune removes.
 //  2. Under an exclusive lock (waiting for running backups to finish, with
 //     new ones queued behind it): mark the snapshots committed meanwhile and
-//     keep any pack they need, write index files for what stays, then delete
-//     the superseded index files, then the packs. A crash at any point
-//     leaves a repository whose snapshots all restore; the next prune
-//     finishes the job.
+//     keep any pack they need (extending its lock), write index files for
+//     what stays, then delete the superseded index files, then the packs.
+//     A crash at any point leaves a repository whose snapshots all
+//     restore; the next prune finishes the job.
 //
 // Prune never decrypts a data blob: a write-only key can prune.
 
@@ -144,21 +146,26 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneStats, er
 	if err != nil {
 		return nil, err
 	}
+	// Everything the snapshots need has its lock extended first, before
+	// anything that may fail: whatever the prune does next, or fails to
+	// do, what they read stays locked (snap run leaves the extension to
+	// prune when one is due).
+	ls, locked := r.lockStore()
+	var locks *LockStats
+	if locked && !o.DryRun {
+		say("extending object locks")
+		if locks, err = r.extendLocks(ctx, ls, sc); err != nil {
+			return nil, fmt.Errorf("prune deleted nothing: %w", err)
+		}
+	}
 	if len(sc.missing) > 0 {
 		return nil, &MissingBlobsError{Blobs: sc.missing, Users: r.usersOf(ctx, snaps, sc.missing, 5)}
 	}
 	st := sc.plan(o.MaxUnused)
 	st.DryRun = o.DryRun
+	st.Locks = locks
 	if o.DryRun {
 		return st, nil
-	}
-	// What stays has its lock extended before anything is deleted.
-	ls, locked := r.lockStore()
-	if locked {
-		say("extending object locks")
-		if st.Locks, err = r.extendLocks(ctx, ls, sc); err != nil {
-			return nil, fmt.Errorf("prune deleted nothing: %w", err)
-		}
 	}
 
 	say(fmt.Sprintf("repacking %d packs", st.PacksRepacked))
@@ -313,9 +320,19 @@ func (r *Repository) repack(ctx context.Context, sc *repoScan, p *packInfo, pb *
 // pruneCommit is phase 2, under the exclusive lock.
 func (r *Repository) pruneCommit(ctx context.Context, sc *repoScan, written []format.Pack, st *PruneStats, lock *Lock) error {
 	// Snapshots committed since the scan may need blobs it judged unused
-	// (a backup dedups against whatever the index lists): keep their packs.
-	if err := r.protectNewSnapshots(ctx, sc, st); err != nil {
+	// (a backup dedups against whatever the index lists): keep their
+	// packs, and extend their locks (with the index files listing them)
+	// before anything is deleted.
+	kept, err := r.protectNewSnapshots(ctx, sc, st)
+	if err != nil {
 		return err
+	}
+	if ls, locked := r.lockStore(); locked && len(kept) > 0 {
+		ks, err := r.extendHandles(ctx, ls, packHandles(sc, kept))
+		if err != nil {
+			return err
+		}
+		st.Locks.add(ks)
 	}
 	// Index files to replace: every one that lists a pack that goes.
 	superseded := map[int32]bool{}
@@ -425,8 +442,9 @@ func (r *Repository) removePack(ctx context.Context, name string, lock *Lock) er
 }
 
 // protectNewSnapshots marks the snapshots that appeared since the scan and
-// keeps every pack holding a blob they need that the plan would delete.
-func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *PruneStats) error {
+// keeps every pack holding a blob they need that the plan would delete; it
+// returns those packs.
+func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *PruneStats) ([]*packInfo, error) {
 	known := map[crypt.ID]bool{}
 	for _, s := range sc.snaps {
 		known[s.ID] = true
@@ -445,27 +463,28 @@ func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *
 		return nil
 	})
 	if err != nil || len(fresh) == 0 {
-		return err
+		return nil, err
 	}
 	// The new snapshots' blobs are in packs of index files written since
 	// the scan; this process must see those too.
 	if err := r.syncIndex(ctx, r.cache, true); err != nil {
-		return err
+		return nil, err
 	}
 	m := newMarker(r)
 	for _, s := range fresh {
 		if err := m.snapshot(ctx, s); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	m.set.freeze()
+	var kept []*packInfo
 	for _, id := range m.set.ids {
 		if pos, ok := sc.live.find(id); ok && sc.live.owner[pos] >= 0 {
 			continue // needed before too: its kept copy stays (or was copied)
 		}
 		e, ok, err := r.cache.Lookup(id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ok {
 			continue // the new snapshot is broken on its own; check reports it
@@ -481,9 +500,10 @@ func (r *Repository) protectNewSnapshots(ctx context.Context, sc *repoScan, st *
 			st.DeletedBytes -= p.diskSize
 			p.action = packKeep
 			st.PacksKeptForNew++
+			kept = append(kept, p)
 		}
 	}
-	return nil
+	return kept, nil
 }
 
 // readVerifiedPack reads a whole pack, checks its bytes against its name and

@@ -60,6 +60,8 @@ type Repository struct {
 
 	cacheTmp string // a private cache file to delete at Close
 
+	locks *lockRecord // lock dates in the store (objectlock.go), nil unless it locks
+
 	keysMu sync.Mutex
 	keys   map[crypt.ID]*crypt.Sealer // unwrapped session keys by hash of the wrapped bytes
 
@@ -126,7 +128,7 @@ func Init(ctx context.Context, be backend.Backend, o InitOptions) (*crypt.Master
 		}
 		l := *o.ObjectLock
 		cfg.ObjectLock = &l
-		applyObjectLock(be, cfg.ObjectLock, o.Now)
+		applyObjectLock(be, cfg.ObjectLock, o.Now, nil)
 	}
 	b := marshalConfig(cfg, crypt.NewSealer(m.MetaKey))
 	if err := be.Save(ctx, backend.Handle{Type: backend.ConfigFile}, backend.NewByteReader(b)); err != nil {
@@ -153,17 +155,24 @@ func Open(ctx context.Context, be backend.Backend, m *crypt.Master, o Options) (
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	applyObjectLock(be, cfg.ObjectLock, o.Now)
 	dec, err := compress.NewDecoder(format.MaxBlobLength)
 	if err != nil {
 		return nil, err
 	}
 	r := &Repository{be: be, cfg: cfg, master: m, meta: meta, opts: o, keys: map[crypt.ID]*crypt.Sealer{}, dec: dec, packs: map[string]*openPack{}}
+	if ls, ok := backend.As[lockStore](be); ok && cfg.ObjectLock != nil {
+		r.locks = r.newLockRecord(ls)
+		applyObjectLock(be, cfg.ObjectLock, o.Now, r.locks.noted)
+	}
 	return r, nil
 }
 
-// Close releases the cache.
+// Close releases the cache, and records the lock dates of what was
+// written.
 func (r *Repository) Close() error {
+	if r.locks != nil {
+		r.locks.save(cache.LockDates{}, r.opts.Now())
+	}
 	var err error
 	if r.cache != nil {
 		err = r.cache.Close()

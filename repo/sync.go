@@ -71,7 +71,9 @@ var syncOrder = []backend.FileType{backend.DamagedFile, backend.KeyFile, backend
 func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOptions) (*SyncStats, error) {
 	st := &SyncStats{Damaged: []string{}}
 	// A destination bucket locks what it gets from the first file on.
-	applyObjectLock(dst, r.cfg.ObjectLock, r.opts.Now)
+	// (The destination's own Open, below, records the dates of what
+	// it writes from then on.)
+	applyObjectLock(dst, r.cfg.ObjectLock, r.opts.Now, nil)
 	if err := r.syncConfig(ctx, dst, st); err != nil {
 		return st, err
 	}

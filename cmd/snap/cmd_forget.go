@@ -46,7 +46,9 @@ type forgetOptions struct {
 	Prune   bool
 	prune   pruneOptions
 	// prunes: the caller prunes next (snap run), which extends the
-	// object locks itself.
+	// object locks itself: of everything the snapshots need, right
+	// after its scan and before anything it does can fail (even when it
+	// then stops for missing blobs), as ExtendLocks would.
 	prunes bool
 }
 

@@ -180,8 +180,8 @@ func printLocks(g *globalOptions, step string, st *repo.LockStats) {
 	if st == nil {
 		return
 	}
-	g.printf("%s: object locks: %d files checked, %d extended; everything the snapshots need is locked until at least %s\n",
-		step, st.Checked, st.Extended, formatLockDate(st.Until))
+	g.printf("%s: object locks: %d files checked (%d asked of the store, the others from this host's record), %d extended; everything the snapshots need is locked until at least %s\n",
+		step, st.Checked, st.Asked, st.Extended, formatLockDate(st.Until))
 }
 
 func formatLockDate(t time.Time) string {

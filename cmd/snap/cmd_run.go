@@ -291,7 +291,7 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 	}
 	j.log.Info("forget done", "policy", j.p.policy.String(), "removed", res.Removed, "kept", res.Kept)
 	if st := res.Locks; st != nil {
-		j.log.Info("object locks extended", "checked", st.Checked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
+		j.log.Info("object locks extended", "checked", st.Checked, "asked", st.Asked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
 	}
 	if !pruneDue {
 		j.log.Debug("prune not due", "every_days", j.p.pruneEveryDays())
@@ -303,7 +303,7 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 		return &stepError{step: "prune", err: err}
 	}
 	if st.Locks != nil {
-		j.log.Info("object locks extended", "checked", st.Locks.Checked, "extended", st.Locks.Extended, "locked_until", st.Locks.Until.Format(time.RFC3339))
+		j.log.Info("object locks extended", "checked", st.Locks.Checked, "asked", st.Locks.Asked, "extended", st.Locks.Extended, "locked_until", st.Locks.Until.Format(time.RFC3339))
 	}
 	if v := st.Versions; v != nil && v.Locked > 0 {
 		j.log.Info("earlier versions kept by their locks", "versions", v.Locked, "bytes", v.LockedBytes, "first_unlocked", v.LockedFirst.Format(time.RFC3339))
@@ -326,7 +326,7 @@ func (j *job) extendLocks(ctx context.Context, r *openedRepo) error {
 		var st *repo.LockStats
 		st, err = r.ExtendLocks(ctx)
 		if err == nil && st != nil {
-			j.log.Info("object locks extended", "checked", st.Checked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
+			j.log.Info("object locks extended", "checked", st.Checked, "asked", st.Asked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
 		}
 	}
 	j.step("locks", err)
