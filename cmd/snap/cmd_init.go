@@ -92,18 +92,20 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 		if err != nil {
 			return err
 		}
-		lock = &repo.ObjectLock{Mode: o.LockMode, Days: days}
-		if err := lock.Validate(); err != nil {
-			return usagef("--object-lock-mode %q: give %s or %s", o.LockMode, backend.ModeGovernance, backend.ModeCompliance)
+		if o.LockMode != backend.ModeGovernance && o.LockMode != backend.ModeCompliance {
+			return usagef("invalid --object-lock-mode %q: give %s or %s", o.LockMode, backend.ModeGovernance, backend.ModeCompliance)
 		}
+		lock = &repo.ObjectLock{Mode: o.LockMode, Days: days}
 	}
 	// Under Object Lock the bucket is made by PrepareObjectLock, with it.
 	be, err := g.openLocation(ctx, "", loc, lock == nil || loc.Scheme() != "s3")
 	if err != nil {
 		return err
 	}
+	locks := false // the store locks what it is sent (else the setting is only recorded)
 	if lock != nil {
-		if p, ok := backend.As[objectLockPreparer](be); ok {
+		var p objectLockPreparer
+		if p, locks = backend.As[objectLockPreparer](be); locks {
 			if err := p.PrepareObjectLock(ctx); err != nil {
 				return err
 			}
@@ -164,7 +166,7 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 		g.printf("full key written to %s (mode 0600): keep a copy offline, without it the data is lost\n", g.KeyFile)
 	}
 	if lock != nil {
-		if _, ok := backend.As[objectLockPreparer](be); ok {
+		if locks {
 			g.printf("object lock: every file is locked for %d days (%s mode), extended by forget, prune and run while snapshots need it\n", lock.Days, lock.Mode)
 		} else {
 			g.printf("object lock (%d days, %s mode) recorded: it applies in the S3 buckets this repository is synced to\n", lock.Days, lock.Mode)
