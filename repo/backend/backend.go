@@ -162,3 +162,13 @@ func As[T any](be Backend) (T, bool) {
 	var zero T
 	return zero, false
 }
+
+// Path is where h lives below a store's root, slash-separated: the layout
+// every store shares (config, keys/NAME, data/AB/NAME, ...; docs/format.md
+// "Layout"), for a name CheckName accepts.
+func Path(h Handle) (string, error) {
+	if err := CheckName(h); err != nil {
+		return "", err
+	}
+	return h.String(), nil
+}

@@ -44,26 +44,12 @@ func New(dir string) *Local { return &Local{root: dir} }
 // Root returns the directory.
 func (l *Local) Root() string { return l.root }
 
-func (l *Local) dir(t backend.FileType, name string) string {
-	switch t {
-	case backend.ConfigFile:
-		return l.root
-	case backend.PackFile:
-		if len(name) >= 2 {
-			return filepath.Join(l.root, string(t), name[:2])
-		}
-	}
-	return filepath.Join(l.root, string(t))
-}
-
 func (l *Local) path(h backend.Handle) (string, error) {
-	if h.Type == backend.ConfigFile {
-		return filepath.Join(l.root, "config"), nil
-	}
-	if err := backend.CheckName(h); err != nil {
+	rel, err := backend.Path(h)
+	if err != nil {
 		return "", err
 	}
-	return filepath.Join(l.dir(h.Type, h.Name), h.Name), nil
+	return filepath.Join(l.root, filepath.FromSlash(rel)), nil
 }
 
 // wrapFSErr maps the errors of reading calls: a missing file, a full disk.

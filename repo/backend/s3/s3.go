@@ -130,13 +130,11 @@ func (s *S3) makeBucket(ctx context.Context, region string) error {
 
 // key is the object name of h.
 func (s *S3) key(h backend.Handle) (string, error) {
-	if h.Type == backend.ConfigFile {
-		return s.prefix + "config", nil
-	}
-	if err := backend.CheckName(h); err != nil {
+	rel, err := backend.Path(h)
+	if err != nil {
 		return "", err
 	}
-	return s.prefix + h.String(), nil
+	return s.prefix + rel, nil
 }
 
 // wrap names the location and what was asked, and maps S3's error codes

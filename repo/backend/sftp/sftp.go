@@ -270,26 +270,12 @@ func (s *SFTP) fail(c *conn, what string, err error) error {
 	return s.wrap(what, err)
 }
 
-func (s *SFTP) dir(t backend.FileType, name string) string {
-	switch t {
-	case backend.ConfigFile:
-		return s.root
-	case backend.PackFile:
-		if len(name) >= 2 {
-			return path.Join(s.root, string(t), name[:2])
-		}
-	}
-	return path.Join(s.root, string(t))
-}
-
 func (s *SFTP) path(h backend.Handle) (string, error) {
-	if h.Type == backend.ConfigFile {
-		return path.Join(s.root, "config"), nil
-	}
-	if err := backend.CheckName(h); err != nil {
+	rel, err := backend.Path(h)
+	if err != nil {
 		return "", err
 	}
-	return path.Join(s.dir(h.Type, h.Name), h.Name), nil
+	return path.Join(s.root, rel), nil
 }
 
 // Status codes of SFTP drafts after version 3 that some servers send.
