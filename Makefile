@@ -6,7 +6,8 @@ FUZZTIME ?= 5s
 FUZZ_TARGETS := repo/format:FuzzParsePackHeader repo/format:FuzzParseIndex repo/format:FuzzParseTree repo/format:FuzzParseRefs \
 	repo:FuzzParseSnapshot repo:FuzzPeekConfig repo:FuzzOpenConfig repo/archiver:FuzzReadFilesCache crypt:FuzzParseKeyFile \
 	repo/retention:FuzzParseDuration repo/backend/location:FuzzParse metrics:FuzzReadPrevious metrics:FuzzRoundTrip \
-	internal/rdb:FuzzCount internal/cryptojs:FuzzDecrypt repo/format:FuzzCheckItemName
+	internal/rdb:FuzzCount internal/cryptojs:FuzzDecrypt repo/format:FuzzCheckItemName \
+	repo/compress:FuzzDecode repo/backend/sftp:FuzzSSHSaid
 
 .PHONY: build test deps lint unit race fuzz crash bench bench-small demo clean
 
