@@ -53,23 +53,9 @@ func (r *Repository) LoadBlob(ctx context.Context, id crypt.ID, dst []byte) ([]b
 
 func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entry, dst []byte) ([]byte, error) {
 	h := backend.Handle{Type: backend.PackFile, Name: e.Pack.String()}
-	var s *crypt.Sealer
-	if e.Type == format.TypeRefs {
-		s = r.meta
-	} else {
-		_, keys, ok, err := c.PackKeys(e.Pack)
-		if err != nil {
-			return nil, err
-		}
-		if !ok || int(e.KeySlot) >= len(keys) {
-			return nil, &DamagedError{File: h, Err: fmt.Errorf("no key slot %d for blob %v", e.KeySlot, e.ID.Short())}
-		}
-		if s, err = r.sessionSealer(keys[e.KeySlot]); err != nil {
-			if errors.Is(err, ErrWriteOnly) {
-				return nil, err
-			}
-			return nil, &DamagedError{File: h, Err: err}
-		}
+	s, err := r.sealerFor(c, h, e)
+	if err != nil {
+		return nil, err
 	}
 	stored, err := r.readPack(ctx, h, e)
 	defer r.putStored(stored)
@@ -88,6 +74,45 @@ func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entr
 		return nil, fmt.Errorf("read %v, blob %v: %w", h, e.ID.Short(), err)
 	}
 	// Opened in place: a restore's blobs cost one buffer each, recycled.
+	plain, err := s.OpenInPlace(stored, format.BlobAD(e.Type, e.ID))
+	if err != nil {
+		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", e.ID.Short(), err)}
+	}
+	return r.decodeBlob(h, e.Blob, plain, dst)
+}
+
+// sealerFor returns the key that opens e: the metadata key for reference
+// lists, else the session key of e's key slot in its pack.
+func (r *Repository) sealerFor(c *cache.Cache, h backend.Handle, e cache.Entry) (*crypt.Sealer, error) {
+	var s *crypt.Sealer
+	if e.Type == format.TypeRefs {
+		s = r.meta
+	} else {
+		_, keys, ok, err := c.PackKeys(e.Pack)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || int(e.KeySlot) >= len(keys) {
+			return nil, &DamagedError{File: h, Err: fmt.Errorf("no key slot %d for blob %v", e.KeySlot, e.ID.Short())}
+		}
+		if s, err = r.sessionSealer(keys[e.KeySlot]); err != nil {
+			if errors.Is(err, ErrWriteOnly) {
+				return nil, err
+			}
+			return nil, &DamagedError{File: h, Err: err}
+		}
+	}
+	return s, nil
+}
+
+// openStored opens a blob's stored bytes read some other way (a span of
+// several blobs, restore.go); stored is decrypted in place.
+func (r *Repository) openStored(c *cache.Cache, e cache.Entry, stored, dst []byte) ([]byte, error) {
+	h := backend.Handle{Type: backend.PackFile, Name: e.Pack.String()}
+	s, err := r.sealerFor(c, h, e)
+	if err != nil {
+		return nil, err
+	}
 	plain, err := s.OpenInPlace(stored, format.BlobAD(e.Type, e.ID))
 	if err != nil {
 		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", e.ID.Short(), err)}

@@ -1,20 +1,124 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
+	"snap/cache"
 	"snap/crypt"
+	"snap/repo/backend"
 )
 
 // loadFuture is one blob being loaded for an in-order consumer.
 type loadFuture struct {
-	id   crypt.ID
-	data []byte
-	err  error
-	done chan struct{}
+	id      crypt.ID
+	entry   cache.Entry // the preferred copy, when located
+	located bool
+	data    []byte
+	err     error
+	done    chan struct{}
+}
+
+// Bounds of one ranged read of several blobs: a few packs' worth of reads
+// in flight stay small, and a gap wider than maxSpanGap (bytes of blobs
+// not asked for) is not worth downloading.
+const (
+	maxSpanBytes = 8 << 20
+	maxSpanBlobs = 32
+	maxSpanGap   = 256 << 10
+)
+
+// planSpans groups a window's blobs into reads: the located blobs of one
+// pack, by offset, cut where a gap wider than maxSpanGap (bytes no blob of
+// the window needs) would be downloaded, or a read would pass
+// maxSpanBytes. A backup's workers finish chunks out of order, so
+// neighbours in a stream are near each other in a pack, not in order.
+func planSpans(win []*loadFuture) [][]*loadFuture {
+	byPack := map[crypt.ID][]*loadFuture{}
+	var packs []crypt.ID
+	var out [][]*loadFuture
+	for _, f := range win {
+		if !f.located {
+			out = append(out, []*loadFuture{f})
+			continue
+		}
+		if byPack[f.entry.Pack] == nil {
+			packs = append(packs, f.entry.Pack)
+		}
+		byPack[f.entry.Pack] = append(byPack[f.entry.Pack], f)
+	}
+	for _, p := range packs {
+		fs := byPack[p]
+		slices.SortFunc(fs, func(a, b *loadFuture) int { return cmp.Compare(a.entry.Offset, b.entry.Offset) })
+		start := 0
+		for i := 1; i <= len(fs); i++ {
+			if i < len(fs) {
+				prevEnd := fs[i-1].entry.Offset + fs[i-1].entry.Length
+				e := fs[i].entry
+				if e.Offset < prevEnd+maxSpanGap && e.Offset+e.Length-fs[start].entry.Offset <= maxSpanBytes {
+					continue
+				}
+			}
+			out = append(out, fs[start:i])
+			start = i
+		}
+	}
+	return out
+}
+
+// spanOf is the byte range of a group's blobs in their pack.
+func spanOf(g []*loadFuture) (off, end uint64) {
+	off, end = g[0].entry.Offset, g[0].entry.Offset+g[0].entry.Length
+	for _, f := range g[1:] {
+		off, end = min(off, f.entry.Offset), max(end, f.entry.Offset+f.entry.Length)
+	}
+	return off, end
+}
+
+// preferred is the copy LoadBlob would read first.
+func preferred(c *cache.Cache, id crypt.ID) (cache.Entry, bool) {
+	locs, err := c.Locations(id)
+	if err != nil || len(locs) == 0 {
+		return cache.Entry{}, false
+	}
+	return locs[0], true
+}
+
+// loadSpan reads the blobs of g, neighbours in one pack, with one ranged
+// read, and completes their futures. Any blob the span does not give
+// (a read error, damage) is loaded on its own by LoadBlob, which tries
+// other copies and records damage.
+func (r *Repository) loadSpan(ctx context.Context, c *cache.Cache, g []*loadFuture, buf func() []byte) {
+	off, end := spanOf(g)
+	raw, err := r.readSpan(ctx, g[0].entry.Pack, off, end)
+	for _, f := range g {
+		if err == nil {
+			lo := f.entry.Offset - off
+			f.data, f.err = r.openStored(c, f.entry, raw[lo:lo+f.entry.Length:lo+f.entry.Length], buf())
+		}
+		if err != nil || f.err != nil {
+			f.data, f.err = r.LoadBlob(ctx, f.id, buf())
+		}
+		close(f.done)
+	}
+}
+
+func (r *Repository) readSpan(ctx context.Context, pack crypt.ID, off, end uint64) ([]byte, error) {
+	h := backend.Handle{Type: backend.PackFile, Name: pack.String()}
+	rd, err := r.be.Open(ctx, h, int64(off), int64(end-off))
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	raw := make([]byte, end-off)
+	if _, err := io.ReadFull(rd, raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
 }
 
 // loadOrdered loads ids on the worker pool, at most window ahead of the
@@ -27,9 +131,15 @@ func (r *Repository) loadOrdered(ctx context.Context, ids []crypt.ID, fn func(cr
 	if !r.CanRead() {
 		return ErrWriteOnly
 	}
-	if _, err := r.Index(ctx); err != nil {
+	c, err := r.Index(ctx)
+	if err != nil {
 		return err
 	}
+	// A store without random access (s3) answers each read after a round
+	// trip and bills it: neighbouring blobs of one pack are read in one
+	// ranged request.
+	_, random := r.be.(backend.ReaderAtOpener)
+	spans := !random
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Loads wait on the store as much as on the CPU: a remote store
@@ -37,19 +147,26 @@ func (r *Repository) loadOrdered(ctx context.Context, ids []crypt.ID, fn func(cr
 	// flight as the store has connections (and at least one per core).
 	n := max(r.workers(), r.connections())
 	order := make(chan *loadFuture, n*2)
-	tasks := make(chan *loadFuture)
+	tasks := make(chan []*loadFuture)
 	var pool sync.Pool
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for f := range tasks {
-				var buf []byte
-				if b, ok := pool.Get().(*[]byte); ok {
-					buf = *b
+			for g := range tasks {
+				get := func() []byte {
+					if b, ok := pool.Get().(*[]byte); ok {
+						return *b
+					}
+					return nil
 				}
-				f.data, f.err = r.LoadBlob(ctx, f.id, buf)
+				if len(g) > 1 {
+					r.loadSpan(ctx, c, g, get)
+					continue
+				}
+				f := g[0]
+				f.data, f.err = r.LoadBlob(ctx, f.id, get())
 				close(f.done)
 			}
 		}()
@@ -57,21 +174,38 @@ func (r *Repository) loadOrdered(ctx context.Context, ids []crypt.ID, fn func(cr
 	go func() {
 		defer close(order)
 		defer close(tasks)
-		for _, id := range ids {
-			f := &loadFuture{id: id, done: make(chan struct{})}
-			select {
-			case order <- f:
-			case <-ctx.Done():
-				return
+		// A window of ids at a time: its groups go to the workers before
+		// its futures go in order, so the consumer never waits on a
+		// future whose group is not sent. Without spans a window is one
+		// id, as reads are then cheap and memory stays n*2 blobs.
+		for len(ids) > 0 {
+			var win []*loadFuture
+			var bytes uint64
+			for len(ids) > 0 && (len(win) == 0 || spans && len(win) < maxSpanBlobs && bytes < maxSpanBytes) {
+				f := &loadFuture{id: ids[0], done: make(chan struct{})}
+				ids = ids[1:]
+				if spans {
+					f.entry, f.located = preferred(c, f.id)
+					bytes += f.entry.Length
+				}
+				win = append(win, f)
 			}
-			select {
-			case tasks <- f:
-			case <-ctx.Done():
-				return
+			for _, g := range planSpans(win) {
+				select {
+				case tasks <- g:
+				case <-ctx.Done():
+					return
+				}
+			}
+			for _, f := range win {
+				select {
+				case order <- f:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}()
-	var err error
 	for f := range order {
 		select {
 		case <-f.done:
