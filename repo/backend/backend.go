@@ -172,3 +172,19 @@ func Path(h Handle) (string, error) {
 	}
 	return h.String(), nil
 }
+
+// ListConfig is List of ConfigFile for a store that keeps the config as
+// one file: fn once if it is there, nothing if not.
+func ListConfig(ctx context.Context, be Backend, fn func(FileInfo) error) error {
+	fi, err := be.Stat(ctx, Handle{Type: ConfigFile})
+	if errors.Is(err, ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := fn(fi); err != nil {
+		return err
+	}
+	return ctx.Err()
+}

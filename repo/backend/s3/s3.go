@@ -356,17 +356,7 @@ func (s *S3) List(ctx context.Context, t backend.FileType, fn func(backend.FileI
 		return err
 	}
 	if t == backend.ConfigFile {
-		fi, err := s.Stat(ctx, backend.Handle{Type: t})
-		if errors.Is(err, backend.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(fi); err != nil {
-			return err
-		}
-		return ctx.Err()
+		return backend.ListConfig(ctx, s, fn)
 	}
 	dir := s.prefix + string(t) + "/"
 	lctx, cancel := context.WithCancel(ctx)

@@ -603,17 +603,7 @@ func (s *SFTP) List(ctx context.Context, t backend.FileType, fn func(backend.Fil
 		return err
 	}
 	if t == backend.ConfigFile {
-		fi, err := s.Stat(ctx, backend.Handle{Type: t})
-		if errors.Is(err, backend.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(fi); err != nil {
-			return err
-		}
-		return ctx.Err()
+		return backend.ListConfig(ctx, s, fn)
 	}
 	// A folder that is not there lists nothing.
 	readDir := func(d string) ([]os.FileInfo, error) {
