@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/term"
@@ -10,67 +11,12 @@ import (
 	"snap/repo"
 )
 
-// progress prints a status line on a terminal; under cron (no TTY), with
-// --quiet or --json it prints nothing.
-type progress struct {
-	done chan struct{}
-	fin  chan struct{}
-}
-
-func startProgress(g *globalOptions, w *repo.Writer) *progress {
-	p := &progress{done: make(chan struct{}), fin: make(chan struct{})}
+// startLine redraws a status line on a terminal every half second, with
+// what line says for the time elapsed; under cron (no TTY), with --quiet
+// or --json it prints nothing. The returned func clears the line.
+func startLine(g *globalOptions, line func(elapsed time.Duration) string) func() {
 	f := g.progressTTY()
 	if f == nil {
-		close(p.fin)
-		return p
-	}
-	go func() {
-		defer close(p.fin)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		start := now()
-		for {
-			select {
-			case <-p.done:
-				fmt.Fprint(f, "\r\033[K")
-				return
-			case <-t.C:
-				st := w.Stats()
-				fmt.Fprintf(f, "\r\033[K[%s] %s new, %d blobs, %d packs, %s sent", now().Sub(start).Round(time.Second),
-					formatBytes(st.BytesNew.Load()), st.BlobsNew.Load(), st.Packs.Load(), formatBytes(g.store.Counts().BytesSent))
-			}
-		}
-	}()
-	return p
-}
-
-func (p *progress) stop() {
-	select {
-	case <-p.done:
-	default:
-		close(p.done)
-	}
-	<-p.fin
-}
-
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-
-// progressTTY returns stderr when progress should be shown there: a
-// terminal, and neither --quiet nor --json.
-func (g *globalOptions) progressTTY() *os.File {
-	f, ok := g.stderr.(*os.File)
-	if g.Quiet || g.JSON || !ok || !isTerminal(f) {
-		return nil
-	}
-	return f
-}
-
-// startStoreProgress shows, on a terminal, what the store sent so far and
-// how fast (restore, dump, check --read-data: long downloads from a
-// bucket). The returned func clears the line.
-func startStoreProgress(g *globalOptions) func() {
-	f := g.progressTTY()
-	if f == nil || g.store == nil {
 		return func() {}
 	}
 	done, fin := make(chan struct{}), make(chan struct{})
@@ -85,11 +31,43 @@ func startStoreProgress(g *globalOptions) func() {
 				fmt.Fprint(f, "\r\033[K")
 				return
 			case <-t.C:
-				el := now().Sub(start)
-				n := g.store.Counts().BytesReceived
-				fmt.Fprintf(f, "\r\033[K[%s] %s received, %s/s", el.Round(time.Second), formatBytes(n), formatBytes(int64(float64(n)/el.Seconds())))
+				fmt.Fprint(f, "\r\033[K"+line(now().Sub(start)))
 			}
 		}
 	}()
-	return func() { close(done); <-fin }
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-fin }) }
+}
+
+// startProgress shows a backup's progress.
+func startProgress(g *globalOptions, w *repo.Writer) func() {
+	return startLine(g, func(el time.Duration) string {
+		st := w.Stats()
+		return fmt.Sprintf("[%s] %s new, %d blobs, %d packs, %s sent", el.Round(time.Second),
+			formatBytes(st.BytesNew.Load()), st.BlobsNew.Load(), st.Packs.Load(), formatBytes(g.store.Counts().BytesSent))
+	})
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// progressTTY returns stderr when progress should be shown there: a
+// terminal, and neither --quiet nor --json.
+func (g *globalOptions) progressTTY() *os.File {
+	f, ok := g.stderr.(*os.File)
+	if g.Quiet || g.JSON || !ok || !isTerminal(f) {
+		return nil
+	}
+	return f
+}
+
+// startStoreProgress shows what the store sent so far and how fast
+// (restore, dump: long downloads from a bucket).
+func startStoreProgress(g *globalOptions) func() {
+	if g.store == nil {
+		return func() {}
+	}
+	return startLine(g, func(el time.Duration) string {
+		n := g.store.Counts().BytesReceived
+		return fmt.Sprintf("[%s] %s received, %s/s", el.Round(time.Second), formatBytes(n), formatBytes(int64(float64(n)/el.Seconds())))
+	})
 }

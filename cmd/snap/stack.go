@@ -125,7 +125,7 @@ func backupPlan(ctx context.Context, g *globalOptions, o *backupOptions, r *open
 		},
 		Time: snapTime, Host: host, Profile: profile, Tags: o.Tags, Program: "snap " + version,
 		Now:      now,
-		Progress: func(w *repo.Writer) func() { return startProgress(g, w).stop },
+		Progress: func(w *repo.Writer) func() { return startProgress(g, w) },
 		Warn:     func(msg string) { warn(g, "%s", msg) },
 	})
 }
