@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -368,6 +369,7 @@ func (c *Cache) Lookup(id crypt.ID) (Entry, bool, error) {
 func (c *Cache) Locations(id crypt.ID) ([]Entry, error) {
 	c.mu.RLock()
 	locs := append([]Entry(nil), c.overlay[id]...)
+	damaged := c.damaged
 	c.mu.RUnlock()
 	err := c.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketBlobs).Get(id[:])
@@ -383,15 +385,17 @@ func (c *Cache) Locations(id crypt.ID) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.mu.RLock()
-	damaged := c.damaged
-	c.mu.RUnlock()
-	sort.SliceStable(locs, func(i, j int) bool {
-		di, dj := damaged[locs[i].Pack], damaged[locs[j].Pack]
-		if di != dj {
-			return dj
+	if len(locs) < 2 {
+		return locs, nil // one copy, the usual case: nothing to order
+	}
+	slices.SortStableFunc(locs, func(a, b Entry) int {
+		if da, db := damaged[a.Pack], damaged[b.Pack]; da != db {
+			if da {
+				return 1
+			}
+			return -1
 		}
-		return bytes.Compare(locs[i].Pack[:], locs[j].Pack[:]) < 0
+		return bytes.Compare(a.Pack[:], b.Pack[:])
 	})
 	return locs, nil
 }

@@ -73,12 +73,7 @@ func (r *Repository) loadEntry(ctx context.Context, c *cache.Cache, e cache.Entr
 		}
 		return nil, fmt.Errorf("read %v, blob %v: %w", h, e.ID.Short(), err)
 	}
-	// Opened in place: a restore's blobs cost one buffer each, recycled.
-	plain, err := s.OpenInPlace(stored, format.BlobAD(e.Type, e.ID))
-	if err != nil {
-		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", e.ID.Short(), err)}
-	}
-	return r.decodeBlob(h, e.Blob, plain, dst)
+	return r.openWith(s, h, e, stored, dst)
 }
 
 // sealerFor returns the key that opens e: the metadata key for reference
@@ -113,6 +108,12 @@ func (r *Repository) openStored(c *cache.Cache, e cache.Entry, stored, dst []byt
 	if err != nil {
 		return nil, err
 	}
+	return r.openWith(s, h, e, stored, dst)
+}
+
+// openWith authenticates, decrypts (in place: a restore's blobs cost one
+// buffer each, recycled) and decodes a blob's stored bytes.
+func (r *Repository) openWith(s *crypt.Sealer, h backend.Handle, e cache.Entry, stored, dst []byte) ([]byte, error) {
 	plain, err := s.OpenInPlace(stored, format.BlobAD(e.Type, e.ID))
 	if err != nil {
 		return nil, &DamagedError{packBytes: true, File: h, Err: fmt.Errorf("blob %v: %w", e.ID.Short(), err)}

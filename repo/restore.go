@@ -79,15 +79,6 @@ func spanOf(g []*loadFuture) (off, end uint64) {
 	return off, end
 }
 
-// preferred is the copy LoadBlob would read first.
-func preferred(c *cache.Cache, id crypt.ID) (cache.Entry, bool) {
-	locs, err := c.Locations(id)
-	if err != nil || len(locs) == 0 {
-		return cache.Entry{}, false
-	}
-	return locs[0], true
-}
-
 // loadSpan reads the blobs of g, neighbours in one pack, with one ranged
 // read, and completes their futures. Any blob the span does not give
 // (a read error, damage) is loaded on its own by LoadBlob, which tries
@@ -185,7 +176,7 @@ func (r *Repository) loadOrdered(ctx context.Context, ids []crypt.ID, fn func(cr
 				f := &loadFuture{id: ids[0], done: make(chan struct{})}
 				ids = ids[1:]
 				if spans {
-					f.entry, f.located = preferred(c, f.id)
+					f.entry, f.located, _ = c.Lookup(f.id) // a failed lookup: LoadBlob reports it
 					bytes += f.entry.Length
 				}
 				win = append(win, f)

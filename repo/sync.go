@@ -38,7 +38,8 @@ type SyncOptions struct {
 	Lock LockOptions
 	// Progress, if set, is called after each file with the totals so far.
 	Progress func(SyncStats)
-	// Workers copying packs at once; 0 means 4.
+	// Workers copying packs at once; 0 means the repository's
+	// connections (Options.Connections).
 	Workers int
 	// DestName names the destination in messages.
 	DestName string
@@ -147,7 +148,7 @@ func (r *Repository) Sync(ctx context.Context, dst backend.Backend, o SyncOption
 		if t == backend.PackFile {
 			workers = o.Workers
 			if workers <= 0 {
-				workers = 4
+				workers = r.connections()
 			}
 		}
 		err := forEachParallel(ctx, plans[t].missing, workers, func(fi backend.FileInfo) error {

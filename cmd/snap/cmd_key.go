@@ -167,10 +167,12 @@ func runKey(ctx context.Context, g *globalOptions, o *keyOptions, args []string)
 // exportKeyFile writes a key file with mode 0600 whatever the umask, never
 // half-written, and over an existing file only with --force.
 func exportKeyFile(g *globalOptions, o *keyOptions, m *crypt.Master) error {
-	var err error
+	write := atomicfile.WriteNew
 	if o.Force {
-		err = atomicfile.WriteFile(o.Output, crypt.MarshalKeyFile(m), 0o600)
-	} else if err = writeKeyFile(o.Output, m); errors.Is(err, fs.ErrExist) {
+		write = atomicfile.WriteFile
+	}
+	err := write(o.Output, crypt.MarshalKeyFile(m), 0o600)
+	if errors.Is(err, fs.ErrExist) {
 		return usagef("%s already exists: choose another path, or add --force to replace it", o.Output)
 	}
 	if err != nil {

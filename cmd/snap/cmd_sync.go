@@ -126,7 +126,7 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 		}
 		defer lock.Unlock()
 	}
-	so := repo.SyncOptions{Delete: o.Delete, CacheDir: g.CacheDir, Lock: g.lockOptions(repo.OpSync, true), DestName: dest, Workers: g.Connections}
+	so := repo.SyncOptions{Delete: o.Delete, CacheDir: g.CacheDir, Lock: g.lockOptions(repo.OpSync, true), DestName: dest, Workers: g.connections()}
 	tty := g.progressTTY()
 	if tty != nil {
 		so.Progress = func(st repo.SyncStats) {
