@@ -124,7 +124,7 @@ func StartWith(t testing.TB, o Options) *Server {
 	}
 	// A few tries: the free port found may be taken before versitygw binds it.
 	for attempt := 0; ; attempt++ {
-		port := freePort(t)
+		port := testreq.FreePort(t)
 		s.Endpoint = "127.0.0.1:" + strconv.Itoa(port)
 		err := s.run()
 		if err == nil {
@@ -207,15 +207,6 @@ func (s *Server) run() error {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a port, not synchronising
 	}
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func randHex(n int) string {

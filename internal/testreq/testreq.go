@@ -6,6 +6,7 @@ package testreq
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -44,4 +45,16 @@ func Root(t testing.TB, why string) {
 	if os.Getuid() != 0 {
 		Missing(t, "needs root (%s)", why)
 	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago
+// (a server started on it may still lose a race: retry on another).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -12,7 +12,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -120,7 +119,7 @@ func Start(t testing.TB) *Server {
 
 	// A few tries: the free port found may be taken before sshd binds it.
 	for attempt := 0; ; attempt++ {
-		s.Port = freePort(t)
+		s.Port = testreq.FreePort(t)
 		s.config = filepath.Join(s.Dir, "sshd_config")
 		writeFile(t, s.config, fmt.Sprintf(`Port %d
 ListenAddress %s
@@ -248,16 +247,6 @@ func writeFile(t testing.TB, p, content string) {
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // descendants lists the processes below pid: sshd's per-connection

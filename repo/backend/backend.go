@@ -124,6 +124,10 @@ type ReaderAtOpener interface {
 // ErrNotExist is returned (wrapped) for a missing file.
 var ErrNotExist = errors.New("file does not exist")
 
+// ErrLength is returned (wrapped) by Save when rd's bytes do not match
+// rd.Length(): nothing was stored.
+var ErrLength = errors.New("reader length differs from its Length()")
+
 // ErrNoSpace is returned (wrapped) when the storage is full.
 var ErrNoSpace = errors.New("no space left on the repository's storage")
 

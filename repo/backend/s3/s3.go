@@ -212,9 +212,6 @@ func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader
 // maxSinglePut is the largest object S3 accepts in one PUT.
 const maxSinglePut = 5 << 30
 
-// errLength is a reader whose bytes do not match its Length.
-var errLength = errors.New("reader length differs from its Length()")
-
 // exactReader hands out exactly left bytes of r and fails, before the
 // last byte is handed out, when r has fewer or more: the PUT then never
 // completes and no object appears. It hides r's other methods (Seek,
@@ -258,14 +255,14 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	e.left -= int64(n)
 	switch {
 	case err == io.EOF && e.left > 0:
-		e.err = fmt.Errorf("%w: ended %d bytes early", errLength, e.left)
+		e.err = fmt.Errorf("%w: ended %d bytes early", backend.ErrLength, e.left)
 	case err != nil && err != io.EOF:
 		e.err = err
 	case e.left == 0:
 		// The last byte is about to go: make sure none follows.
 		var one [1]byte
 		if m, _ := io.ReadFull(e.r, one[:]); m > 0 {
-			e.err = fmt.Errorf("%w: more bytes than announced", errLength)
+			e.err = fmt.Errorf("%w: more bytes than announced", backend.ErrLength)
 		}
 	}
 	if e.err != nil {

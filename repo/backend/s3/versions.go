@@ -153,29 +153,25 @@ func (s *S3) AsOf(ctx context.Context, t time.Time) (*View, error) {
 		return nil, err
 	}
 	v := &View{s: s, at: t, name: s.name + " as of " + t.Format(time.RFC3339), files: map[backend.Handle]viewFile{}}
-	type pick struct {
-		v     backend.Version
-		found bool
-	}
-	best := map[backend.Handle]pick{}
+	best := map[backend.Handle]backend.Version{}
 	err := s.Versions(ctx, func(ver backend.Version) error {
 		if ver.Handle.Type == backend.LockFile || ver.Time.After(t) {
 			return nil
 		}
 		// The newest version at or before t; on a tie (the same second)
 		// the one listed first, which S3 lists newest first.
-		if p, ok := best[ver.Handle]; ok && !ver.Time.After(p.v.Time) {
+		if p, ok := best[ver.Handle]; ok && !ver.Time.After(p.Time) {
 			return nil
 		}
-		best[ver.Handle] = pick{v: ver, found: true}
+		best[ver.Handle] = ver
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	for h, p := range best {
-		if p.found && !p.v.DeleteMarker {
-			v.files[h] = viewFile{version: p.v.ID, size: p.v.Size}
+		if !p.DeleteMarker {
+			v.files[h] = viewFile{version: p.ID, size: p.Size}
 		}
 	}
 	return v, nil

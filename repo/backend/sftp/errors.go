@@ -144,9 +144,13 @@ func printable(s string) string {
 func connectError(cfg Config, stderr string, st *os.ProcessState, stalled time.Duration, err error) error {
 	e := &ConnectError{Name: cfg.name(), Target: cfg.target(), Stderr: stderr, Err: err}
 	// sftp, not ssh: it works on accounts that allow nothing else.
-	byHand := "sftp " + cfg.User + "@" + cfg.Host
+	host := cfg.Host
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // an IPv6 literal: sftp reads a bare colon as a path
+	}
+	byHand := "sftp " + cfg.User + "@" + host
 	if cfg.Port != 0 {
-		byHand = "sftp -P " + strconv.Itoa(cfg.Port) + " " + cfg.User + "@" + cfg.Host
+		byHand = "sftp -P " + strconv.Itoa(cfg.Port) + " " + cfg.User + "@" + host
 	}
 	known := cfg.Host
 	if cfg.Port != 0 && cfg.Port != 22 {

@@ -328,9 +328,6 @@ func (s *SFTP) noSpace(cl *sftp.Client, dir string, size int64, err error) error
 // flight) and how much a reader asks for at once.
 const chunkSize = 1 << 20
 
-// errLength is a reader whose bytes do not match its Length.
-var errLength = errors.New("reader length differs from its Length()")
-
 // Save implements backend.Backend: a temporary file in the same folder,
 // fsynced and renamed into place.
 func (s *SFTP) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
@@ -383,7 +380,7 @@ func (s *SFTP) save(ctx context.Context, c *conn, h backend.Handle, p string, rd
 		}
 	}()
 	if err := s.write(ctx, f, rd); err != nil {
-		if errors.Is(err, errLength) || ctx.Err() != nil {
+		if errors.Is(err, backend.ErrLength) || ctx.Err() != nil {
 			return tmp, err
 		}
 		return tmp, s.fail(c, "write "+h.String(), s.noSpace(cl, dir, rd.Length(), err))
@@ -416,7 +413,7 @@ func (s *SFTP) write(ctx context.Context, f *sftp.File, rd backend.RewindReader)
 		}
 		n, err := io.ReadFull(rd, buf[:min(int64(len(buf)), left+1)])
 		if int64(n) > left {
-			return fmt.Errorf("%w: more bytes than announced", errLength)
+			return fmt.Errorf("%w: more bytes than announced", backend.ErrLength)
 		}
 		if n > 0 {
 			if _, werr := f.WriteAt(buf[:n], off); werr != nil {
@@ -428,7 +425,7 @@ func (s *SFTP) write(ctx context.Context, f *sftp.File, rd backend.RewindReader)
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			if left > 0 {
-				return fmt.Errorf("%w: ended %d bytes early", errLength, left)
+				return fmt.Errorf("%w: ended %d bytes early", backend.ErrLength, left)
 			}
 			return nil
 		case err != nil:
