@@ -3,7 +3,6 @@ package stack
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -23,19 +22,16 @@ const readyTimeout = 60 * time.Second
 // processors before the main container), those of one tier in parallel so
 // that workers drain together. It returns those that were running, in stop
 // order, also on error: they must be started again.
+// apps comes in stop order (sources.Plan.AppsInStopOrder).
 func stopApps(ctx context.Context, c Controller, apps []sources.App, say func(string)) ([]string, error) {
-	tiers := map[int][]sources.App{}
-	var order []int
-	for _, a := range apps {
-		if _, ok := tiers[a.StopTier]; !ok {
-			order = append(order, a.StopTier)
-		}
-		tiers[a.StopTier] = append(tiers[a.StopTier], a)
-	}
-	sort.Ints(order)
 	var stopped []string
-	for _, tier := range order {
-		list := tiers[tier]
+	for len(apps) > 0 {
+		n := 1
+		for n < len(apps) && apps[n].StopTier == apps[0].StopTier {
+			n++
+		}
+		list := apps[:n]
+		apps = apps[n:]
 		ran := make([]bool, len(list))
 		errs := make([]error, len(list))
 		took := make([]time.Duration, len(list))

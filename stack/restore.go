@@ -138,7 +138,7 @@ func Restore(ctx context.Context, r Reader, plan *sources.Plan, snap *repo.Snaps
 			return ErrNoController
 		}
 		var err error
-		stopped, err = stopApps(ctx, o.Containers, plan.Apps, say)
+		stopped, err = stopApps(ctx, o.Containers, plan.AppsInStopOrder(), say)
 		if err != nil {
 			return err
 		}

@@ -216,11 +216,15 @@ func (c *credCheck) CheckPrepared(ctx context.Context, p *sources.Prepared) ([]s
 		}
 	}
 	if after.value != "" && len(datas) > 0 {
-		if n := decrypting(datas, after.value); n < len(datas) && n < bestN {
+		n := bestN // the same key decrypts the same credentials
+		if after.value != best.value {
+			n = decrypting(datas, after.value)
+		}
+		if n < len(datas) && n < bestN {
 			msg := fmt.Sprintf("the snapshot's credentials decrypt with %s (%d of %d), but after the restore n8n would run with %s, a different key that decrypts %d of %d: n8n would fail with \"Credentials could not be decrypted\"",
 				best.where, bestN, len(datas), after.where, n, len(datas))
 			if !p.Force {
-				return lines, fmt.Errorf("%w: %s; give the container the snapshot's key (N8N_ENCRYPTION_KEY as in the snapshot's .env) and recreate it, then restore again, or restore anyway", sources.ErrRefused, msg)
+				return lines, fmt.Errorf("%w: %s; give the container the key that decrypts them (%s) as N8N_ENCRYPTION_KEY and recreate it, then restore again, or restore anyway", sources.ErrRefused, msg, best.where)
 			}
 			lines = append(lines, forced(msg))
 		} else if bestN >= 0 {
