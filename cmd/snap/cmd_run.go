@@ -290,9 +290,7 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 		return &stepError{step: "forget", err: err}
 	}
 	j.log.Info("forget done", "policy", j.p.policy.String(), "removed", res.Removed, "kept", res.Kept)
-	if st := res.Locks; st != nil {
-		j.log.Info("object locks extended", "checked", st.Checked, "asked", st.Asked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
-	}
+	j.logLocks(res.Locks)
 	if !pruneDue {
 		j.log.Debug("prune not due", "every_days", j.p.pruneEveryDays())
 		return nil
@@ -302,9 +300,7 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 	if err != nil {
 		return &stepError{step: "prune", err: err}
 	}
-	if st.Locks != nil {
-		j.log.Info("object locks extended", "checked", st.Locks.Checked, "asked", st.Locks.Asked, "extended", st.Locks.Extended, "locked_until", st.Locks.Until.Format(time.RFC3339))
-	}
+	j.logLocks(st.Locks)
 	if v := st.Versions; v != nil && v.Locked > 0 {
 		j.log.Info("earlier versions kept by their locks", "versions", v.Locked, "bytes", v.LockedBytes, "first_unlocked", v.LockedFirst.Format(time.RFC3339))
 	}
@@ -317,6 +313,13 @@ func (j *job) forgetAndPrune(ctx context.Context, r *openedRepo) error {
 	return nil
 }
 
+// logLocks logs what a lock extension did (nil: not under Object Lock).
+func (j *job) logLocks(st *repo.LockStats) {
+	if st != nil {
+		j.log.Info("object locks extended", "checked", st.Checked, "asked", st.Asked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
+	}
+}
+
 // extendLocks moves the object locks of what the snapshots need forward
 // for a profile without retention (forget and prune do it otherwise).
 func (j *job) extendLocks(ctx context.Context, r *openedRepo) error {
@@ -325,8 +328,8 @@ func (j *job) extendLocks(ctx context.Context, r *openedRepo) error {
 		defer lock.Unlock()
 		var st *repo.LockStats
 		st, err = r.ExtendLocks(ctx)
-		if err == nil && st != nil {
-			j.log.Info("object locks extended", "checked", st.Checked, "asked", st.Asked, "extended", st.Extended, "locked_until", st.Until.Format(time.RFC3339))
+		if err == nil {
+			j.logLocks(st)
 		}
 	}
 	j.step("locks", err)
