@@ -72,29 +72,7 @@ func TestSFTPRoundTrip(t *testing.T) {
 	// on the server that does not exist yet, then the restore-day
 	// download to a new directory.
 	e.vars["SNAP_REPO"] = local
-	e.ok(nil, "init")
-	files := randData(8, 1<<20)
-	e.ok(bytes.NewReader(files), "backup", "--stdin", "--item", "files.tar")
-	offsite := srv.URL(filepath.Join(srv.Root, "offsite", "n8n"))
-	if out := e.ok(nil, "sync", offsite).stdout; !strings.Contains(out, "copied") {
-		t.Fatalf("sync to sftp: %s", out)
-	}
-	if out := e.ok(nil, "sync", offsite).stdout; !strings.Contains(out, "copied 0 files") {
-		t.Fatalf("second sync to sftp copied again: %s", out)
-	}
-	e.vars["SNAP_REPO"] = offsite
-	e.ok(nil, "check", "--read-data")
-	back := filepath.Join(e.dir, "back")
-	if err := os.Mkdir(back, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	e.ok(nil, "sync", back)
-	e.vars["SNAP_REPO"] = back
-	id := e.snapshots()[0].ID
-	if got := e.ok(nil, "dump", id, "files.tar").stdout; got != string(files) {
-		t.Fatal("dump after local → sftp → local differs")
-	}
-	e.ok(nil, "check", "--read-data")
+	offsiteRoundTrip(t, e, srv.URL(filepath.Join(srv.Root, "offsite", "n8n")), "sftp")
 }
 
 // TestSFTPHostKeyRefused: a changed host key stops the command with the
