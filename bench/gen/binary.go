@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"os"
 	"slices"
 )
 
@@ -14,18 +12,12 @@ import (
 // mostly the same from one night to the next.
 func genBinaryStreams(path1, path2 string, seed uint64, total int64, region int64) (dumpStats, error) {
 	var st dumpStats
-	f1, err := os.Create(path1)
+	d, err := openDumps(path1, path2)
 	if err != nil {
 		return st, err
 	}
-	defer f1.Close()
-	f2, err := os.Create(path2)
-	if err != nil {
-		return st, err
-	}
-	defer f2.Close()
-	w1 := bufio.NewWriterSize(f1, 1<<20)
-	w2 := bufio.NewWriterSize(f2, 1<<20)
+	defer d.abort()
+	w1, w2 := d.w1, d.w2
 	g := newGen(seed, 0xb1)
 	g2 := newGen(seed, 0xb2)
 	var regions []int64
@@ -54,5 +46,5 @@ func genBinaryStreams(path1, path2 string, seed uint64, total int64, region int6
 		w2.Write(buf[:n])
 		st.appended += int64(n)
 	}
-	return closeDumps(st, path1, path2, []*bufio.Writer{w1, w2}, []*os.File{f1, f2})
+	return d.close(st)
 }

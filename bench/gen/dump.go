@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -351,22 +349,13 @@ SET default_table_access_method = heap;
 // come from a second random stream so day 1 never depends on day 2.
 func genDumps(path1, path2 string, seed uint64, total int64) (dumpStats, error) {
 	var st dumpStats
-	f1, err := os.Create(path1)
+	d, err := openDumps(path1, path2)
 	if err != nil {
 		return st, err
 	}
-	defer f1.Close()
-	f2, err := os.Create(path2)
-	if err != nil {
-		return st, err
-	}
-	defer f2.Close()
-	w1 := bufio.NewWriterSize(f1, 1<<20)
-	w2 := bufio.NewWriterSize(f2, 1<<20)
-	both := func(s string) {
-		w1.WriteString(s)
-		w2.WriteString(s)
-	}
+	defer d.abort()
+	w1, w2 := d.w1, d.w2
+	both := d.both
 
 	g := newGen(seed, 0xd1)  // day 1 content
 	g2 := newGen(seed, 0xd2) // day 2 updates and appended rows
@@ -457,5 +446,5 @@ func genDumps(path1, path2 string, seed uint64, total int64) (dumpStats, error) 
 	}
 	both("--\n-- PostgreSQL database dump complete\n--\n\n")
 
-	return closeDumps(st, path1, path2, []*bufio.Writer{w1, w2}, []*os.File{f1, f2})
+	return d.close(st)
 }

@@ -203,22 +203,13 @@ func copyEscape(b, s []byte) []byte {
 // genJSONDumps writes json1.sql and json2.sql, about total bytes each.
 func genJSONDumps(path1, path2 string, seed uint64, total int64) (dumpStats, error) {
 	var st dumpStats
-	f1, err := os.Create(path1)
+	d, err := openDumps(path1, path2)
 	if err != nil {
 		return st, err
 	}
-	defer f1.Close()
-	f2, err := os.Create(path2)
-	if err != nil {
-		return st, err
-	}
-	defer f2.Close()
-	w1 := bufio.NewWriterSize(f1, 1<<20)
-	w2 := bufio.NewWriterSize(f2, 1<<20)
-	both := func(s string) {
-		w1.WriteString(s)
-		w2.WriteString(s)
-	}
+	defer d.abort()
+	w1, w2 := d.w1, d.w2
+	both := d.both
 	g := newGen(seed, 0x1d1)  // day 1 content
 	g2 := newGen(seed, 0x1d2) // day 2 changes and new runs
 	wfs := buildWorkflows(newGen(seed, 0x1d0), 40)
@@ -338,26 +329,59 @@ ALTER TABLE public.execution_data OWNER TO n8n;
 	both("ALTER TABLE ONLY public.execution_entity\n    ADD CONSTRAINT pk_e3e63bbf55ad1ac1a41bd8cf2b PRIMARY KEY (id);\n\n\n")
 	both("ALTER TABLE ONLY public.execution_data\n    ADD CONSTRAINT \"PK_ea7a1ca9d3a0bbd8c2bf9bc1b9a\" PRIMARY KEY (\"executionId\");\n\n\n")
 	both("--\n-- PostgreSQL database dump complete\n--\n\n")
-	return closeDumps(st, path1, path2, []*bufio.Writer{w1, w2}, []*os.File{f1, f2})
+	return d.close(st)
 }
 
-// closeDumps flushes and closes both days and records their sizes.
-func closeDumps(st dumpStats, path1, path2 string, ws []*bufio.Writer, fs []*os.File) (dumpStats, error) {
-	for _, w := range ws {
+// dumpPair is day 1 and day 2 of a stream shape, written side by side.
+type dumpPair struct {
+	path1, path2 string
+	f1, f2       *os.File
+	w1, w2       *bufio.Writer
+}
+
+func openDumps(path1, path2 string) (*dumpPair, error) {
+	f1, err := os.Create(path1)
+	if err != nil {
+		return nil, err
+	}
+	f2, err := os.Create(path2)
+	if err != nil {
+		f1.Close()
+		return nil, err
+	}
+	return &dumpPair{path1: path1, path2: path2, f1: f1, f2: f2,
+		w1: bufio.NewWriterSize(f1, 1<<20), w2: bufio.NewWriterSize(f2, 1<<20)}, nil
+}
+
+// both writes s to both days.
+func (d *dumpPair) both(s string) {
+	d.w1.WriteString(s)
+	d.w2.WriteString(s)
+}
+
+// abort closes the files on an error path (a second Close is harmless).
+func (d *dumpPair) abort() {
+	d.f1.Close()
+	d.f2.Close()
+}
+
+// close flushes and closes both days and records their sizes.
+func (d *dumpPair) close(st dumpStats) (dumpStats, error) {
+	for _, w := range []*bufio.Writer{d.w1, d.w2} {
 		if err := w.Flush(); err != nil {
 			return st, err
 		}
 	}
-	for _, f := range fs {
+	for _, f := range []*os.File{d.f1, d.f2} {
 		if err := f.Close(); err != nil {
 			return st, err
 		}
 	}
-	fi1, err := os.Stat(path1)
+	fi1, err := os.Stat(d.path1)
 	if err != nil {
 		return st, err
 	}
-	fi2, err := os.Stat(path2)
+	fi2, err := os.Stat(d.path2)
 	if err != nil {
 		return st, err
 	}
