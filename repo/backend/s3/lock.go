@@ -260,10 +260,7 @@ func (s *S3) ExtendRetention(ctx context.Context, h backend.Handle, until time.T
 	until = retainUntil(until)
 	err = s.core.PutObjectRetention(ctx, s.bucket, key, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &until})
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		return s.wrap("extend the lock of "+h.String(), err)
+		return s.wrapCtx(ctx, "extend the lock of "+h.String(), err)
 	}
 	return nil
 }

@@ -140,6 +140,15 @@ func (s *S3) key(h backend.Handle) (string, error) {
 // wrap names the location and what was asked, and maps S3's error codes
 // onto the backend's sentinels. minio-go's messages carry the server's
 // words, never the credentials.
+// wrapCtx is wrap for a request made under ctx: once ctx is done, the
+// context's error, not the transport's words for it.
+func (s *S3) wrapCtx(ctx context.Context, what string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && err != nil {
+		return cerr
+	}
+	return s.wrap(what, err)
+}
+
 func (s *S3) wrap(what string, err error) error {
 	if err == nil {
 		return nil
@@ -198,10 +207,7 @@ func (s *S3) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader
 			// wants to see it.
 			return fmt.Errorf("%s: write %v: %w", s.name, h, readErr)
 		}
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		return s.wrap("write "+h.String(), err)
+		return s.wrapCtx(ctx, "write "+h.String(), err)
 	}
 	if lock != nil && lock.Written != nil {
 		lock.Written(h, opts.RetainUntilDate)
@@ -283,14 +289,7 @@ func (s *S3) Open(ctx context.Context, h backend.Handle, off, length int64) (io.
 	if err != nil {
 		return nil, err
 	}
-	var opts minio.GetObjectOptions
-	switch {
-	case length > 0:
-		opts.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
-	case off > 0:
-		opts.Set("Range", fmt.Sprintf("bytes=%d-", off))
-	}
-	body, _, _, err := s.core.GetObject(ctx, s.bucket, key, opts)
+	body, err := s.getRange(ctx, key, minio.GetObjectOptions{}, off, length)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
@@ -301,6 +300,22 @@ func (s *S3) Open(ctx context.Context, h backend.Handle, off, length int64) (io.
 			return io.NopCloser(strings.NewReader("")), nil
 		}
 		return nil, s.wrap("open "+h.String(), err)
+	}
+	return body, nil
+}
+
+// getRange GETs length bytes of key at off (0: to the end) with opts (a
+// version), the body reporting ctx's error once ctx is done.
+func (s *S3) getRange(ctx context.Context, key string, opts minio.GetObjectOptions, off, length int64) (io.ReadCloser, error) {
+	switch {
+	case length > 0:
+		opts.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
+	case off > 0:
+		opts.Set("Range", fmt.Sprintf("bytes=%d-", off))
+	}
+	body, _, _, err := s.core.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, err
 	}
 	return &ctxReader{ctx: ctx, rc: body}, nil
 }
@@ -338,10 +353,7 @@ func (s *S3) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, erro
 	}
 	oi, err := s.core.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return backend.FileInfo{}, cerr
-		}
-		return backend.FileInfo{}, s.wrap("stat "+h.String(), err)
+		return backend.FileInfo{}, s.wrapCtx(ctx, "stat "+h.String(), err)
 	}
 	return backend.FileInfo{Name: h.Name, Size: oi.Size}, nil
 }
@@ -391,10 +403,7 @@ func (s *S3) Remove(ctx context.Context, h backend.Handle) error {
 		return err
 	}
 	if err := s.core.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
-		}
-		return s.wrap("remove "+h.String(), err)
+		return s.wrapCtx(ctx, "remove "+h.String(), err)
 	}
 	return nil
 }

@@ -255,14 +255,7 @@ func (v *View) Open(ctx context.Context, h backend.Handle, off, length int64) (i
 	if err != nil {
 		return nil, err
 	}
-	opts := minio.GetObjectOptions{VersionID: f.version}
-	switch {
-	case length > 0:
-		opts.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
-	case off > 0:
-		opts.Set("Range", fmt.Sprintf("bytes=%d-", off))
-	}
-	body, _, _, err := v.s.core.GetObject(ctx, v.s.bucket, key, opts)
+	body, err := v.s.getRange(ctx, key, minio.GetObjectOptions{VersionID: f.version}, off, length)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
@@ -273,7 +266,7 @@ func (v *View) Open(ctx context.Context, h backend.Handle, off, length int64) (i
 		}
 		return nil, v.s.wrap("open "+h.String()+" version "+f.version, err)
 	}
-	return &ctxReader{ctx: ctx, rc: body}, nil
+	return body, nil
 }
 
 // AsOfView is AsOf as a backend.Backend.
