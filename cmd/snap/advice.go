@@ -41,7 +41,7 @@ func advice(err error) []string {
 	}
 	var se *SpaceError
 	switch {
-	case errors.As(err, &se) && se.Where != "" && !strings.HasPrefix(se.Where, "the repository"):
+	case errors.As(err, &se) && !se.Repo:
 		hint("restore into a directory on a disk with more room")
 	case errors.Is(err, backend.ErrNoSpace):
 		hint("make room: 'snap forget --keep-daily N --prune' removes old snapshots ('snap prune --max-unused unlimited' needs no room to work), or move the repository to a larger disk")

@@ -31,6 +31,16 @@ type objectLockPreparer interface {
 	PrepareObjectLock(ctx context.Context) error
 }
 
+// prepareObjectLock makes or checks the bucket for Object Lock when the
+// store can lock (s3); locks says whether it can.
+func prepareObjectLock(ctx context.Context, be backend.Backend) (locks bool, err error) {
+	p, ok := backend.As[objectLockPreparer](be)
+	if !ok {
+		return false, nil
+	}
+	return true, p.PrepareObjectLock(ctx)
+}
+
 // parseLockPeriod reads --object-lock: a number of days, "30d".
 func parseLockPeriod(s string) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
@@ -104,11 +114,8 @@ func runInit(ctx context.Context, g *globalOptions, o *initOptions, args []strin
 	}
 	locks := false // the store locks what it is sent (else the setting is only recorded)
 	if lock != nil {
-		var p objectLockPreparer
-		if p, locks = backend.As[objectLockPreparer](be); locks {
-			if err := p.PrepareObjectLock(ctx); err != nil {
-				return err
-			}
+		if locks, err = prepareObjectLock(ctx, be); err != nil {
+			return err
 		}
 	}
 	newPass := g.getenv("SNAP_NEW_PASSWORD")

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"snap/repo"
-	"snap/repo/backend"
 	"snap/repo/backend/location"
 )
 
@@ -113,10 +112,8 @@ func syncRepo(ctx context.Context, g *globalOptions, r *openedRepo, dest string,
 		return nil, err
 	}
 	if locked {
-		if p, ok := backend.As[objectLockPreparer](dst); ok {
-			if err := p.PrepareObjectLock(ctx); err != nil {
-				return nil, err
-			}
+		if _, err := prepareObjectLock(ctx, dst); err != nil {
+			return nil, err
 		}
 	}
 	if g.asOf.IsZero() { // a view of the past takes no lock (see holdLock)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 
 	"snap/repo/backend"
 	"snap/repo/backend/location"
@@ -52,12 +51,7 @@ func (g *globalOptions) openStore(ctx context.Context, what string, loc location
 // --quiet: a slow night shows why. The errors name the location and the
 // cause, never credentials.
 func (g *globalOptions) retryLog() func(retry.Event) {
-	var mu sync.Mutex // requests fail on many goroutines
-	return func(e retry.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		warn(g, "%v", e)
-	}
+	return func(e retry.Event) { warn(g, "%v", e) }
 }
 
 func prefix(what string) string {

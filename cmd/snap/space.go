@@ -26,6 +26,7 @@ type SpaceError struct {
 	Where string
 	Free  int64
 	Why   string
+	Repo  bool // the repository's disk, not a restore target
 }
 
 func (e *SpaceError) Error() string {
@@ -84,7 +85,7 @@ func checkBackupSpace(ctx context.Context, g *globalOptions, r *openedRepo, host
 	}
 	switch {
 	case free < need && !first:
-		return &SpaceError{Where: "the repository's disk (" + g.Repo + ")", Free: free, Why: "less than " + what}
+		return &SpaceError{Where: "the repository's disk (" + g.Repo + ")", Repo: true, Free: free, Why: "less than " + what}
 	case free < 2*need:
 		warn(g, "the repository's disk has %s free, less than twice %s: make room soon (snap forget --prune, or a larger disk)", formatBytes(free), what)
 	}

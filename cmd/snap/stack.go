@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"snap/repo"
@@ -78,11 +79,17 @@ func printApps(g *globalOptions, plan *sources.Plan) {
 	}
 }
 
+// Warnings come from many goroutines (retries of concurrent requests,
+// backups of several items): one lock keeps their lines whole.
 func warn(g *globalOptions, format string, a ...any) {
 	if !g.Quiet {
+		warnMu.Lock()
+		defer warnMu.Unlock()
 		fmt.Fprintf(g.stderr, "warning: "+format+"\n", a...)
 	}
 }
+
+var warnMu sync.Mutex
 
 // runPlan backs up every item of a plan concurrently as one snapshot. Any
 // failed item fails the run: no snapshot, exit 3, the item named.
