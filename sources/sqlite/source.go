@@ -88,8 +88,13 @@ func (s *Source) locate(ctx context.Context) (*place, error) {
 		return nil, err
 	}
 	m, rel, ok := docker.MountHolding(ins.Mounts, s.Path)
-	if !ok || rel == "." {
+	if !ok {
 		return nil, fmt.Errorf("sqlite: %s in %s is on no volume or bind mount (the container's own layer): nothing to copy from the host", s.Path, s.Container)
+	}
+	if rel == "." {
+		// A bind mount of the file alone: its -wal and -journal live in
+		// the container's layer, out of reach, so no copy is consistent.
+		return nil, fmt.Errorf("sqlite: %s in %s is a bind mount of the file alone (from %s): its journal files are not on the host; mount the file's directory instead", s.Path, s.Container, m.Source)
 	}
 	var p place
 	switch m.Type {
