@@ -40,18 +40,14 @@ type Damage struct {
 // damageLogWait bounds how long an update waits for another process's.
 const damageLogWait = 10 * time.Second
 
-func openDamageLog(path string, readOnly bool) (*bolt.DB, error) {
-	// An unreadable log starts anew: what it held, the repository's
-	// records mostly hold too.
-	return openStateFile(path, readOnly, damageLogWait)
-}
-
 // openStateFile opens one of the small bbolt files of this host's state
 // beside the index cache, for a moment: waiting up to wait for another
 // process, and starting an unreadable one anew.
 func openStateFile(path string, readOnly bool, wait time.Duration) (*bolt.DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
+	if !readOnly { // readers look only where the file is
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("%w: %v", errCacheLocal, err)
+		}
 	}
 	opts := &bolt.Options{Timeout: wait, ReadOnly: readOnly}
 	db, err := openOrReset(path, opts)
@@ -71,7 +67,7 @@ func ReadDamageLog(path string) (map[crypt.ID]Damage, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return out, nil
 	}
-	db, err := openDamageLog(path, true)
+	db, err := openStateFile(path, true, damageLogWait)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +122,7 @@ func DeleteDamage(path string, packs ...crypt.ID) error {
 }
 
 func updateDamageLog(path string, fn func(*bolt.Bucket) error) error {
-	db, err := openDamageLog(path, false)
+	db, err := openStateFile(path, false, damageLogWait) // an unreadable log starts anew: the repository's records hold most of it
 	if err != nil {
 		return err
 	}
